@@ -1,0 +1,90 @@
+//! The video catalog as pages see it: the summaries they render and, on the server, the
+//! trait through which server functions read them.
+//!
+//! `app` must not depend on `server` (the dependency runs the other way), so the server
+//! implements [`ssr::Catalog`] and puts it into the Leptos context for every request.
+
+use serde::{Deserialize, Serialize};
+
+/// One indexed video, as a card in a grid or a list needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoSummary {
+    /// The record's `at://` URI.
+    pub uri: String,
+    /// The creator's DID.
+    pub did: String,
+    /// The record key, which together with the DID names the watch page.
+    pub rkey: String,
+    /// The creator's handle, when known.
+    pub handle: Option<String>,
+    /// The video's title.
+    pub title: String,
+    /// Duration in milliseconds, when the record gives one.
+    pub duration_ms: Option<u64>,
+    /// When the creator published it (RFC 3339).
+    pub created_at: String,
+}
+
+impl VideoSummary {
+    /// The path of this video's watch page.
+    pub fn watch_path(&self) -> String {
+        format!("/watch/{}/{}", self.did, self.rkey)
+    }
+
+    /// Who made it: the handle if known, else the DID.
+    pub fn creator_label(&self) -> &str {
+        self.handle.as_deref().unwrap_or(&self.did)
+    }
+}
+
+/// `h:mm:ss` or `m:ss`, as video players show durations.
+pub fn format_duration(duration_ms: u64) -> String {
+    let total = duration_ms / 1000;
+    let (h, m, s) = (total / 3600, (total / 60) % 60, total % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+/// Server side of the catalog: what the server must provide to the pages.
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use std::sync::Arc;
+
+    use super::VideoSummary;
+    use crate::error::AppError;
+
+    /// Read access to the indexed videos.
+    #[async_trait::async_trait]
+    pub trait Catalog: Send + Sync + 'static {
+        /// The newest videos first, at most `limit`.
+        async fn recent_videos(&self, limit: u32) -> Result<Vec<VideoSummary>, AppError>;
+        /// Videos whose title or description match `query`, newest first, at most `limit`.
+        async fn search_videos(
+            &self,
+            query: &str,
+            limit: u32,
+        ) -> Result<Vec<VideoSummary>, AppError>;
+    }
+
+    /// The catalog the server provided for this request.
+    pub fn catalog() -> Result<Arc<dyn Catalog>, AppError> {
+        leptos::prelude::use_context::<Arc<dyn Catalog>>().ok_or(AppError::Unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_duration;
+
+    #[test]
+    fn durations_read_like_a_player() {
+        assert_eq!(format_duration(0), "0:00");
+        assert_eq!(format_duration(59_999), "0:59");
+        assert_eq!(format_duration(61_000), "1:01");
+        assert_eq!(format_duration(3_600_000), "1:00:00");
+        assert_eq!(format_duration(36_061_000), "10:01:01");
+    }
+}

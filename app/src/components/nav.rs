@@ -1,0 +1,33 @@
+//! The side navigation. `A` marks the current page with `aria-current="page"`.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+/// Links to the site's sections.
+#[component]
+pub fn SiteNav() -> impl IntoView {
+    view! {
+        <nav id="site-nav" class="site-nav" aria-label="Main">
+            <A href="/" exact=true attr:class="site-nav__link">
+                <svg viewBox="0 0 24 24" aria-hidden="true" width="22" height="22">
+                    <path d="M3 11l9-7 9 7v9a1 1 0 0 1-1 1h-5v-6H9v6H4a1 1 0 0 1-1-1z" />
+                </svg>
+                <span>"Home"</span>
+            </A>
+            <A href="/search" attr:class="site-nav__link">
+                <svg viewBox="0 0 24 24" aria-hidden="true" width="22" height="22">
+                    <circle cx="10.5" cy="10.5" r="6.5" />
+                    <path d="M15.5 15.5L21 21" />
+                </svg>
+                <span>"Search"</span>
+            </A>
+            <A href="/about" attr:class="site-nav__link">
+                <svg viewBox="0 0 24 24" aria-hidden="true" width="22" height="22">
+                    <circle cx="12" cy="12" r="9" />
+                    <path d="M12 11v6M12 7.5v.5" />
+                </svg>
+                <span>"About"</span>
+            </A>
+        </nav>
+    }
+}

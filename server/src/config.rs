@@ -1,0 +1,189 @@
+//! Configuration: one struct, read once at start from flags and environment variables
+//! (a `.env` file in the working directory is loaded first, if present).
+//!
+//! Every setting has a flag and an environment variable; `streamhut --help` lists them with
+//! their defaults. Modules never read the environment themselves: they get what they need
+//! from [`Config`], which makes them testable with any configuration.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::Parser;
+use url::Url;
+
+/// Streamhut: a video site and an at-run runner on the AT Protocol.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "streamhut", version, about)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "STREAMHUT_LISTEN_ADDR", default_value = "127.0.0.1:3000")]
+    pub listen_addr: SocketAddr,
+
+    /// Directory for the database file and caches; created if missing.
+    #[arg(long, env = "STREAMHUT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// The URL people reach this server at, used for absolute links (share pages,
+    /// Open Graph tags). Defaults to `http://<listen address>`.
+    #[arg(long, env = "STREAMHUT_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+
+    /// The built site (`pkg/` with the wasm, JS and CSS, plus `public/` files).
+    #[arg(long, env = "STREAMHUT_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// Remote libSQL database (Turso), e.g. `libsql://name-org.turso.io`. When unset, the
+    /// embedded database file `<data dir>/streamhut.db` is used.
+    #[arg(long, env = "TURSO_URL")]
+    pub turso_url: Option<String>,
+
+    /// Auth token for `TURSO_URL`.
+    #[arg(long, env = "TURSO_AUTH_TOKEN", hide_env_values = true)]
+    pub turso_auth_token: Option<Secret>,
+}
+
+/// Where the database lives, derived from [`Config`].
+#[derive(Debug, Clone)]
+pub enum DatabaseLocation {
+    /// An embedded libSQL file.
+    File(PathBuf),
+    /// A remote libSQL server (Turso, or `sqld`).
+    Remote {
+        /// `libsql://`, `https://` or `http://` URL.
+        url: String,
+        /// Bearer token; empty for servers without auth.
+        auth_token: Secret,
+    },
+}
+
+impl Config {
+    /// File name of the embedded database inside the data directory.
+    pub const DATABASE_FILE: &str = "streamhut.db";
+
+    /// Configuration from the process's flags and environment.
+    pub fn from_env() -> Self {
+        Self::parse()
+    }
+
+    /// Configuration from explicit arguments instead of the process's own (the environment
+    /// still applies), as tests and embedders need.
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Self::try_parse_from(args)
+    }
+
+    /// The database to open.
+    pub fn database(&self) -> DatabaseLocation {
+        match &self.turso_url {
+            Some(url) => DatabaseLocation::Remote {
+                url: url.clone(),
+                auth_token: self.turso_auth_token.clone().unwrap_or_default(),
+            },
+            None => DatabaseLocation::File(self.data_dir.join(Self::DATABASE_FILE)),
+        }
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_string(),
+            None if self.listen_addr.ip().is_unspecified() => {
+                format!("http://localhost:{}", self.listen_addr.port())
+            }
+            None => format!("http://{}", self.listen_addr),
+        }
+    }
+}
+
+/// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::from_args(std::iter::once("streamhut").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn defaults_need_no_account() {
+        let config = parse(&[]);
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.public_url(), "http://127.0.0.1:3000");
+        match config.database() {
+            DatabaseLocation::File(path) => assert!(path.ends_with("streamhut.db")),
+            other => panic!("expected the embedded file, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn turso_url_switches_to_remote_and_hides_the_token() {
+        let config = parse(&[
+            "--turso-url",
+            "libsql://db.example.turso.io",
+            "--turso-auth-token",
+            "very-secret",
+        ]);
+        let location = config.database();
+        assert!(
+            matches!(&location, DatabaseLocation::Remote { url, .. } if url.starts_with("libsql://"))
+        );
+        let printed = format!("{config:?} {location:?}");
+        assert!(!printed.contains("very-secret"), "{printed}");
+    }
+
+    #[test]
+    fn public_url_has_no_trailing_slash_and_names_a_reachable_host() {
+        let config = parse(&["--public-url", "https://video.example/"]);
+        assert_eq!(config.public_url(), "https://video.example");
+        let config = parse(&["--listen-addr", "0.0.0.0:8080"]);
+        assert_eq!(config.public_url(), "http://localhost:8080");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_setting_named() {
+        let err = Config::from_args(["streamhut", "--listen-addr", "nowhere"])
+            .expect_err("an address without a port is invalid");
+        assert!(err.to_string().contains("--listen-addr"), "{err}");
+    }
+}

@@ -1,0 +1,18 @@
+//! Streamhut's server: the HTTP edge, the database and every service behind the pages.
+//!
+//! # Layout
+//!
+//! - [`config`]: the one configuration struct, from flags, environment and `.env`.
+//! - [`db`]: libSQL (an embedded file, or Turso) and the versioned schema migrations.
+//! - [`appview`]: the video index: what pages and the API read.
+//! - [`web`]: the axum router (Leptos pages, server functions, static site, JSON
+//!   endpoints), its middleware, the XRPC error shape, and graceful shutdown.
+//!
+//! `main.rs` only wires these together: config → database → migrations → router → serve.
+
+#![warn(missing_docs)]
+
+pub mod appview;
+pub mod config;
+pub mod db;
+pub mod web;

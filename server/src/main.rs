@@ -1,0 +1,85 @@
+//! The `streamhut` binary: reads the configuration, opens and migrates the database,
+//! and serves until SIGINT or SIGTERM.
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use server::config::{Config, DatabaseLocation};
+use server::db::Db;
+use server::web::{self, AppState};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let dotenv = dotenvy::dotenv();
+    let config = Config::from_env();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    match dotenv {
+        Ok(path) => tracing::info!(path = %path.display(), "loaded .env"),
+        Err(err) if err.not_found() => {}
+        Err(err) => return Err(err).context("reading .env"),
+    }
+
+    let location = config.database();
+    match &location {
+        DatabaseLocation::File(path) => {
+            tracing::info!(path = %path.display(), "database: embedded libSQL file")
+        }
+        DatabaseLocation::Remote { url, .. } => tracing::info!(%url, "database: remote libSQL"),
+    }
+    let db = Db::open(&location).await.context("opening the database")?;
+    let report = db.migrate().await.context("migrating the database")?;
+    if report.applied.is_empty() {
+        tracing::info!(version = report.current, "database schema is up to date");
+    } else {
+        tracing::info!(applied = ?report.applied, version = report.current, "database schema migrated");
+    }
+
+    let listener = TcpListener::bind(config.listen_addr)
+        .await
+        .with_context(|| format!("listening on {}", config.listen_addr))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(public_url = %config.public_url(), "Streamhut listening on http://{addr}");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    web::serve(listener, AppState::new(&config, db), shutdown)
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("Streamhut stopped");
+    Ok(())
+}
+
+/// Cancels `token` on Ctrl-C (SIGINT) or SIGTERM.
+async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received; shutting down"),
+        () = terminate => tracing::info!("SIGTERM received; shutting down"),
+    }
+    token.cancel();
+}

@@ -1,0 +1,165 @@
+//! The HTTP edge: one axum router for the Leptos pages, their server functions, the static
+//! site and the JSON endpoints, plus the middleware every request goes through.
+//!
+//! [`router`] is a plain function of [`AppState`] so tests can drive it with
+//! `tower::ServiceExt::oneshot`; [`serve`] adds the socket and graceful shutdown.
+//! Server functions reach the services through the Leptos context (see
+//! `app::catalog::ssr`), in-process, never over HTTP to ourselves.
+
+mod error;
+mod health;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::catalog::ssr::Catalog;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{FromRef, Request};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::{any, get};
+use axum::{BoxError, Router};
+use leptos::prelude::{LeptosOptions, provide_context};
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::appview::VideoIndex;
+use crate::config::Config;
+use crate::db::Db;
+
+pub use error::XrpcError;
+
+/// The longest a request may take to produce its response head.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// After a shutdown signal, how long in-flight requests get to finish.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything handlers need; cheap to clone.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Where the built site is and what it is called.
+    pub leptos_options: LeptosOptions,
+    /// The database.
+    pub db: Db,
+    /// The video index, as the pages read it.
+    pub catalog: Arc<dyn Catalog>,
+}
+
+impl AppState {
+    /// Wires the services for `config` on an opened, migrated database.
+    pub fn new(config: &Config, db: Db) -> Self {
+        Self {
+            leptos_options: leptos_options(config),
+            catalog: Arc::new(VideoIndex::new(db.clone())),
+            db,
+        }
+    }
+}
+
+/// Leptos settings from our configuration: we build the site ourselves (see the README),
+/// so nothing is read from cargo-leptos's environment variables.
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name(app::OUTPUT_NAME)
+        .site_root(config.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(config.listen_addr)
+        .build()
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let catalog = state.catalog.clone();
+    let context = move || provide_context(catalog.clone());
+    let shell = {
+        let options = state.leptos_options.clone();
+        move || app::shell(options.clone())
+    };
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/api/{*rest}", any(api_not_found))
+        .leptos_routes_with_context(
+            &state,
+            generate_route_list(app::App),
+            context.clone(),
+            shell,
+        )
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, app::shell))
+        .layer(
+            ServiceBuilder::new()
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|request: &Request| {
+                            // The path only: query strings may carry tokens.
+                            tracing::info_span!(
+                                "request",
+                                method = %request.method(),
+                                path = %request.uri().path(),
+                            )
+                        })
+                        .on_request(())
+                        .on_response(|response: &Response, latency: Duration, _: &Span| {
+                            tracing::info!(
+                                status = response.status().as_u16(),
+                                latency_ms = latency.as_secs_f64() * 1000.0,
+                            );
+                        })
+                        .on_failure(()),
+                )
+                .layer(HandleErrorLayer::new(request_failed))
+                .timeout(REQUEST_TIMEOUT),
+        )
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` is cancelled, then drains in-flight
+/// requests for at most [`DRAIN_TIMEOUT`].
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let server = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future();
+    let drain_deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(DRAIN_TIMEOUT).await;
+    };
+    tokio::select! {
+        served = server => served,
+        () = drain_deadline => {
+            tracing::warn!("requests still running {DRAIN_TIMEOUT:?} after shutdown began; closing");
+            Ok(())
+        }
+    }
+}
+
+async fn api_not_found(uri: Uri) -> XrpcError {
+    XrpcError::not_found(format!("no API endpoint at {}", uri.path()))
+}
+
+async fn request_failed(err: BoxError) -> XrpcError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        XrpcError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "RequestTimeout",
+            format!("the request took longer than {REQUEST_TIMEOUT:?}"),
+        )
+    } else {
+        tracing::error!(error = %err, "request failed in middleware");
+        XrpcError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "the request failed",
+        )
+    }
+}

@@ -1,0 +1,118 @@
+//! Shared set-up for the integration tests: a server on a fresh database in a temporary
+//! data directory, driven in-process through `tower::ServiceExt::oneshot`.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use server::config::Config;
+use server::db::Db;
+use server::web::{self, AppState};
+use tower::ServiceExt;
+
+/// A migrated database in a temporary directory, and the router over it.
+pub struct TestBed {
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+    pub db: Db,
+    pub router: Router,
+}
+
+/// What a request returned.
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.body))
+    }
+}
+
+impl TestBed {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = config_for(&dir);
+        let db = Db::open(&config.database()).await.expect("open database");
+        db.migrate().await.expect("migrate");
+        Self::with_db(dir, config, db)
+    }
+
+    pub fn with_db(dir: tempfile::TempDir, config: Config, db: Db) -> Self {
+        let router = web::router(AppState::new(&config, db.clone()));
+        Self {
+            dir,
+            config,
+            db,
+            router,
+        }
+    }
+
+    pub async fn get(&self, uri: &str) -> Reply {
+        let request = Request::get(uri).body(Body::empty()).expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
+            .await
+            .expect("body");
+        Reply {
+            status,
+            content_type,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    /// Inserts a creator (if new) and one of their videos.
+    pub async fn add_video(
+        &self,
+        did: &str,
+        handle: &str,
+        rkey: &str,
+        title: &str,
+        description: &str,
+        created_at: &str,
+    ) {
+        let conn = self.db.conn();
+        conn.execute(
+            "INSERT OR IGNORE INTO creators (did, handle, registered_at) VALUES (?1, ?2, ?3)",
+            libsql::params![did, handle, created_at],
+        )
+        .await
+        .expect("insert creator");
+        conn.execute(
+            "INSERT INTO videos (uri, cid, did, rkey, title, description, duration_ms, created_at, indexed_at)
+             VALUES (?1, 'bafyreitest', ?2, ?3, ?4, ?5, 754000, ?6, ?6)",
+            libsql::params![format!("at://{did}/place.stream.video/{rkey}"), did, rkey, title, description, created_at],
+        )
+        .await
+        .expect("insert video");
+    }
+}
+
+/// A configuration whose data directory is `dir`.
+pub fn config_for(dir: &tempfile::TempDir) -> Config {
+    let data_dir = dir.path().display().to_string();
+    Config::from_args([
+        "streamhut",
+        "--data-dir",
+        &data_dir,
+        "--site-root",
+        &data_dir,
+    ])
+    .expect("config")
+}
