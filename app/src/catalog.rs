@@ -6,6 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Longest search query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
+
 /// One indexed video, as a card in a grid or a list needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VideoSummary {

@@ -1,8 +1,12 @@
 //! The site header: menu toggle, brand, search box.
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 use leptos_router::components::{A, Form};
 use leptos_router::hooks::use_query_map;
+
+use crate::catalog::MAX_QUERY_CHARS;
 
 /// Top bar of every page. The search box is a plain GET form, so it works before (and
 /// without) hydration; once hydrated, the router turns the submit into a client navigation.
@@ -40,13 +44,19 @@ pub fn SiteHeader(
                     <span class="brand__name">"Streamhut"</span>
                 </A>
             </div>
-            <Form action="/search" attr:class="search" attr:role="search">
+            <Form
+                action="/search"
+                // leptos_router adds the nameless submit button as an empty `=` pair; drop it.
+                on_form_data=Arc::new(|data: &web_sys::FormData| data.delete(""))
+                attr:class="search"
+                attr:role="search"
+            >
                 <input
                     type="search"
                     name="q"
                     placeholder="Search videos"
                     aria-label="Search videos"
-                    maxlength="200"
+                    maxlength=MAX_QUERY_CHARS.to_string()
                     value=current_q
                 />
                 <button type="submit" class="search__button" aria-label="Search">

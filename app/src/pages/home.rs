@@ -7,12 +7,10 @@ use crate::catalog::VideoSummary;
 use crate::components::{EmptyState, ErrorNotice, VideoGrid};
 use crate::error::AppError;
 
-/// How many videos the home page shows.
-const HOME_LIMIT: u32 = 48;
-
 /// The newest indexed videos.
 #[server]
 pub async fn recent_videos() -> Result<Vec<VideoSummary>, AppError> {
+    const HOME_LIMIT: u32 = 48;
     crate::catalog::ssr::catalog()?
         .recent_videos(HOME_LIMIT)
         .await

@@ -8,14 +8,11 @@ use crate::catalog::VideoSummary;
 use crate::components::{EmptyState, ErrorNotice, VideoGrid};
 use crate::error::AppError;
 
-/// Longest query accepted, in characters.
-pub const MAX_QUERY_CHARS: usize = 200;
-/// How many results a search shows.
-const SEARCH_LIMIT: u32 = 48;
-
 /// Videos matching `q`, newest first.
 #[server]
 pub async fn search_videos(q: String) -> Result<Vec<VideoSummary>, AppError> {
+    use crate::catalog::MAX_QUERY_CHARS;
+    const SEARCH_LIMIT: u32 = 48;
     let q = q.trim();
     if q.chars().count() > MAX_QUERY_CHARS {
         return Err(AppError::BadRequest(format!(

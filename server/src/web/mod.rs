@@ -107,10 +107,7 @@ pub fn router(state: AppState) -> Router {
                         })
                         .on_request(())
                         .on_response(|response: &Response, latency: Duration, _: &Span| {
-                            tracing::info!(
-                                status = response.status().as_u16(),
-                                latency_ms = latency.as_secs_f64() * 1000.0,
-                            );
+                            tracing::info!(status = response.status().as_u16(), ?latency,);
                         })
                         .on_failure(()),
                 )

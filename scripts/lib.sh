@@ -1,0 +1,103 @@
+# Shared by scripts/run.sh and scripts/test.sh: idempotent set-up steps and the site build.
+# Each step says what it does; a step whose tool is already there is skipped quietly.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+SITE_DIR="$TARGET_DIR/site"
+OUTPUT_NAME="streamhut" # app::OUTPUT_NAME
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$ROOT/node_modules/.bin:$PATH"
+# Playwright must use Debian's Chromium; it never downloads a browser here.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+
+step() { printf '\n\033[1;36m==> %s\033[0m\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+
+# ensure_apt PACKAGE...: installs the Debian packages that are missing.
+ensure_apt() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "installing Debian packages: ${missing[*]}"
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# ensure_wasm_target: the Rust target the browser bundle is built for.
+ensure_wasm_target() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    step "adding the Rust target wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+# ensure_wasm_bindgen: wasm-bindgen-cli at exactly the version in Cargo.lock.
+ensure_wasm_bindgen() {
+  local want have=""
+  want="$(grep -A1 '^name = "wasm-bindgen"$' "$ROOT/Cargo.lock" | sed -n 's/^version = "\(.*\)"$/\1/p')"
+  command -v wasm-bindgen >/dev/null && have="$(wasm-bindgen --version | awk '{print $2}')"
+  if [ "$have" != "$want" ]; then
+    step "installing wasm-bindgen-cli $want (matches Cargo.lock; takes about 2 minutes)"
+    # Not --locked: its lock file pins a crate release the registry no longer has.
+    cargo install --quiet wasm-bindgen-cli --version "$want"
+  fi
+}
+
+# ensure_npm DIR: installs DIR's npm packages from its lock file when they are missing or stale.
+ensure_npm() {
+  local dir="$1"
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] \
+    || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    step "installing npm packages in ${dir#"$ROOT"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# ensure_build_tools: everything the site and server builds need.
+ensure_build_tools() {
+  ensure_wasm_target
+  ensure_wasm_bindgen
+  ensure_npm "$ROOT" # wasm-opt (binaryen)
+}
+
+# build_site dev|release: the browser bundle, CSS and public files into $SITE_DIR.
+build_site() {
+  local mode="$1" profile_dir cargo_args=()
+  if [ "$mode" = release ]; then
+    profile_dir=wasm-release
+    cargo_args=(--profile wasm-release)
+  else
+    profile_dir=debug
+  fi
+  step "building the browser bundle ($mode)"
+  (cd "$ROOT" && cargo build --quiet -p frontend --lib --target wasm32-unknown-unknown "${cargo_args[@]}")
+
+  local staging="$SITE_DIR.staging"
+  rm -rf "$staging"
+  mkdir -p "$staging/pkg"
+  wasm-bindgen --target web --no-typescript --out-name "$OUTPUT_NAME" --out-dir "$staging/pkg" \
+    "$TARGET_DIR/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
+  if [ "$mode" = release ]; then
+    note "optimising with wasm-opt -Oz"
+    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+      --enable-mutable-globals --enable-reference-types --enable-multivalue \
+      -o "$staging/pkg/${OUTPUT_NAME}_bg.wasm" "$staging/pkg/${OUTPUT_NAME}_bg.wasm"
+  fi
+  cp "$ROOT/style/main.css" "$staging/pkg/$OUTPUT_NAME.css"
+  cp -R "$ROOT/public/." "$staging/"
+  if [ "$mode" = release ]; then
+    # Served as-is to clients that accept gzip (tower-http's precompressed files).
+    find "$staging" -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' -o -name '*.svg' \) \
+      -exec gzip -9 -k -f {} \;
+  fi
+  rm -rf "$SITE_DIR"
+  mv "$staging" "$SITE_DIR"
+  local wasm="$SITE_DIR/pkg/${OUTPUT_NAME}_bg.wasm"
+  note "site ready in $SITE_DIR (wasm: $(du -k "$wasm" | cut -f1) KiB)"
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds Streamhut in release mode and runs it on the embedded libSQL database
+# (./data/streamhut.db), at http://127.0.0.1:3000 unless STREAMHUT_LISTEN_ADDR says otherwise.
+# Installs what the build needs and is missing. Extra arguments go to the server
+# (see `--help`).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ensure_build_tools
+build_site release
+step "building the server (release)"
+cargo build --quiet --release -p server --bin streamhut
+
+step "starting Streamhut (Ctrl-C stops it)"
+export STREAMHUT_SITE_ROOT="${STREAMHUT_SITE_ROOT:-$SITE_DIR}"
+exec "$TARGET_DIR/release/streamhut" "$@"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, clippy, the Rust tests, and the Playwright suite in
+# Debian's Chromium against a freshly built server. Installs what is missing first
+# (Debian packages, the wasm target, wasm-bindgen-cli, npm packages); never downloads a browser.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ensure_apt chromium
+ensure_build_tools
+ensure_npm "$ROOT/end2end"
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (server and app, all targets; then the browser crates for wasm32)"
+cargo clippy --quiet --all-targets -- -D warnings
+cargo clippy --quiet -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+step "Rust tests"
+cargo test --quiet
+
+build_site dev
+step "building the server for the browser tests"
+cargo build --quiet -p server --bin streamhut
+
+step "Playwright suite (Chromium at /usr/bin/chromium)"
+E2E_DATA_DIR="$(mktemp -d -t streamhut-e2e-XXXXXX)"
+trap 'rm -rf "$E2E_DATA_DIR"' EXIT
+E2E_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+(
+  cd end2end
+  STREAMHUT_E2E_DATA_DIR="$E2E_DATA_DIR" STREAMHUT_E2E_PORT="$E2E_PORT" \
+    STREAMHUT_BIN="$TARGET_DIR/debug/streamhut" npx playwright test
+)
+
+step "all checks passed"
