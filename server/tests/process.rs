@@ -1,0 +1,152 @@
+//! The real `streamhut` binary: it starts on a fresh data directory, serves, stops
+//! gracefully on SIGTERM and SIGINT, and a second start on the same directory changes nothing.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+/// A running server and the log lines it has printed so far.
+struct Running {
+    child: Child,
+    lines: Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Running {
+    fn start(data_dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_streamhut"))
+            .current_dir(data_dir)
+            .env("STREAMHUT_LISTEN_ADDR", "127.0.0.1:0")
+            .env("STREAMHUT_DATA_DIR", data_dir)
+            .env("STREAMHUT_SITE_ROOT", data_dir)
+            .env("RUST_LOG", "info")
+            .env_remove("TURSO_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn streamhut");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// Waits for a log line containing `needle` and returns it.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "no log line with {needle:?}; log so far:\n{}",
+            self.log.join("\n")
+        );
+    }
+
+    /// The address from the "listening" line.
+    fn address(&mut self) -> String {
+        let line = self.wait_for("Streamhut listening on http://");
+        let start = line.find("http://").expect("url") + "http://".len();
+        line[start..]
+            .split_whitespace()
+            .next()
+            .expect("address")
+            .to_string()
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and asserts it exited cleanly.
+    fn assert_exits_cleanly(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "exit status {status}");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running 15 s after the signal"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn health(address: &str) -> reqwest::StatusCode {
+    reqwest::get(format!("http://{address}/healthz"))
+        .await
+        .expect("GET /healthz")
+        .status()
+}
+
+/// Starts, migrates, serves, stops on SIGTERM; starts again without migrating, stops on SIGINT.
+#[tokio::test]
+async fn starts_serves_and_stops_gracefully_twice_on_one_data_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let mut first = Running::start(dir.path());
+    first.wait_for("database schema migrated");
+    let address = first.address();
+    assert_eq!(health(&address).await, reqwest::StatusCode::OK);
+    assert!(dir.path().join("streamhut.db").exists());
+    first.signal("TERM");
+    first.wait_for("SIGTERM received");
+    first.wait_for("Streamhut stopped");
+    first.assert_exits_cleanly();
+
+    let mut second = Running::start(dir.path());
+    second.wait_for("database schema is up to date");
+    let address = second.address();
+    assert_eq!(health(&address).await, reqwest::StatusCode::OK);
+    second.signal("INT");
+    second.wait_for("Streamhut stopped");
+    second.assert_exits_cleanly();
+}
+
+/// A configuration error is reported, not a panic, and the process fails.
+#[test]
+fn a_bad_setting_is_a_clear_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_streamhut"))
+        .env("STREAMHUT_LISTEN_ADDR", "not-an-address")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--listen-addr"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
