@@ -25,8 +25,16 @@ ensure_apt() {
   step "installing Debian packages: ${missing[*]}"
   local sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  local log
+  log="$(mktemp)"
+  if ! { "${sudo[@]}" apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log"
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
+  note "installed ${missing[*]}"
 }
 
 # ensure_wasm_target: the Rust target the browser bundle is built for.
@@ -54,7 +62,7 @@ ensure_npm() {
   local dir="$1"
   if [ ! -f "$dir/node_modules/.package-lock.json" ] \
     || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-    step "installing npm packages in ${dir#"$ROOT"/}"
+    step "installing npm packages in ${dir/#"$ROOT"/.}"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 }

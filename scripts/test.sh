@@ -9,6 +9,15 @@ ensure_apt chromium
 ensure_build_tools
 ensure_npm "$ROOT/end2end"
 
+step "checking that the browser build links no server-only crate"
+server_only="$(cargo tree -p app -e normal --no-default-features --features hydrate \
+  --target wasm32-unknown-unknown --prefix none | sed 's/ v.*//' | sort -u \
+  | grep -xE 'axum|hyper|tokio|tower|tower-http|libsql|reqwest|leptos_axum' || true)"
+if [ -n "$server_only" ]; then
+  echo "app with only 'hydrate' depends on server-only crates: $server_only" >&2
+  exit 1
+fi
+
 step "cargo fmt --check"
 cargo fmt --all --check
 
