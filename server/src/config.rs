@@ -9,9 +9,13 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::Parser;
 use url::Url;
+
+use crate::atproto::identity::IdentityOptions;
+use crate::atproto::net::HttpPolicy;
 
 /// Streamhut: a video site and an at-run runner on the AT Protocol.
 #[derive(Debug, Clone, Parser)]
@@ -42,6 +46,27 @@ pub struct Config {
     /// Auth token for `TURSO_URL`.
     #[arg(long, env = "TURSO_AUTH_TOKEN", hide_env_values = true)]
     pub turso_auth_token: Option<Secret>,
+
+    /// PLC directory that resolves `did:plc` identities.
+    #[arg(long, env = "PLC_URL", default_value = "https://plc.directory")]
+    pub plc_url: Url,
+
+    /// A service answering `com.atproto.identity.resolveHandle`, tried after DNS and
+    /// `/.well-known/atproto-did` (e.g. a PDS, for handles without DNS).
+    #[arg(long, env = "HANDLE_RESOLVER_URL")]
+    pub handle_resolver_url: Option<Url>,
+
+    /// Allow outbound requests to private, loopback and link-local addresses. Off by
+    /// default so DID documents cannot point us at the internal network; local
+    /// development and tests turn it on.
+    #[arg(
+        long,
+        env = "ALLOW_PRIVATE_NETWORK",
+        default_value = "false",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::Set,
+    )]
+    pub allow_private_network: bool,
 }
 
 /// Where the database lives, derived from [`Config`].
@@ -88,6 +113,24 @@ impl Config {
         }
     }
 
+    /// The outbound HTTP policy for AT Protocol traffic.
+    pub fn http_policy(&self) -> HttpPolicy {
+        HttpPolicy {
+            allow_private_network: self.allow_private_network,
+            ..HttpPolicy::default()
+        }
+    }
+
+    /// Where identities are resolved.
+    pub fn identity_options(&self) -> IdentityOptions {
+        IdentityOptions {
+            plc_url: self.plc_url.clone(),
+            handle_resolver_url: self.handle_resolver_url.clone(),
+            cache_ttl: Duration::from_secs(600),
+            dns: true,
+        }
+    }
+
     /// The public base URL, without a trailing slash.
     pub fn public_url(&self) -> String {
         match &self.public_url {
@@ -101,7 +144,9 @@ impl Config {
 }
 
 /// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// It serialises as the plain string, for the one place that stores it (a 0600 file).
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
@@ -178,6 +223,16 @@ mod tests {
         assert_eq!(config.public_url(), "https://video.example");
         let config = parse(&["--listen-addr", "0.0.0.0:8080"]);
         assert_eq!(config.public_url(), "http://localhost:8080");
+    }
+
+    #[test]
+    fn the_private_network_guard_is_on_unless_lifted() {
+        assert!(!parse(&[]).http_policy().allow_private_network);
+        for value in ["true", "1", "yes"] {
+            let config = parse(&["--allow-private-network", value]);
+            assert!(config.http_policy().allow_private_network, "{value}");
+        }
+        assert_eq!(parse(&[]).plc_url.as_str(), "https://plc.directory/");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! # Layout
 //!
 //! - [`config`]: the one configuration struct, from flags, environment and `.env`.
+//! - [`atproto`]: identifiers, identity resolution, XRPC, sessions, verified blobs, our
+//!   record types; all outbound traffic goes through its SSRF-guarded HTTP client.
 //! - [`db`]: libSQL (an embedded file, or Turso) and the versioned schema migrations.
 //! - [`appview`]: the video index: what pages and the API read.
 //! - [`web`]: the axum router (Leptos pages, server functions, static site, JSON
@@ -13,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod appview;
+pub mod atproto;
 pub mod config;
 pub mod db;
 pub mod web;

@@ -1,0 +1,326 @@
+//! Rust types for the records we write and read, matching `lexicons/`:
+//! `dev.atrun.bundle`, `dev.atrun.secret`, and the subset of `place.stream.video` we read.
+//! A test compares every type with its Lexicon file, so they cannot drift apart.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::blob::BlobRef;
+
+/// NSID of at-run bundle records.
+pub const BUNDLE_NSID: &str = "dev.atrun.bundle";
+/// NSID of at-run secret records.
+pub const SECRET_NSID: &str = "dev.atrun.secret";
+/// NSID of stream.place video records.
+pub const VIDEO_NSID: &str = "place.stream.video";
+
+/// `dev.atrun.bundle`: one published version of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "$type", rename = "dev.atrun.bundle")]
+pub struct BundleRecord {
+    /// The bundle's name.
+    pub name: String,
+    /// Its semver version.
+    pub version: String,
+    /// The JavaScript module.
+    pub code: BlobRef,
+    /// The file it was built from.
+    pub entry: String,
+    /// When it was published (RFC 3339).
+    pub created_at: String,
+    /// What the deploy tool extracted, for readers of the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestSnapshot>,
+}
+
+/// `dev.atrun.bundle#manifest`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestSnapshot {
+    /// The SDK version the bundle was built with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdk_version: Option<String>,
+    /// Declared permissions.
+    pub permissions: PermissionsSnapshot,
+    /// Exported endpoints, tasks and jobs.
+    pub endpoints: Vec<ExportSnapshot>,
+}
+
+/// `dev.atrun.bundle#permissions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionsSnapshot {
+    /// Hosts the bundle may reach.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub net: Vec<String>,
+    /// Environment variables it may read besides its secrets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+}
+
+/// `dev.atrun.bundle#export`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportSnapshot {
+    /// The export's name.
+    pub name: String,
+    /// `endpoint`, `task` or `job`.
+    pub kind: String,
+}
+
+/// `dev.atrun.secret`: a value sealed to one runner for one bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "$type", rename = "dev.atrun.secret")]
+pub struct SecretRecord {
+    /// The runner's X25519 public key, base64.
+    pub runner_key: String,
+    /// The bundle's name.
+    pub bundle: String,
+    /// The environment variable's name.
+    pub name: String,
+    /// The sealed value.
+    #[serde(with = "lex_bytes")]
+    pub ciphertext: Vec<u8>,
+    /// When it was set (RFC 3339).
+    pub created_at: String,
+}
+
+/// `place.stream.video`, read tolerantly: only the title is required.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoRecord {
+    /// The title.
+    pub title: String,
+    /// The description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// When it was published (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Duration in nanoseconds (older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<u64>,
+    /// Duration in milliseconds (newer records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// The thumbnail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumb: Option<BlobRef>,
+    /// The streamer's DID, when named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
+}
+
+impl VideoRecord {
+    /// The duration in milliseconds, whichever shape the record uses.
+    pub fn duration_ms(&self) -> Option<u64> {
+        self.duration_ms
+            .or_else(|| self.duration.map(|ns| ns / 1_000_000))
+    }
+}
+
+/// Lexicon `bytes`: `{"$bytes": "<base64>"}` in JSON.
+mod lex_bytes {
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    struct Wire {
+        #[serde(rename = "$bytes")]
+        bytes: String,
+    }
+
+    pub fn serialize<S: Serializer>(value: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            bytes: STANDARD.encode(value),
+        }
+        .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let wire = Wire::deserialize(deserializer)?;
+        // The data model allows unpadded base64.
+        let trimmed = wire.bytes.trim_end_matches('=');
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(trimmed)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    fn lexicon(nsid: &str) -> Value {
+        let path = format!(
+            "{}/../lexicons/{}.json",
+            env!("CARGO_MANIFEST_DIR"),
+            nsid.replace('.', "/")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(doc["id"], nsid, "{path} declares its own NSID");
+        doc
+    }
+
+    fn strings(value: &Value) -> BTreeSet<String> {
+        value
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn keys(value: &Value) -> BTreeSet<String> {
+        value
+            .as_object()
+            .map(|o| o.keys().filter(|k| *k != "$type").cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The Rust type agrees with the Lexicon object at `def`: a fully populated value
+    /// serialises exactly the declared properties, a minimal one exactly the required ones.
+    fn assert_agrees<T: Serialize + serde::de::DeserializeOwned>(
+        def: &Value,
+        full: &T,
+        minimal: &T,
+    ) {
+        let full = serde_json::to_value(full).expect("serialise");
+        let minimal = serde_json::to_value(minimal).expect("serialise");
+        assert_eq!(keys(&full), keys(&def["properties"]), "properties");
+        assert_eq!(
+            keys(&minimal),
+            strings(&def["required"]),
+            "required properties"
+        );
+        for value in [full, minimal] {
+            serde_json::from_value::<T>(value).expect("round trip");
+        }
+    }
+
+    fn blob() -> BlobRef {
+        BlobRef {
+            cid: "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq".into(),
+            mime_type: "application/javascript".into(),
+            size: 5,
+        }
+    }
+
+    #[test]
+    fn bundle_record_matches_its_lexicon() {
+        let doc = lexicon(BUNDLE_NSID);
+        assert_eq!(doc["defs"]["main"]["key"], "tid");
+        let minimal = BundleRecord {
+            name: "hello".into(),
+            version: "1.0.0".into(),
+            code: blob(),
+            entry: "main.ts".into(),
+            created_at: "2026-11-21T10:00:00.000Z".into(),
+            manifest: None,
+        };
+        let manifest = ManifestSnapshot {
+            sdk_version: Some("0.1.0".into()),
+            permissions: PermissionsSnapshot {
+                net: vec!["api.example.com".into()],
+                env: vec!["LOG_LEVEL".into()],
+            },
+            endpoints: vec![ExportSnapshot {
+                name: "hello".into(),
+                kind: "endpoint".into(),
+            }],
+        };
+        let full = BundleRecord {
+            manifest: Some(manifest.clone()),
+            ..minimal.clone()
+        };
+        assert_agrees(&doc["defs"]["main"]["record"], &full, &minimal);
+        let empty_permissions = ManifestSnapshot {
+            sdk_version: None,
+            permissions: PermissionsSnapshot::default(),
+            ..manifest.clone()
+        };
+        assert_agrees(&doc["defs"]["manifest"], &manifest, &empty_permissions);
+        assert_eq!(
+            keys(&serde_json::to_value(&manifest.permissions).expect("json")),
+            keys(&doc["defs"]["permissions"]["properties"])
+        );
+        assert_eq!(
+            keys(&serde_json::to_value(&manifest.endpoints[0]).expect("json")),
+            keys(&doc["defs"]["export"]["properties"])
+        );
+        assert_eq!(
+            serde_json::to_value(&full).expect("json")["$type"],
+            BUNDLE_NSID
+        );
+    }
+
+    #[test]
+    fn secret_record_matches_its_lexicon() {
+        let doc = lexicon(SECRET_NSID);
+        let record = SecretRecord {
+            runner_key: "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=".into(),
+            bundle: "hello".into(),
+            name: "API_KEY".into(),
+            ciphertext: vec![1, 2, 3, 250],
+            created_at: "2026-11-21T10:00:00.000Z".into(),
+        };
+        assert_agrees(&doc["defs"]["main"]["record"], &record, &record);
+        let json = serde_json::to_value(&record).expect("json");
+        assert_eq!(
+            json["ciphertext"],
+            serde_json::json!({"$bytes": "AQID+g=="})
+        );
+        assert_eq!(
+            json["runnerKey"].as_str().map(str::len),
+            Some(44),
+            "44 base64 chars as the lexicon says"
+        );
+    }
+
+    #[test]
+    fn video_record_matches_its_lexicon_and_reads_both_duration_shapes() {
+        let doc = lexicon(VIDEO_NSID);
+        let minimal = VideoRecord {
+            title: "Talk".into(),
+            description: None,
+            created_at: None,
+            duration: None,
+            duration_ms: None,
+            thumb: None,
+            creator: None,
+        };
+        let full = VideoRecord {
+            description: Some("about".into()),
+            created_at: Some("2026-11-21T10:00:00.000Z".into()),
+            duration: Some(90_000_000_000),
+            duration_ms: Some(90_000),
+            thumb: Some(BlobRef {
+                mime_type: "image/jpeg".into(),
+                ..blob()
+            }),
+            creator: Some("did:plc:abc".into()),
+            ..minimal.clone()
+        };
+        assert_agrees(&doc["defs"]["main"]["record"], &full, &minimal);
+
+        let old: VideoRecord = serde_json::from_value(serde_json::json!({
+            "$type": "place.stream.video", "title": "Old", "duration": 754_000_000_000u64,
+            "source": {"whatever": true}
+        }))
+        .expect("old shape, unknown fields ignored");
+        assert_eq!(old.duration_ms(), Some(754_000));
+        let new: VideoRecord =
+            serde_json::from_value(serde_json::json!({"title": "New", "durationMs": 61_000}))
+                .expect("new shape");
+        assert_eq!(new.duration_ms(), Some(61_000));
+        assert!(
+            serde_json::from_value::<VideoRecord>(serde_json::json!({"description": "no title"}))
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! AT Protocol identifiers: DID, handle, NSID, AT-URI, record key, TID.
+//!
+//! Validation follows the specs (<https://atproto.com/specs/did>, `/handle`, `/nsid`,
+//! `/at-uri-scheme`, `/record-key`, `/tid`) and is done by `jacquard-common`'s validated
+//! types, re-exported here; the functions below parse into them and turn failures into
+//! [`AtprotoError::Syntax`] with a message a user can act on.
+
+pub use jacquard_common::types::aturi::AtUri;
+pub use jacquard_common::types::did::Did;
+pub use jacquard_common::types::handle::Handle;
+pub use jacquard_common::types::ident::AtIdentifier;
+pub use jacquard_common::types::nsid::Nsid;
+pub use jacquard_common::types::recordkey::Rkey;
+pub use jacquard_common::types::tid::Tid;
+
+use super::error::AtprotoError;
+
+fn syntax(kind: &'static str, value: &str, err: impl std::fmt::Display) -> AtprotoError {
+    AtprotoError::Syntax {
+        kind,
+        value: value.to_string(),
+        reason: err.to_string(),
+    }
+}
+
+/// A DID such as `did:plc:z72i7hdynmk6r22z27h6tvur`.
+pub fn did(value: &str) -> Result<Did, AtprotoError> {
+    Did::new_owned(value).map_err(|e| syntax("DID", value, e))
+}
+
+/// A handle such as `alice.bsky.social`; a leading `@` is accepted, case is normalised.
+pub fn handle(value: &str) -> Result<Handle, AtprotoError> {
+    Handle::new_owned(value).map_err(|e| syntax("handle", value, e))
+}
+
+/// A handle or a DID, as users type them to name an account.
+pub fn actor(value: &str) -> Result<AtIdentifier, AtprotoError> {
+    let trimmed = value.trim();
+    if trimmed.starts_with("did:") {
+        return did(trimmed).map(AtIdentifier::Did);
+    }
+    handle(trimmed).map(AtIdentifier::Handle).map_err(|_| {
+        syntax(
+            "handle or DID",
+            value,
+            "expected a handle like alice.example.com or a DID like did:plc:…",
+        )
+    })
+}
+
+/// An NSID such as `place.stream.video`.
+pub fn nsid(value: &str) -> Result<Nsid, AtprotoError> {
+    Nsid::new_owned(value).map_err(|e| syntax("NSID", value, e))
+}
+
+/// An `at://` URI.
+pub fn at_uri(value: &str) -> Result<AtUri, AtprotoError> {
+    AtUri::new_owned(value).map_err(|e| syntax("AT-URI", value, e))
+}
+
+/// A record key.
+pub fn rkey(value: &str) -> Result<Rkey, AtprotoError> {
+    Rkey::new_owned(value).map_err(|e| syntax("record key", value, e))
+}
+
+/// A TID (timestamp identifier).
+pub fn tid(value: &str) -> Result<Tid, AtprotoError> {
+    Tid::new(value).map_err(|e| syntax("TID", value, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_identifiers_parse() {
+        assert_eq!(
+            did("did:plc:z72i7hdynmk6r22z27h6tvur")
+                .expect("did")
+                .as_str(),
+            "did:plc:z72i7hdynmk6r22z27h6tvur"
+        );
+        assert_eq!(
+            did("did:web:example.com").expect("did:web").as_str(),
+            "did:web:example.com"
+        );
+        assert_eq!(
+            handle("@Alice.Example.COM").expect("handle").as_str(),
+            "alice.example.com"
+        );
+        assert_eq!(
+            nsid("place.stream.video").expect("nsid").as_str(),
+            "place.stream.video"
+        );
+        let uri = at_uri("at://did:plc:abc123/place.stream.video/3kabc").expect("uri");
+        assert_eq!(uri.rkey().expect("rkey").as_str(), "3kabc");
+        assert_eq!(rkey("self").expect("rkey").as_str(), "self");
+        assert_eq!(tid("3jzfcijpj2z2a").expect("tid").as_str(), "3jzfcijpj2z2a");
+        assert!(matches!(
+            actor("did:plc:abc123").expect("did actor"),
+            AtIdentifier::Did(_)
+        ));
+        assert!(matches!(
+            actor(" bob.test ").expect("handle actor"),
+            AtIdentifier::Handle(_)
+        ));
+    }
+
+    #[test]
+    fn invalid_identifiers_are_refused_with_their_kind() {
+        for (result, kind) in [
+            (did("did:plc").err(), "DID"),
+            (did("plc:abc").err(), "DID"),
+            (handle("no_underscores.com").err(), "handle"),
+            (handle("localhost").err(), "handle"),
+            (nsid("noDots").err(), "NSID"),
+            (at_uri("https://example.com").err(), "AT-URI"),
+            (rkey("..").err(), "record key"),
+            (rkey("has space").err(), "record key"),
+            (tid("not-a-tid").err(), "TID"),
+            (actor("not a handle").err(), "handle or DID"),
+        ] {
+            match result {
+                Some(AtprotoError::Syntax { kind: got, .. }) => assert_eq!(got, kind),
+                other => panic!("expected a {kind} syntax error, got {other:?}"),
+            }
+        }
+    }
+}
