@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, clippy, the Rust tests, and the Playwright suite in
-# Debian's Chromium against a freshly built server. Installs what is missing first
-# (Debian packages, the wasm target, wasm-bindgen-cli, npm packages); never downloads a browser.
+# Runs every check CI runs: formatting, clippy, the Rust tests (some against a real local
+# PDS and PLC from npm), and the Playwright suite in Debian's Chromium against a freshly
+# built server. Installs what is missing first (Debian packages, the wasm target,
+# wasm-bindgen-cli, npm packages); never downloads a browser.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-ensure_apt chromium
+# chromium for Playwright; a C++ toolchain and Python for the PDS's better-sqlite3.
+ensure_apt chromium g++ make python3
 ensure_build_tools
 ensure_npm "$ROOT/end2end"
 

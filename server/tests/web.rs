@@ -27,7 +27,7 @@ async fn healthz_is_503_when_the_database_is_unreachable() {
     })
     .await
     .expect("a remote database connects lazily");
-    let bed = TestBed::with_db(dir, config, unreachable);
+    let bed = TestBed::with_db(dir, config, unreachable).await;
     let reply = bed.get("/healthz").await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     let body = reply.json();

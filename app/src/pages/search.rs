@@ -37,27 +37,34 @@ pub fn SearchPage() -> impl IntoView {
         }
     });
 
+    // Titles are set inside the resolved branches, from plain strings: leptos_meta reads
+    // title closures after the page has rendered, when reactive values may be gone.
     view! {
-        <Title text=move || if q().is_empty() { "Search".to_string() } else { format!("{} – Search", q()) } />
         <Suspense fallback=|| view! { <p class="loading">"Searching…"</p> }>
             {move || Suspend::new(async move {
                 let q = q();
                 match results.await {
                     _ if q.is_empty() => view! {
+                        <Title text="Search" />
                         <EmptyState title="Search Streamhut">
                             <p>"Type a few words from a video's title or description in the search box above."</p>
                         </EmptyState>
                     }.into_any(),
                     Ok(list) if list.is_empty() => view! {
+                        <Title text=format!("{q} – Search") />
                         <EmptyState title="No matching videos">
                             <p>"Nothing matches “" {q} "”. Try fewer or different words."</p>
                         </EmptyState>
                     }.into_any(),
                     Ok(list) => view! {
+                        <Title text=format!("{q} – Search") />
                         <h1 class="page-title">"Results for “" {q} "”"</h1>
                         <VideoGrid videos=list />
                     }.into_any(),
-                    Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                    Err(error) => view! {
+                        <Title text="Search" />
+                        <ErrorNotice error />
+                    }.into_any(),
                 }
             })}
         </Suspense>

@@ -260,24 +260,33 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         Box::pin(async move {
             let host = name.as_str().to_string();
-            if is_local_name(&host) {
-                return Err(Box::new(NetError::PrivateAddress { target: host }) as _);
-            }
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|err| Box::new(err) as Box<dyn std::error::Error + Send + Sync>)?
-                .collect();
-            let public: Vec<SocketAddr> = resolved
-                .iter()
-                .copied()
-                .filter(|addr| is_public(addr.ip()))
-                .collect();
-            if public.is_empty() && !resolved.is_empty() {
-                return Err(Box::new(NetError::PrivateAddress { target: host }) as _);
-            }
+            let resolved: Vec<SocketAddr> = if is_local_name(&host) {
+                Vec::new()
+            } else {
+                tokio::net::lookup_host((host.as_str(), 0))
+                    .await
+                    .map_err(|err| Box::new(err) as Box<dyn std::error::Error + Send + Sync>)?
+                    .collect()
+            };
+            let public = public_only(&host, resolved)?;
             Ok(Box::new(public.into_iter()) as Addrs)
         })
     }
+}
+
+/// The public addresses among what `host` resolved to, or an error if there are none
+/// because they were all private (or the name itself is local).
+fn public_only(host: &str, resolved: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, NetError> {
+    let public: Vec<SocketAddr> = resolved
+        .into_iter()
+        .filter(|addr| is_public(addr.ip()))
+        .collect();
+    if public.is_empty() {
+        return Err(NetError::PrivateAddress {
+            target: host.to_string(),
+        });
+    }
+    Ok(public)
 }
 
 /// Whether `ip` is a globally routable unicast address (not private, loopback,
@@ -365,6 +374,22 @@ mod tests {
         ] {
             assert!(is_public(ip(addr)), "{addr} is public");
         }
+    }
+
+    #[test]
+    fn names_resolving_only_to_private_addresses_are_refused() {
+        let addr = |s: &str| SocketAddr::new(ip(s), 443);
+        let err = public_only("intranet.example", vec![addr("10.0.0.7"), addr("fd00::7")])
+            .expect_err("only private addresses");
+        assert!(matches!(err, NetError::PrivateAddress { .. }));
+        let kept = public_only("mixed.example", vec![addr("10.0.0.7"), addr("1.1.1.1")])
+            .expect("one public address");
+        assert_eq!(
+            kept,
+            vec![addr("1.1.1.1")],
+            "private answers are dropped, never tried"
+        );
+        assert!(public_only("localhost", Vec::new()).is_err());
     }
 
     #[test]

@@ -88,16 +88,18 @@ impl Agent {
 
     /// Gets new tokens with the refresh token.
     pub async fn refresh(&self) -> Result<(), AtprotoError> {
-        let stale = self.session.read().await.access_jwt.clone();
-        self.refresh_if_current(&stale).await
+        let current = self.session.read().await.refresh_jwt.clone();
+        self.refresh_if_current(&current).await
     }
 
-    async fn refresh_if_current(&self, used: &Secret) -> Result<(), AtprotoError> {
+    /// Refreshes unless the session moved on from `seen` (the refresh token a caller saw)
+    /// while waiting for the lock: then another caller already refreshed.
+    async fn refresh_if_current(&self, seen: &Secret) -> Result<(), AtprotoError> {
         let _one_at_a_time = self.refreshing.lock().await;
         let refresh_jwt = {
             let session = self.session.read().await;
-            if &session.access_jwt != used {
-                return Ok(()); // someone else refreshed meanwhile
+            if &session.refresh_jwt != seen {
+                return Ok(());
             }
             session.refresh_jwt.clone()
         };
@@ -119,10 +121,13 @@ impl Agent {
         F: Fn(Secret) -> Fut,
         Fut: Future<Output = Result<T, AtprotoError>>,
     {
-        let token = self.session.read().await.access_jwt.clone();
-        match call(token.clone()).await {
+        let (token, seen) = {
+            let session = self.session.read().await;
+            (session.access_jwt.clone(), session.refresh_jwt.clone())
+        };
+        match call(token).await {
             Err(AtprotoError::AuthFailed { .. }) => {
-                self.refresh_if_current(&token).await?;
+                self.refresh_if_current(&seen).await?;
                 let token = self.session.read().await.access_jwt.clone();
                 call(token).await
             }

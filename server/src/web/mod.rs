@@ -107,7 +107,7 @@ pub fn router(state: AppState) -> Router {
                         })
                         .on_request(())
                         .on_response(|response: &Response, latency: Duration, _: &Span| {
-                            tracing::info!(status = response.status().as_u16(), ?latency,);
+                            tracing::info!(status = response.status().as_u16(), ?latency);
                         })
                         .on_failure(()),
                 )

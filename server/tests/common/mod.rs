@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod network;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -39,10 +41,10 @@ impl TestBed {
         let config = config_for(&dir);
         let db = Db::open(&config.database()).await.expect("open database");
         db.migrate().await.expect("migrate");
-        Self::with_db(dir, config, db)
+        Self::with_db(dir, config, db).await
     }
 
-    pub fn with_db(dir: tempfile::TempDir, config: Config, db: Db) -> Self {
+    pub async fn with_db(dir: tempfile::TempDir, config: Config, db: Db) -> Self {
         let router = web::router(AppState::new(&config, db.clone()));
         Self {
             dir,
