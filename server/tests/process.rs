@@ -138,6 +138,56 @@ async fn starts_serves_and_stops_gracefully_twice_on_one_data_dir() {
     second.assert_exits_cleanly();
 }
 
+/// Many pages requested at once over HTTP all complete with 200: no render waits forever
+/// or panics. (A search-page title read from a disposed reactive value once left about 5%
+/// of concurrent searches without any response.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_page_requests_all_complete() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = Running::start(dir.path());
+    let address = server.address();
+    let client = reqwest::Client::new();
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..400 {
+        let url = match i % 3 {
+            0 => format!("http://{address}/?n={i}"),
+            1 => format!("http://{address}/search?q=talk+{i}"),
+            _ => format!("http://{address}/search"),
+        };
+        let client = client.clone();
+        requests.spawn(async move {
+            let response = client
+                .get(&url)
+                .timeout(Duration::from_secs(20))
+                .send()
+                .await
+                .map_err(|err| format!("{url}: {err}"))?;
+            let status = response.status();
+            response
+                .text()
+                .await
+                .map_err(|err| format!("{url}: {err}"))?;
+            Ok::<_, String>(status)
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(result) = requests.join_next().await {
+        match result.expect("request task") {
+            Ok(status) if status == reqwest::StatusCode::OK => {}
+            Ok(status) => failures.push(format!("status {status}")),
+            Err(err) => failures.push(err),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 400 failed, e.g. {:?}",
+        failures.len(),
+        failures.first()
+    );
+    server.signal("TERM");
+    server.assert_exits_cleanly();
+}
+
 /// A configuration error is reported, not a panic, and the process fails.
 #[test]
 fn a_bad_setting_is_a_clear_error() {

@@ -72,6 +72,12 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 }
 
 /// The whole HTTP application.
+///
+/// Build it once, before serving. Building a router generates Leptos's route list, and
+/// doing that while the same process renders pages leaves some of those renders waiting
+/// forever (measured: up to 13 of 300 concurrent renders; none when building and
+/// rendering do not overlap). Tests that build a router per test serialise building
+/// against rendering for this reason (`tests/common`).
 pub fn router(state: AppState) -> Router {
     let catalog = state.catalog.clone();
     let context = move || provide_context(catalog.clone());

@@ -13,6 +13,10 @@ use server::db::Db;
 use server::web::{self, AppState};
 use tower::ServiceExt;
 
+/// Held for reading while a request is served, for writing while a router is built: see
+/// `web::router` on why building a router must not overlap rendering.
+static RENDERING: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// A migrated database in a temporary directory, and the router over it.
 pub struct TestBed {
     pub dir: tempfile::TempDir,
@@ -45,7 +49,9 @@ impl TestBed {
     }
 
     pub async fn with_db(dir: tempfile::TempDir, config: Config, db: Db) -> Self {
+        let building = RENDERING.write().await;
         let router = web::router(AppState::new(&config, db.clone()));
+        drop(building);
         Self {
             dir,
             config,
@@ -55,6 +61,7 @@ impl TestBed {
     }
 
     pub async fn get(&self, uri: &str) -> Reply {
+        let _rendering = RENDERING.read().await;
         let request = Request::get(uri).body(Body::empty()).expect("request");
         let response = self
             .router
