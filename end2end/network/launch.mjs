@@ -35,6 +35,12 @@ function freePort() {
   });
 }
 
+/** Makes an express app's `listen(port)` bind the loopback interface only. */
+function loopbackOnly(app) {
+  const listen = app.listen.bind(app);
+  app.listen = (port, ...rest) => listen(port, "127.0.0.1", ...rest);
+}
+
 const dataDir = mkdtempSync(join(tmpdir(), "streamhut-atnet-"));
 let plc;
 let pds;
@@ -64,6 +70,7 @@ process.stdin.resume();
 try {
   const plcPort = await freePort();
   plc = PlcServer.create({ db: PlcDatabase.mock(), port: plcPort });
+  loopbackOnly(plc.app);
   await plc.start();
   const plcUrl = `http://localhost:${plcPort}`;
 
@@ -89,6 +96,7 @@ try {
     rateLimitsEnabled: false,
   };
   pds = await PDS.create(envToCfg(env), envToSecrets(env));
+  loopbackOnly(pds.app);
   await pds.start();
 
   const ready = {

@@ -462,3 +462,72 @@ async fn handles_are_verified_in_both_directions() {
     );
     assert_eq!(identity.pds, net.pds_url);
 }
+
+/// putRecord creates and replaces at a fixed key; deleteRecord removes it.
+#[tokio::test]
+async fn records_are_put_replaced_and_deleted() {
+    let (account, agent) = login("put").await;
+    let collection = "dev.streamhut.setting";
+    let first = agent
+        .put_record(
+            collection,
+            "self",
+            &json!({"$type": collection, "theme": "dark"}),
+        )
+        .await
+        .expect("put");
+    assert_eq!(first.uri, format!("at://{}/{collection}/self", account.did));
+    let second = agent
+        .put_record(
+            collection,
+            "self",
+            &json!({"$type": collection, "theme": "light"}),
+        )
+        .await
+        .expect("replace");
+    assert_ne!(first.cid, second.cid);
+    let record = network()
+        .pds()
+        .get_record(&account.did, collection, "self")
+        .await
+        .expect("get");
+    assert_eq!(record.value["theme"], "light");
+    assert_eq!(record.cid.as_deref(), Some(second.cid.as_str()));
+
+    agent
+        .delete_record(collection, "self")
+        .await
+        .expect("delete");
+    let err = network()
+        .pds()
+        .get_record(&account.did, collection, "self")
+        .await
+        .expect_err("deleted");
+    assert!(err.is_not_found(), "{err}");
+}
+
+/// Every outbound request names us.
+#[tokio::test]
+async fn requests_carry_a_user_agent() {
+    let base = serve(Router::new().route(
+        "/xrpc/com.atproto.repo.describeRepo",
+        get(|headers: axum::http::HeaderMap| async move {
+            let agent = headers
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            axum::Json(json!({"handle": agent, "did": "did:plc:abc"}))
+        }),
+    ))
+    .await;
+    let described = XrpcClient::new(network().http(), base)
+        .describe_repo("did:plc:abc")
+        .await
+        .expect("describe");
+    assert!(
+        described.handle.starts_with("streamhut/"),
+        "{}",
+        described.handle
+    );
+}
