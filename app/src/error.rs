@@ -19,6 +19,9 @@ pub enum AppError {
     /// A service behind the page (database, upstream) failed; details are in the server log.
     #[error("this part of Streamhut is unavailable right now; please try again shortly")]
     Unavailable,
+    /// A background task gave up; the message says why.
+    #[error("{0}")]
+    TaskFailed(String),
     /// The call to the server itself failed (network, encoding).
     #[error("could not reach the server: {0}")]
     Transport(String),
@@ -30,6 +33,7 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => 400,
             AppError::NotFound => 404,
+            AppError::TaskFailed(_) => 500,
             AppError::Unavailable | AppError::Transport(_) => 503,
         }
     }

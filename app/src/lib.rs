@@ -2,7 +2,7 @@
 //!
 //! The same code renders on the server (feature `ssr`) and hydrates in the browser
 //! (feature `hydrate`). Pages live in [`pages`], shared pieces of UI in [`components`],
-//! the data the pages exchange with the server in [`catalog`]. Server-only code is behind
+//! the data the pages exchange with the server in [`catalog`] and [`tasks`]. Server-only code is behind
 //! `ssr`, so the wasm build never links a database or an HTTP server.
 
 #![warn(missing_docs)]
@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod components;
 pub mod error;
 pub mod pages;
+pub mod tasks;
 
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};

@@ -16,6 +16,7 @@ use url::Url;
 
 use crate::atproto::identity::IdentityOptions;
 use crate::atproto::net::HttpPolicy;
+use crate::tasks::TaskPolicy;
 
 /// Streamhut: a video site and an at-run runner on the AT Protocol.
 #[derive(Debug, Clone, Parser)]
@@ -67,6 +68,11 @@ pub struct Config {
         action = clap::ArgAction::Set,
     )]
     pub allow_private_network: bool,
+
+    /// How long a failed task's error is returned for the same input before it is tried
+    /// afresh, in seconds.
+    #[arg(long, env = "STREAMHUT_TASK_FAILURE_TTL_SECS", default_value_t = 30)]
+    pub task_failure_ttl_secs: u64,
 }
 
 /// Where the database lives, derived from [`Config`].
@@ -118,6 +124,14 @@ impl Config {
         HttpPolicy {
             allow_private_network: self.allow_private_network,
             ..HttpPolicy::default()
+        }
+    }
+
+    /// How the task system runs.
+    pub fn task_policy(&self) -> TaskPolicy {
+        TaskPolicy {
+            failure_ttl: Duration::from_secs(self.task_failure_ttl_secs),
+            ..TaskPolicy::default()
         }
     }
 

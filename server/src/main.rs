@@ -5,7 +5,11 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 use server::config::{Config, DatabaseLocation};
+use std::sync::Arc;
+
 use server::db::Db;
+use server::tasks::TaskSystem;
+use server::tasks::scheduler::Scheduler;
 use server::web::{self, AppState};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -51,9 +55,27 @@ async fn main() -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    web::serve(listener, AppState::new(&config, db), shutdown)
+
+    let tasks = TaskSystem::new(db.clone(), config.task_policy())
         .await
-        .context("serving HTTP")?;
+        .context("starting the task system")?;
+    let mut scheduler = Scheduler::new(db.clone());
+    scheduler.add(tasks.cleanup_job());
+    let dispatcher = tasks.start(shutdown.child_token());
+    let scheduler = Arc::new(scheduler).start(shutdown.child_token());
+
+    web::serve(
+        listener,
+        AppState::new(&config, db, tasks),
+        shutdown.clone(),
+    )
+    .await
+    .context("serving HTTP")?;
+    shutdown.cancel();
+    let (dispatcher, scheduler) = tokio::join!(dispatcher, scheduler);
+    if dispatcher.is_err() || scheduler.is_err() {
+        tracing::warn!("a background worker ended abnormally during shutdown");
+    }
     tracing::info!("Streamhut stopped");
     Ok(())
 }

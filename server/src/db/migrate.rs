@@ -27,11 +27,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "tasks",
+        sql: include_str!("../../migrations/0002_tasks.sql"),
+    },
+];
 
 /// What a call to [`Db::migrate`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

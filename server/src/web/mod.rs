@@ -8,6 +8,7 @@
 
 mod error;
 mod health;
+pub mod tasks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::{FromRef, Request};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::{BoxError, Router};
 use leptos::prelude::{LeptosOptions, provide_context};
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -30,6 +31,7 @@ use tracing::Span;
 use crate::appview::VideoIndex;
 use crate::config::Config;
 use crate::db::Db;
+use crate::tasks::TaskSystem;
 
 pub use error::XrpcError;
 
@@ -47,14 +49,17 @@ pub struct AppState {
     pub db: Db,
     /// The video index, as the pages read it.
     pub catalog: Arc<dyn Catalog>,
+    /// Tasks and their results.
+    pub tasks: TaskSystem,
 }
 
 impl AppState {
     /// Wires the services for `config` on an opened, migrated database.
-    pub fn new(config: &Config, db: Db) -> Self {
+    pub fn new(config: &Config, db: Db, tasks: TaskSystem) -> Self {
         Self {
             leptos_options: leptos_options(config),
             catalog: Arc::new(VideoIndex::new(db.clone())),
+            tasks,
             db,
         }
     }
@@ -80,7 +85,11 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 /// against rendering for this reason (`tests/common`).
 pub fn router(state: AppState) -> Router {
     let catalog = state.catalog.clone();
-    let context = move || provide_context(catalog.clone());
+    let tasks: Arc<dyn app::tasks::ssr::Tasks> = Arc::new(state.tasks.clone());
+    let context = move || {
+        provide_context(catalog.clone());
+        provide_context(tasks.clone());
+    };
     let shell = {
         let options = state.leptos_options.clone();
         move || app::shell(options.clone())
@@ -88,6 +97,9 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(tasks::metrics))
+        .route("/api/tasks", post(tasks::submit))
+        .route("/api/tasks/{id}", get(tasks::get))
         .route("/api/{*rest}", any(api_not_found))
         .leptos_routes_with_context(
             &state,

@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use server::config::Config;
 use server::db::Db;
+use server::tasks::{TaskPolicy, TaskSystem};
 use server::web::{self, AppState};
 use tower::ServiceExt;
 
@@ -50,7 +51,10 @@ impl TestBed {
 
     pub async fn with_db(dir: tempfile::TempDir, config: Config, db: Db) -> Self {
         let building = RENDERING.write().await;
-        let router = web::router(AppState::new(&config, db.clone()));
+        let tasks = TaskSystem::new(db.clone(), TaskPolicy::default())
+            .await
+            .expect("task system");
+        let router = web::router(AppState::new(&config, db.clone(), tasks));
         drop(building);
         Self {
             dir,

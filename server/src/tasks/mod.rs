@@ -1,0 +1,297 @@
+//! Tasks and scheduled jobs: durable, deduplicated, concurrency-limited work shared by
+//! native services and bundles.
+//!
+//! # Model
+//!
+//! A task kind ([`TaskDef`]) has a name, a handler and policies: `concurrency`,
+//! `cache_ttl`, `timeout`, `max_attempts` with exponential backoff. Submitting an input
+//! ([`TaskSystem::submit`]) is idempotent: the canonical JSON of the input (keys sorted)
+//! is the dedupe key, and while a task for that key is pending or running, or its result
+//! is younger than `cache_ttl` (a failure: younger than the short failure TTL), the same
+//! task is returned. Clients follow a task through [`app::tasks::TaskView`].
+//!
+//! # Durability
+//!
+//! Tasks live in libSQL (`tasks` table), so they survive restarts. A worker leases a
+//! task before running it and renews the lease while it runs; if the process dies, the
+//! lease runs out and any process claims the task again (at-least-once). Claiming
+//! happens in one write transaction per batch and checks how many of each kind are
+//! running across all processes, so concurrency limits are global and a dedupe key never
+//! runs twice at once. Dispatch is woken by submissions and completions in-process, and
+//! polls the database for work submitted by other processes.
+//!
+//! # Layout
+//!
+//! - `def`: [`TaskDef`], [`TaskContext`], [`TaskFailure`].
+//! - `canonical`: canonical JSON and dedupe keys.
+//! - `store`: the SQL, one transaction per state change.
+//! - `worker`: the dispatcher loop, attempts, leases, retries.
+//! - [`scheduler`]: jobs on intervals or cron expressions, never overlapping, missed runs
+//!   coalesced, with run history.
+//! - `metrics`: counters and their Prometheus rendering.
+
+mod canonical;
+mod def;
+mod metrics;
+pub mod scheduler;
+mod store;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use app::error::AppError;
+use app::tasks::TaskView;
+use serde_json::Value;
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{Db, DbError};
+
+pub use def::{TaskContext, TaskDef, TaskFailure, TaskFuture};
+pub use metrics::TaskMetrics;
+
+use metrics::Counters;
+use store::Store;
+
+/// Largest accepted task input, as JSON bytes.
+pub const MAX_INPUT_BYTES: usize = 64 * 1024;
+
+/// How the task system runs in this process.
+#[derive(Debug, Clone)]
+pub struct TaskPolicy {
+    /// How long a lease lasts before another process may take the task over; renewed at a
+    /// third of it while the task runs.
+    pub lease: Duration,
+    /// How often to look for work submitted by other processes.
+    pub poll_interval: Duration,
+    /// How long failures are reused for tasks that do not set their own.
+    pub failure_ttl: Duration,
+    /// After a shutdown signal, how long running tasks get to finish before they are
+    /// handed back to the queue.
+    pub drain_timeout: Duration,
+    /// Most tasks claimed per database round trip.
+    pub claim_batch: usize,
+}
+
+impl Default for TaskPolicy {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            failure_ttl: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(10),
+            claim_batch: 32,
+        }
+    }
+}
+
+/// Errors from submitting or reading tasks.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// No task kind of that name is registered.
+    #[error("no task named {0}")]
+    UnknownTask(String),
+    /// The input is not acceptable; nothing was stored.
+    #[error("invalid task input: {0}")]
+    InvalidInput(String),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// A submission's outcome.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The task.
+    pub view: TaskView,
+    /// Whether an existing task was returned (in flight, or a cached result).
+    pub reused: bool,
+}
+
+/// The task system of this process; cheap to clone.
+#[derive(Clone)]
+pub struct TaskSystem {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    defs: RwLock<HashMap<String, Arc<TaskDef>>>,
+    policy: TaskPolicy,
+    worker_id: String,
+    wake: Notify,
+    finished: broadcast::Sender<String>,
+    counters: Counters,
+}
+
+impl TaskSystem {
+    /// A task system over `db` (migrated). Nothing runs until [`TaskSystem::start`].
+    pub async fn new(db: Db, policy: TaskPolicy) -> Result<Self, TaskError> {
+        let (finished, _) = broadcast::channel(1024);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store: Store::open(db).await?,
+                defs: RwLock::new(HashMap::new()),
+                policy,
+                worker_id: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
+                wake: Notify::new(),
+                finished,
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    /// Adds (or replaces) a task kind.
+    pub fn register(&self, def: TaskDef) {
+        self.inner
+            .defs
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(def.name.clone(), Arc::new(def));
+        self.inner.wake.notify_one();
+    }
+
+    fn def(&self, name: &str) -> Option<Arc<TaskDef>> {
+        self.inner
+            .defs
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Whether `name` is a registered kind that `POST /api/tasks/{name}` may submit.
+    pub fn is_public(&self, name: &str) -> bool {
+        self.def(name).is_some_and(|def| def.public)
+    }
+
+    /// Submits `input` to task kind `name`: the existing task for the same input if it
+    /// is in flight or its result still fresh, else a new one.
+    pub async fn submit(&self, name: &str, input: Value) -> Result<Submitted, TaskError> {
+        let def = self
+            .def(name)
+            .ok_or_else(|| TaskError::UnknownTask(name.to_string()))?;
+        if !input.is_object() {
+            return Err(TaskError::InvalidInput(
+                "the input must be a JSON object".into(),
+            ));
+        }
+        if let Some(validate) = &def.validate {
+            validate(&input).map_err(TaskError::InvalidInput)?;
+        }
+        let canonical = canonical::canonical_json(&input);
+        if canonical.len() > MAX_INPUT_BYTES {
+            return Err(TaskError::InvalidInput(format!(
+                "the input is larger than {MAX_INPUT_BYTES} bytes"
+            )));
+        }
+        let key = canonical::dedupe_key(&canonical);
+        let (row, reused) = self
+            .inner
+            .store
+            .submit(name, &key, &canonical, def.max_attempts, store::now_ms())
+            .await?;
+        Counters::add(&self.inner.counters.submitted);
+        if reused {
+            if row.status.is_terminal() {
+                Counters::add(&self.inner.counters.cache_hits);
+            }
+        } else {
+            self.inner.wake.notify_one();
+        }
+        Ok(Submitted {
+            view: row.view(),
+            reused,
+        })
+    }
+
+    /// The task `id`, if it exists.
+    pub async fn get(&self, id: &str) -> Result<Option<TaskView>, TaskError> {
+        Ok(self.inner.store.get(id).await?.map(|row| row.view()))
+    }
+
+    /// The task `id`, waiting up to `wait` for it to complete or fail.
+    pub async fn wait(&self, id: &str, wait: Duration) -> Result<Option<TaskView>, TaskError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut finished = self.inner.finished.subscribe();
+        loop {
+            let Some(view) = self.get(id).await? else {
+                return Ok(None);
+            };
+            let now = tokio::time::Instant::now();
+            if view.status.is_terminal() || now >= deadline {
+                return Ok(Some(view));
+            }
+            // Woken by this process finishing the task; the poll covers other processes.
+            let poll = (deadline - now).min(Duration::from_millis(250));
+            let _ = tokio::time::timeout(poll, async {
+                loop {
+                    match finished.recv().await {
+                        Ok(done) if done == id => return,
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Lagged(_)) => return,
+                        Err(broadcast::error::RecvError::Closed) => {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                }
+            })
+            .await;
+        }
+    }
+
+    /// The counters, with the queue depth read from the database.
+    pub async fn metrics(&self) -> Result<TaskMetrics, TaskError> {
+        let depth = self.inner.store.queue_depth().await?;
+        Ok(TaskMetrics::read(&self.inner.counters, depth))
+    }
+
+    /// Deletes finished tasks whose results expired more than `grace` ago.
+    pub async fn delete_expired(&self, grace: Duration) -> Result<u64, TaskError> {
+        let before = store::now_ms() - i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+        Ok(self.inner.store.delete_expired(before).await?)
+    }
+
+    /// The job that deletes finished tasks a day after their results expired.
+    pub fn cleanup_job(&self) -> scheduler::JobDef {
+        let tasks = self.clone();
+        scheduler::JobDef::new(
+            "tasks.cleanup",
+            scheduler::Schedule::Every(Duration::from_secs(3600)),
+            move |_| {
+                let tasks = tasks.clone();
+                async move {
+                    let deleted = tasks
+                        .delete_expired(Duration::from_secs(86_400))
+                        .await
+                        .map_err(|err| err.to_string())?;
+                    tracing::info!(deleted, "expired tasks deleted");
+                    Ok(())
+                }
+            },
+        )
+    }
+
+    /// Starts the dispatcher. It stops claiming when `shutdown` is cancelled, gives
+    /// running tasks [`TaskPolicy::drain_timeout`] to finish, hands the rest back to the
+    /// queue, and then the returned handle completes.
+    pub fn start(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(worker::dispatch(self.clone(), shutdown))
+    }
+}
+
+#[async_trait::async_trait]
+impl app::tasks::ssr::Tasks for TaskSystem {
+    async fn wait(&self, id: &str, wait_secs: u32) -> Result<TaskView, AppError> {
+        match TaskSystem::wait(self, id, Duration::from_secs(u64::from(wait_secs))).await {
+            Ok(Some(view)) => Ok(view),
+            Ok(None) => Err(AppError::NotFound),
+            Err(err) => {
+                tracing::error!(error = %err, "reading a task failed");
+                Err(AppError::Unavailable)
+            }
+        }
+    }
+}

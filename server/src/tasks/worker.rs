@@ -1,0 +1,222 @@
+//! The dispatcher: claims tasks, runs each attempt with a timeout and a renewed lease,
+//! and records the outcome (complete, retry later, or failed).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::TaskSystem;
+use super::def::{TaskContext, TaskDef, TaskFailure};
+use super::metrics::Counters;
+use super::store::{ClaimPolicy, Claimed, Outcome, now_ms};
+
+fn ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub(super) async fn dispatch(system: TaskSystem, shutdown: CancellationToken) {
+    let inner = &system.inner;
+    let mut running: JoinSet<()> = JoinSet::new();
+    let mut in_flight: HashMap<tokio::task::Id, String> = HashMap::new();
+    loop {
+        while let Some(done) = running.try_join_next_with_id() {
+            in_flight.remove(&finished_id(done));
+        }
+        let (policies, defs) = snapshot(&system);
+        let names: Vec<String> = policies.keys().cloned().collect();
+        let now = now_ms();
+        match inner.store.anything_claimable(&names, now).await {
+            Ok(true) => {
+                let room = inner.policy.claim_batch;
+                match inner
+                    .store
+                    .claim(
+                        &policies,
+                        &inner.worker_id,
+                        ms(inner.policy.lease),
+                        room,
+                        now,
+                    )
+                    .await
+                {
+                    Ok(claimed) => {
+                        for task in claimed {
+                            let Some(def) = defs.get(&task.name).cloned() else {
+                                continue;
+                            };
+                            let id = task.id.clone();
+                            let handle = running.spawn(attempt(system.clone(), def, task));
+                            in_flight.insert(handle.id(), id);
+                        }
+                    }
+                    Err(err) => tracing::error!(error = %err, "claiming tasks failed"),
+                }
+            }
+            Ok(false) => {}
+            Err(err) => tracing::error!(error = %err, "looking for tasks failed"),
+        }
+
+        let mut sleep = inner.policy.poll_interval;
+        if let Ok(Some(due)) = inner.store.next_due(&names).await {
+            let until = u64::try_from(due - now_ms()).unwrap_or(0);
+            sleep = sleep.min(Duration::from_millis(until.max(1)));
+        }
+        tokio::select! {
+            () = inner.wake.notified() => {}
+            () = tokio::time::sleep(sleep) => {}
+            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                in_flight.remove(&finished_id(done));
+            }
+            () = shutdown.cancelled() => break,
+        }
+    }
+    drain(&system, running, in_flight).await;
+}
+
+fn finished_id(done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match done {
+        Ok((id, ())) => id,
+        Err(err) => err.id(),
+    }
+}
+
+/// Gives running attempts the drain timeout, then hands the unfinished back.
+async fn drain(
+    system: &TaskSystem,
+    mut running: JoinSet<()>,
+    in_flight: HashMap<tokio::task::Id, String>,
+) {
+    let inner = &system.inner;
+    let deadline = tokio::time::sleep(inner.policy.drain_timeout);
+    tokio::pin!(deadline);
+    let mut finished = Vec::new();
+    loop {
+        tokio::select! {
+            next = running.join_next_with_id() => match next {
+                Some(done) => finished.push(finished_id(done)),
+                None => return,
+            },
+            () = &mut deadline => break,
+        }
+    }
+    running.abort_all();
+    for (id, task) in in_flight {
+        if finished.contains(&id) {
+            continue;
+        }
+        if let Err(err) = inner.store.release(&task, &inner.worker_id, now_ms()).await {
+            tracing::warn!(task = %task, error = %err, "could not hand an unfinished task back");
+        }
+    }
+}
+
+fn snapshot(system: &TaskSystem) -> (HashMap<String, ClaimPolicy>, HashMap<String, Arc<TaskDef>>) {
+    let defs = system
+        .inner
+        .defs
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    let failure_ttl = system.inner.policy.failure_ttl;
+    let policies = defs
+        .iter()
+        .map(|(name, def)| {
+            let policy = ClaimPolicy {
+                concurrency: def.concurrency,
+                max_attempts: def.max_attempts,
+                failure_ttl_ms: ms(def.failure_ttl.unwrap_or(failure_ttl)),
+            };
+            (name.clone(), policy)
+        })
+        .collect();
+    (policies, defs)
+}
+
+/// Runs one attempt and records its outcome.
+async fn attempt(system: TaskSystem, def: Arc<TaskDef>, task: Claimed) {
+    let inner = &system.inner;
+    Counters::add(&inner.counters.running);
+    let input = serde_json::from_str(&task.input).unwrap_or_default();
+    let context = TaskContext {
+        id: task.id.clone(),
+        input,
+        attempt: task.attempt,
+    };
+
+    let renewal = tokio::spawn(renew_lease(system.clone(), task.id.clone()));
+    // The handler runs in its own task so a panic is an ordinary failure.
+    let mut handler = tokio::spawn((def.handler)(context));
+    let result = match tokio::time::timeout(def.timeout, &mut handler).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) if join.is_panic() => Err(TaskFailure::retry("the task panicked")),
+        Ok(Err(_)) => Err(TaskFailure::retry("the task was cancelled")),
+        Err(_) => {
+            handler.abort();
+            Err(TaskFailure::retry(format!(
+                "timed out after {} s",
+                def.timeout.as_secs_f64()
+            )))
+        }
+    };
+    renewal.abort();
+
+    let now = now_ms();
+    let outcome = match result {
+        Ok(value) => Outcome::Complete {
+            result: value.to_string(),
+            expires_at: now + ms(def.cache_ttl),
+        },
+        Err(failure) if failure.retryable && task.attempt < def.max_attempts => Outcome::Retry {
+            run_at: now + ms(def.backoff_before(task.attempt + 1)),
+            error: failure.message,
+        },
+        Err(failure) => Outcome::Failed {
+            expires_at: now + ms(def.failure_ttl.unwrap_or(inner.policy.failure_ttl)),
+            error: failure.message,
+        },
+    };
+    let counter = match &outcome {
+        Outcome::Complete { .. } => &inner.counters.completed,
+        Outcome::Retry { .. } => &inner.counters.retried,
+        Outcome::Failed { .. } => &inner.counters.failed,
+    };
+    match inner
+        .store
+        .finish(&task.id, &inner.worker_id, outcome, now)
+        .await
+    {
+        Ok(true) => Counters::add(counter),
+        Ok(false) => {
+            tracing::warn!(task = %task.id, "lease lost before the task finished; outcome dropped")
+        }
+        Err(err) => {
+            tracing::error!(task = %task.id, error = %err, "recording a task outcome failed")
+        }
+    }
+    inner
+        .counters
+        .running
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    let _ = inner.finished.send(task.id);
+    inner.wake.notify_one();
+}
+
+async fn renew_lease(system: TaskSystem, id: String) {
+    let inner = &system.inner;
+    let every = inner.policy.lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        let until = now_ms() + ms(inner.policy.lease);
+        match inner.store.renew(&id, &inner.worker_id, until).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(task = %id, "lease taken over by another worker");
+                return;
+            }
+            Err(err) => tracing::warn!(task = %id, error = %err, "lease renewal failed"),
+        }
+    }
+}
