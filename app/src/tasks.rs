@@ -87,15 +87,16 @@ pub use server_fns::get_task;
 
 // A private module, so the server function's generated argument struct stays internal.
 mod server_fns {
-    use super::{MAX_WAIT_SECS, TaskView};
+    use super::TaskView;
     use crate::error::AppError;
 
-    /// The task `id`, waiting up to `wait_secs` (at most [`MAX_WAIT_SECS`]) for it to finish.
+    /// The task `id`, waiting up to `wait_secs` (at most [`super::MAX_WAIT_SECS`]) for it to finish.
     #[leptos::server]
     pub async fn get_task(id: String, wait_secs: u32) -> Result<TaskView, AppError> {
-        if wait_secs > MAX_WAIT_SECS {
+        if wait_secs > super::MAX_WAIT_SECS {
             return Err(AppError::BadRequest(format!(
-                "wait is limited to {MAX_WAIT_SECS} seconds"
+                "wait is limited to {} seconds",
+                super::MAX_WAIT_SECS
             )));
         }
         super::ssr::tasks()?.wait(&id, wait_secs).await
