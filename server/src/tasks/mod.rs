@@ -118,6 +118,11 @@ pub struct TaskSystem {
 
 struct Inner {
     store: Store,
+    /// Finished tasks by id: they no longer change, so reads skip the database.
+    finished_views: moka::sync::Cache<String, TaskView>,
+    /// Finished tasks by name and dedupe key, for cache hits without the database
+    /// (still checked against their expiry on every use).
+    finished_rows: moka::sync::Cache<(String, String), store::TaskRow>,
     defs: RwLock<HashMap<String, Arc<TaskDef>>>,
     policy: TaskPolicy,
     worker_id: String,
@@ -133,6 +138,8 @@ impl TaskSystem {
         Ok(Self {
             inner: Arc::new(Inner {
                 store: Store::open(db).await?,
+                finished_views: finished_cache(),
+                finished_rows: finished_cache(),
                 defs: RwLock::new(HashMap::new()),
                 policy,
                 worker_id: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
@@ -188,11 +195,28 @@ impl TaskSystem {
             )));
         }
         let key = canonical::dedupe_key(&canonical);
-        let (row, reused) = self
+        let now = store::now_ms();
+        let cache_key = (name.to_string(), key.clone());
+        let cached = self
             .inner
-            .store
-            .submit(name, &key, &canonical, def.max_attempts, store::now_ms())
-            .await?;
+            .finished_rows
+            .get(&cache_key)
+            .filter(|row| row.reusable(now));
+        let (row, reused) = match cached {
+            Some(row) => (row, true),
+            None => match self.inner.store.reusable(name, &key, now).await? {
+                Some(row) => (row, true),
+                None => {
+                    self.inner
+                        .store
+                        .submit(name, &key, &canonical, def.max_attempts, now)
+                        .await?
+                }
+            },
+        };
+        if row.status.is_terminal() {
+            self.inner.finished_rows.insert(cache_key, row.clone());
+        }
         Counters::add(&self.inner.counters.submitted);
         if reused {
             if row.status.is_terminal() {
@@ -209,7 +233,16 @@ impl TaskSystem {
 
     /// The task `id`, if it exists.
     pub async fn get(&self, id: &str) -> Result<Option<TaskView>, TaskError> {
-        Ok(self.inner.store.get(id).await?.map(|row| row.view()))
+        if let Some(view) = self.inner.finished_views.get(id) {
+            return Ok(Some(view));
+        }
+        let view = self.inner.store.get(id).await?.map(|row| row.view());
+        if let Some(view) = view.as_ref().filter(|v| v.status.is_terminal()) {
+            self.inner
+                .finished_views
+                .insert(id.to_string(), view.clone());
+        }
+        Ok(view)
     }
 
     /// The task `id`, waiting up to `wait` for it to complete or fail.
@@ -280,6 +313,17 @@ impl TaskSystem {
     pub fn start(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
         tokio::spawn(worker::dispatch(self.clone(), shutdown))
     }
+}
+
+fn finished_cache<K, V>() -> moka::sync::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::sync::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(Duration::from_secs(600))
+        .build()
 }
 
 #[async_trait::async_trait]

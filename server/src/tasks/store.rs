@@ -58,7 +58,7 @@ impl TaskRow {
     }
 
     /// Whether a submission of the same input may reuse this row at `now`.
-    fn reusable(&self, now: i64) -> bool {
+    pub fn reusable(&self, now: i64) -> bool {
         match self.status {
             TaskStatus::Pending | TaskStatus::Running => true,
             TaskStatus::Complete | TaskStatus::Failed => self.expires_at.is_some_and(|at| at > now),
@@ -153,8 +153,30 @@ impl Store {
         }
     }
 
-    /// The current task for this input if it may be reused, else a new pending one.
-    /// Returns the row and whether it was reused.
+    /// The current task for this input, if it may be reused at `now`; a plain read, so
+    /// cache hits never wait for the write lock.
+    pub async fn reusable(
+        &self,
+        name: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<TaskRow>, DbError> {
+        let mut rows = self
+            .db
+            .conn()
+            .query(
+                &format!("SELECT {COLUMNS} FROM tasks WHERE name = ?1 AND dedupe_key = ?2 AND current = 1"),
+                params![name, key],
+            )
+            .await?;
+        match rows.next().await? {
+            Some(r) => Ok(Some(row(&r)?).filter(|task| task.reusable(now))),
+            None => Ok(None),
+        }
+    }
+
+    /// The current task for this input if it may be reused, else a new pending one
+    /// (checked again under the write lock). Returns the row and whether it was reused.
     pub async fn submit(
         &self,
         name: &str,

@@ -1,0 +1,182 @@
+//! Task system benchmark: `cargo bench -p server --bench tasks`.
+//!
+//! Prints, from one run:
+//! - enqueue→start latency (submit until the handler starts), p50 and p99;
+//! - throughput of cached-result requests (`GET /api/tasks/{id}` of a completed task,
+//!   and `POST /api/tasks` answered from the cache) as a ratio of a trivial axum JSON
+//!   handler's throughput, measured in the same process, with the same client, in
+//!   alternating rounds, because absolute numbers move on a shared machine.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::routing::get;
+use serde_json::json;
+use server::config::{Config, DatabaseLocation};
+use server::db::Db;
+use server::tasks::{TaskDef, TaskPolicy, TaskSystem};
+use server::web::{AppState, router};
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, oneshot};
+use tokio_util::sync::CancellationToken;
+
+const LATENCY_SAMPLES: usize = 500;
+const CONCURRENCY: usize = 32;
+const ROUND: Duration = Duration::from_secs(3);
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+async fn serve(app: axum::Router) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// Requests per second of `request` with `CONCURRENCY` clients for `ROUND`.
+async fn throughput(
+    client: &reqwest::Client,
+    request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync + 'static,
+) -> f64 {
+    let request = Arc::new(request);
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let (client, request) = (client.clone(), request.clone());
+        clients.spawn(async move {
+            let mut done = 0u64;
+            while started.elapsed() < ROUND {
+                let response = request(&client).send().await.expect("request");
+                assert!(response.status().is_success(), "{}", response.status());
+                response.bytes().await.expect("body");
+                done += 1;
+            }
+            done
+        });
+    }
+    let mut total = 0;
+    while let Some(done) = clients.join_next().await {
+        total += done.expect("client");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(&DatabaseLocation::File(dir.path().join("bench.db")))
+        .await
+        .expect("db");
+    db.migrate().await.expect("migrate");
+    let tasks = TaskSystem::new(db.clone(), TaskPolicy::default())
+        .await
+        .expect("tasks");
+    let starts: Arc<Mutex<Option<oneshot::Sender<Instant>>>> = Arc::new(Mutex::new(None));
+    let signal = starts.clone();
+    tasks.register(TaskDef::new("bench.start", move |_| {
+        let signal = signal.clone();
+        async move {
+            let now = Instant::now();
+            if let Some(tx) = signal.lock().await.take() {
+                let _ = tx.send(now);
+            }
+            Ok(json!({"ok": true}))
+        }
+    }));
+    tasks.register(
+        TaskDef::new("bench.cached", |_| async {
+            Ok(json!({"thumbnail": "/media/abc.jpg"}))
+        })
+        .public(true),
+    );
+    let shutdown = CancellationToken::new();
+    tasks.start(shutdown.clone());
+
+    // Enqueue → start.
+    for i in 0..20 {
+        tasks
+            .submit("bench.start", json!({"warmup": i}))
+            .await
+            .expect("submit");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut latencies = Vec::with_capacity(LATENCY_SAMPLES);
+    for i in 0..LATENCY_SAMPLES {
+        let (tx, rx) = oneshot::channel();
+        *starts.lock().await = Some(tx);
+        let submitted = Instant::now();
+        tasks
+            .submit("bench.start", json!({"n": i}))
+            .await
+            .expect("submit");
+        let started = tokio::time::timeout(Duration::from_secs(5), rx)
+            .await
+            .expect("started within 5 s")
+            .expect("signal");
+        latencies.push(started - submitted);
+    }
+    latencies.sort();
+    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+
+    // Cached-result requests against a trivial handler.
+    let config = Config::from_args(["streamhut", "--data-dir", &dir.path().display().to_string()])
+        .expect("config");
+    let app = serve(router(AppState::new(&config, db.clone(), tasks.clone()))).await;
+    let trivial =
+        serve(axum::Router::new().route("/", get(|| async { Json(json!({"ok": true})) }))).await;
+    let cached = tasks
+        .submit("bench.cached", json!({"uri": "at://x"}))
+        .await
+        .expect("submit")
+        .view
+        .id;
+    tasks
+        .wait(&cached, Duration::from_secs(5))
+        .await
+        .expect("wait");
+    let client = reqwest::Client::new();
+
+    let (mut base, mut get_rate, mut post_rate) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let url = trivial.clone();
+        base.push(throughput(&client, move |c| c.get(&url)).await);
+        let url = format!("{app}/api/tasks/{cached}");
+        get_rate.push(throughput(&client, move |c| c.get(&url)).await);
+        let url = format!("{app}/api/tasks");
+        post_rate.push(
+            throughput(&client, move |c| {
+                c.post(&url)
+                    .json(&json!({"task": "bench.cached", "input": {"uri": "at://x"}}))
+            })
+            .await,
+        );
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (base, get_rate, post_rate) = (mean(&base), mean(&get_rate), mean(&post_rate));
+    shutdown.cancel();
+
+    println!(
+        "task system benchmark ({LATENCY_SAMPLES} samples; {CONCURRENCY} clients, 3 × {ROUND:?} rounds each)"
+    );
+    println!("enqueue→start latency: p50 {p50:?}, p99 {p99:?} (goal: p50 ≤ 5 ms)");
+    println!("trivial axum JSON handler:       {base:>9.0} req/s (baseline)");
+    println!(
+        "GET /api/tasks/{{id}} (complete):  {get_rate:>9.0} req/s = {:.0} % of baseline (goal ≥ 50 %)",
+        get_rate / base * 100.0
+    );
+    println!(
+        "POST /api/tasks (cache hit):     {post_rate:>9.0} req/s = {:.0} % of baseline",
+        post_rate / base * 100.0
+    );
+}
