@@ -133,10 +133,7 @@ async fn apply_one(tx: &libsql::Transaction, migration: &Migration) -> Result<bo
 }
 
 fn checksum(sql: &str) -> String {
-    Sha256::digest(sql.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    format!("{:x}", Sha256::digest(sql.as_bytes()))
 }
 
 #[cfg(test)]

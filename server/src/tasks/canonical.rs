@@ -27,10 +27,7 @@ fn sorted(value: &Value) -> Value {
 
 /// SHA-256 (hex) of the canonical JSON.
 pub fn dedupe_key(canonical: &str) -> String {
-    Sha256::digest(canonical.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    format!("{:x}", Sha256::digest(canonical.as_bytes()))
 }
 
 #[cfg(test)]
