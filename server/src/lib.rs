@@ -7,6 +7,7 @@
 //!   record types; all outbound traffic goes through its SSRF-guarded HTTP client.
 //! - [`db`]: libSQL (an embedded file, or Turso) and the versioned schema migrations.
 //! - [`appview`]: the video index: what pages and the API read.
+//! - [`runner`]: at-run: bundles from PDSes run in permission-scoped Deno sandboxes.
 //! - [`tasks`]: durable, deduplicated, concurrency-limited tasks, and scheduled jobs.
 //! - [`web`]: the axum router (Leptos pages, server functions, static site, JSON
 //!   endpoints), its middleware, the XRPC error shape, and graceful shutdown.
@@ -19,5 +20,6 @@ pub mod appview;
 pub mod atproto;
 pub mod config;
 pub mod db;
+pub mod runner;
 pub mod tasks;
 pub mod web;

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod network;
+pub mod runner;
 
 use axum::Router;
 use axum::body::Body;

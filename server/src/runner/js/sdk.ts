@@ -1,0 +1,82 @@
+// The at-run SDK: what bundle authors import as "at-run".
+//
+//   import { manifest, endpoint, task, job } from "at-run";
+//   export const bundle = manifest({ name: "my-api", permissions: { net: ["api.example.com"], env: ["LOG_LEVEL"] } });
+//   export const hello = endpoint({ handler: async (args, ctx) => ({ hi: args.name }) });
+//   export const slow = task({ concurrency: 2, cacheTtl: 86400, handler: async (args) => ... });
+//   export const nightly = job({ schedule: "*/10 * * * *", handler: async (ctx) => ... });
+//
+// Each export's name is its endpoint name. Handlers return JSON-serialisable data (sent
+// as 200 JSON) or a web `Response`. Code that needs the network, env or secrets must run
+// inside handlers: runners read the manifest with no permissions at all.
+
+/** Version of this SDK, recorded in each bundle's manifest. */
+export const SDK_VERSION = "0.1.0";
+
+const TAG = Symbol.for("at-run");
+
+/** What a bundle may use when its handlers run. */
+export interface Permissions {
+  /** Host names (optionally `host:port`) the bundle may reach. */
+  net?: string[];
+  /** Environment variables it may read, besides its secrets (granted automatically). */
+  env?: string[];
+}
+
+/** What a handler gets besides its arguments. */
+export interface Context {
+  /** The bundle's author (DID), name and version, and the export being run. */
+  bundle: { did: string; name: string; version: string };
+  export: string;
+  /** For jobs: when the previous run started (ISO 8601), if there was one. */
+  lastRunAt?: string;
+}
+
+export type Args = Record<string, unknown>;
+export type Handler = (args: Args, ctx: Context) => unknown | Promise<unknown>;
+
+export interface Manifest {
+  name: string;
+  permissions?: Permissions;
+}
+
+export interface EndpointOptions {
+  handler: Handler;
+}
+
+export interface TaskOptions {
+  handler: Handler;
+  /** Most executions at once (default 1). */
+  concurrency?: number;
+  /** Seconds a result is reused for the same arguments (default 3600). */
+  cacheTtl?: number;
+  /** Seconds one attempt may run (default: the runner's call timeout). */
+  timeout?: number;
+}
+
+export interface JobOptions {
+  /** A cron expression (UTC) such as "*\/10 * * * *", or "every 15m". */
+  schedule: string;
+  handler: (ctx: Context) => unknown | Promise<unknown>;
+}
+
+/** Declares the bundle: its name and the permissions its handlers need. */
+export function manifest(options: Manifest) {
+  return { [TAG]: "manifest", sdkVersion: SDK_VERSION, ...options };
+}
+
+/** A synchronous endpoint: the caller waits for its result. */
+export function endpoint(options: EndpointOptions) {
+  return { [TAG]: "endpoint", ...options };
+}
+
+/** A task: deduplicated by arguments, cached, run with bounded concurrency; callers
+ * poll for the result (202 while running, 200 when complete). */
+export function task(options: TaskOptions) {
+  return { [TAG]: "task", ...options };
+}
+
+/** A job: runs on a schedule, for bundles the runner's operator installed. */
+export function job(options: JobOptions) {
+  return { [TAG]: "job", ...options };
+}

@@ -1,0 +1,44 @@
+//! Deno for tests: the executable, a sandbox policy with short timeouts, and fixtures
+//! bundled from `tests/fixtures/runner/` with the shipped SDK.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use server::runner::bundler;
+use server::runner::sandbox::{SandboxPolicy, install_harness};
+
+/// `DENO_PATH`, else the project's npm-installed Deno, else `deno` on PATH.
+pub fn deno() -> PathBuf {
+    if let Some(path) = std::env::var_os("DENO_PATH") {
+        return path.into();
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/deno");
+    if local.exists() { local } else { "deno".into() }
+}
+
+/// A policy with tight limits, its harness, and the directory holding both.
+pub fn policy() -> (Arc<SandboxPolicy>, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let harness = install_harness(dir.path()).expect("harness");
+    let policy = SandboxPolicy {
+        deno: deno(),
+        deno_dir: dir.path().join("deno"),
+        heap_mb: 128,
+        data_limit_mb: 2048,
+        call_timeout: Duration::from_secs(3),
+        start_timeout: Duration::from_secs(10),
+        max_response_bytes: 1024 * 1024,
+        deny_private_network: true,
+    };
+    (Arc::new(policy), harness, dir)
+}
+
+/// The fixture `name`, bundled.
+pub async fn bundle_fixture(name: &str) -> String {
+    let entry =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/runner/{name}.ts"));
+    bundler::bundle(&deno(), &entry)
+        .await
+        .unwrap_or_else(|err| panic!("bundling {name}: {err}"))
+}
