@@ -7,6 +7,7 @@
 //!   record types; all outbound traffic goes through its SSRF-guarded HTTP client.
 //! - [`db`]: libSQL (an embedded file, or Turso) and the versioned schema migrations.
 //! - [`appview`]: the video index: what pages and the API read.
+//! - [`fsutil`]: writing credential files (0600, atomic).
 //! - [`runner`]: at-run: bundles from PDSes run in permission-scoped Deno sandboxes.
 //! - [`tasks`]: durable, deduplicated, concurrency-limited tasks, and scheduled jobs.
 //! - [`web`]: the axum router (Leptos pages, server functions, static site, JSON
@@ -20,6 +21,7 @@ pub mod appview;
 pub mod atproto;
 pub mod config;
 pub mod db;
+pub mod fsutil;
 pub mod runner;
 pub mod tasks;
 pub mod web;

@@ -10,11 +10,15 @@
 //! - [`sandbox`]: one Deno process: start, call with timeout and size limit, kill.
 //! - [`manifest`]: the manifest a bundle declares, validated.
 //! - [`bundler`]: `deno bundle` with `"at-run"` mapped to the shipped SDK.
+//! - [`pool`]: the warm pool actor: processes keyed by (CID, permissions, secrets).
+//! - [`secrets`]: the runner's X25519 key; sealing and opening secret values.
 
 pub mod bundler;
 pub mod manifest;
 pub mod permissions;
+pub mod pool;
 pub mod sandbox;
+pub mod secrets;
 
 /// The at-run SDK's source, as `at-run deploy` bundles it.
 pub const SDK_SOURCE: &str = include_str!("js/sdk.ts");
