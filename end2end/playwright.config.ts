@@ -50,6 +50,7 @@ export default defineConfig({
       STREAMHUT_DATA_DIR:
         process.env.STREAMHUT_E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), "streamhut-e2e-")),
       STREAMHUT_SITE_ROOT: join(targetDir, "site"),
+      ATRUN_HOME: join(process.env.STREAMHUT_E2E_DATA_DIR ?? tmpdir(), "at-run"),
       // Only problems reach the test output.
       RUST_LOG: process.env.RUST_LOG ?? "warn",
     },

@@ -15,6 +15,7 @@ use axum::routing::get;
 use serde_json::json;
 use server::config::{Config, DatabaseLocation};
 use server::db::Db;
+use server::services::Services;
 use server::tasks::{TaskDef, TaskPolicy, TaskSystem};
 use server::web::{AppState, router};
 use tokio::net::TcpListener;
@@ -130,9 +131,20 @@ async fn run() {
     let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
 
     // Cached-result requests against a trivial handler.
-    let config = Config::from_args(["streamhut", "--data-dir", &dir.path().display().to_string()])
-        .expect("config");
-    let app = serve(router(AppState::new(&config, db.clone(), tasks.clone()))).await;
+    let data_dir = dir.path().display().to_string();
+    let config = Config::from_args([
+        "streamhut",
+        "--data-dir",
+        &data_dir,
+        "--atrun-home",
+        &data_dir,
+    ])
+    .expect("config");
+    let mut services = Services::start(&config, db.clone(), &shutdown)
+        .await
+        .expect("services");
+    services.tasks = tasks.clone();
+    let app = serve(router(AppState::new(&config, &services))).await;
     let trivial =
         serve(axum::Router::new().route("/", get(|| async { Json(json!({"ok": true})) }))).await;
     let cached = tasks

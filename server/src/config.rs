@@ -5,6 +5,7 @@
 //! their defaults. Modules never read the environment themselves: they get what they need
 //! from [`Config`], which makes them testable with any configuration.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +17,9 @@ use url::Url;
 
 use crate::atproto::identity::IdentityOptions;
 use crate::atproto::net::HttpPolicy;
+use crate::runner::RunnerPolicy;
+use crate::runner::pool::PoolPolicy;
+use crate::runner::sandbox::SandboxPolicy;
 use crate::tasks::TaskPolicy;
 
 /// Streamhut: a video site and an at-run runner on the AT Protocol.
@@ -73,6 +77,50 @@ pub struct Config {
     /// afresh, in seconds.
     #[arg(long, env = "STREAMHUT_TASK_FAILURE_TTL_SECS", default_value_t = 30)]
     pub task_failure_ttl_secs: u64,
+
+    /// The `deno` executable bundles run in (default: `deno` on PATH; the README
+    /// commands install it from npm into `node_modules/.bin`).
+    #[arg(long, env = "DENO_PATH", default_value = "deno")]
+    pub deno_path: PathBuf,
+
+    /// Where the runner keeps its X25519 key (`runner-key.json`, created if missing) and
+    /// cached bundle code. Default: `~/.at-run`.
+    #[arg(long, env = "ATRUN_HOME")]
+    pub atrun_home: Option<PathBuf>,
+
+    /// Bundles whose `job()` exports this runner runs on schedule: comma-separated
+    /// `did/name` (or `handle/name`), always the latest version.
+    #[arg(long, env = "ATRUN_JOBS", value_delimiter = ',')]
+    pub atrun_jobs: Vec<String>,
+
+    /// Only run bundles by these authors (comma-separated DIDs); default: anyone.
+    #[arg(long, env = "ATRUN_AUTHORS", value_delimiter = ',')]
+    pub atrun_authors: Vec<String>,
+
+    /// Requests per minute each client IP may make to `/bundle/...` (0: no limit).
+    #[arg(long, env = "ATRUN_RATE_LIMIT", default_value_t = 600)]
+    pub atrun_rate_limit: u32,
+
+    /// Longest a bundle call may run, in seconds.
+    #[arg(long, env = "ATRUN_CALL_TIMEOUT_SECS", default_value_t = 30)]
+    pub atrun_call_timeout_secs: u64,
+
+    /// V8 heap limit of each bundle process, in MB.
+    #[arg(long, env = "ATRUN_HEAP_MB", default_value_t = 256)]
+    pub atrun_heap_mb: u64,
+
+    /// OS memory limit (data segment) of each bundle process, in MB; it also bounds
+    /// ArrayBuffers, which the heap limit does not. Deno needs about 1.5 GB to start.
+    #[arg(long, env = "ATRUN_PROCESS_MEMORY_MB", default_value_t = 2048)]
+    pub atrun_process_memory_mb: u64,
+
+    /// Most bundle processes at once.
+    #[arg(long, env = "ATRUN_MAX_WORKERS", default_value_t = 16)]
+    pub atrun_max_workers: usize,
+
+    /// Largest response a bundle call may return, in bytes.
+    #[arg(long, env = "ATRUN_MAX_RESPONSE_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub atrun_max_response_bytes: usize,
 }
 
 /// Where the database lives, derived from [`Config`].
@@ -132,6 +180,46 @@ impl Config {
         TaskPolicy {
             failure_ttl: Duration::from_secs(self.task_failure_ttl_secs),
             ..TaskPolicy::default()
+        }
+    }
+
+    /// `ATRUN_HOME`, defaulting to `~/.at-run` (or `<data dir>/at-run` without a home).
+    pub fn atrun_home(&self) -> PathBuf {
+        self.atrun_home
+            .clone()
+            .unwrap_or_else(|| match std::env::var_os("HOME") {
+                Some(home) => PathBuf::from(home).join(".at-run"),
+                None => self.data_dir.join("at-run"),
+            })
+    }
+
+    /// How the embedded runner runs.
+    pub fn runner_policy(&self) -> RunnerPolicy {
+        let home = self.atrun_home();
+        let authors: HashSet<String> = self
+            .atrun_authors
+            .iter()
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty())
+            .collect();
+        RunnerPolicy {
+            sandbox: SandboxPolicy {
+                deno: self.deno_path.clone(),
+                deno_dir: home.join("deno"),
+                heap_mb: self.atrun_heap_mb,
+                data_limit_mb: self.atrun_process_memory_mb,
+                call_timeout: Duration::from_secs(self.atrun_call_timeout_secs),
+                start_timeout: Duration::from_secs(15),
+                max_response_bytes: self.atrun_max_response_bytes,
+                deny_private_network: !self.allow_private_network,
+            },
+            pool: PoolPolicy {
+                max_workers: self.atrun_max_workers.max(1),
+                ..PoolPolicy::default()
+            },
+            allowed_authors: (!authors.is_empty()).then_some(authors),
+            secrets_ttl: Duration::from_secs(5),
+            home,
         }
     }
 

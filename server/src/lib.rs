@@ -9,6 +9,7 @@
 //! - [`appview`]: the video index: what pages and the API read.
 //! - [`fsutil`]: writing credential files (0600, atomic).
 //! - [`runner`]: at-run: bundles from PDSes run in permission-scoped Deno sandboxes.
+//! - [`services`]: builds all of the above for a configuration (main and tests share it).
 //! - [`tasks`]: durable, deduplicated, concurrency-limited tasks, and scheduled jobs.
 //! - [`web`]: the axum router (Leptos pages, server functions, static site, JSON
 //!   endpoints), its middleware, the XRPC error shape, and graceful shutdown.
@@ -23,5 +24,6 @@ pub mod config;
 pub mod db;
 pub mod fsutil;
 pub mod runner;
+pub mod services;
 pub mod tasks;
 pub mod web;

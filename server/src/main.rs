@@ -8,8 +8,7 @@ use server::config::{Config, DatabaseLocation};
 use std::sync::Arc;
 
 use server::db::Db;
-use server::tasks::TaskSystem;
-use server::tasks::scheduler::Scheduler;
+use server::services::Services;
 use server::web::{self, AppState};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -56,21 +55,20 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 
-    let tasks = TaskSystem::new(db.clone(), config.task_policy())
+    let services = Services::start(&config, db, &shutdown)
         .await
-        .context("starting the task system")?;
-    let mut scheduler = Scheduler::new(db.clone());
-    scheduler.add(tasks.cleanup_job());
-    let dispatcher = tasks.start(shutdown.child_token());
-    let scheduler = Arc::new(scheduler).start(shutdown.child_token());
+        .context("starting services")?;
+    tracing::info!(
+        public_key = services.runner.public_key(),
+        "at-run runner ready"
+    );
+    let state = AppState::new(&config, &services);
+    let dispatcher = services.tasks.start(shutdown.child_token());
+    let scheduler = Arc::new(services.scheduler).start(shutdown.child_token());
 
-    web::serve(
-        listener,
-        AppState::new(&config, db, tasks),
-        shutdown.clone(),
-    )
-    .await
-    .context("serving HTTP")?;
+    web::serve(listener, state, shutdown.clone())
+        .await
+        .context("serving HTTP")?;
     shutdown.cancel();
     let (dispatcher, scheduler) = tokio::join!(dispatcher, scheduler);
     if dispatcher.is_err() || scheduler.is_err() {

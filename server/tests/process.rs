@@ -21,6 +21,7 @@ impl Running {
             .env("STREAMHUT_LISTEN_ADDR", "127.0.0.1:0")
             .env("STREAMHUT_DATA_DIR", data_dir)
             .env("STREAMHUT_SITE_ROOT", data_dir)
+            .env("ATRUN_HOME", data_dir.join("at-run"))
             .env("RUST_LOG", "info")
             .env_remove("TURSO_URL")
             .stdout(Stdio::null())

@@ -374,11 +374,12 @@ async fn the_http_contract() {
     bed.tasks
         .register(TaskDef::new("internal", |_| async { Ok(Value::Null) }));
     let dir = tempfile::tempdir().expect("tempdir");
-    let router = server::web::router(server::web::AppState::new(
-        &common::config_for(&dir),
-        bed.db.clone(),
-        bed.tasks.clone(),
-    ));
+    let config = common::config_for(&dir);
+    let mut services = server::services::Services::start(&config, bed.db.clone(), &bed.shutdown)
+        .await
+        .expect("services");
+    services.tasks = bed.tasks.clone();
+    let router = server::web::router(server::web::AppState::new(&config, &services));
 
     let (status, view) = call(
         &router,

@@ -12,6 +12,8 @@
 //! - [`bundler`]: `deno bundle` with `"at-run"` mapped to the shipped SDK.
 //! - [`pool`]: the warm pool actor: processes keyed by (CID, permissions, secrets).
 //! - [`secrets`]: the runner's X25519 key; sealing and opening secret values.
+//! - `store`: resolving author + name + version to a record and its verified code.
+//! - [`Runner`]: the facade the HTTP routes, the task system and the scheduler call.
 
 pub mod bundler;
 pub mod manifest;
@@ -28,4 +30,433 @@ pub fn short_digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let hex = format!("{:x}", Sha256::digest(bytes));
     hex[..16].to_string()
+}
+
+mod store;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use app::tasks::TaskView;
+use base64::Engine;
+use moka::future::Cache;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::atproto::identity::IdentityResolver;
+use crate::atproto::net::HttpClient;
+use crate::atproto::records::{SECRET_NSID, SecretRecord};
+use crate::config::Secret;
+use crate::tasks::{TaskDef, TaskError, TaskFailure, TaskSystem};
+use manifest::{ExportKind, Manifest};
+use pool::{PoolError, PoolHandle, PoolPolicy, WorkerKey, WorkerSpec};
+use sandbox::{Reply, Sandbox, SandboxError, SandboxPolicy};
+use secrets::RunnerKey;
+
+pub use store::{BundleStore, ResolvedBundle, VersionSpec};
+
+/// The SDK version this runner ships.
+pub const SDK_VERSION: &str = "0.1.0";
+
+/// Why a bundle call failed; each variant maps to one HTTP status at the edge.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RunnerError {
+    /// The request is malformed.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The author, bundle, version or export does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The operator does not run this author's bundles.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// The author's PDS or identity could not be reached.
+    #[error("{0}")]
+    Upstream(String),
+    /// The bundle is unusable (manifest, load error, code).
+    #[error("{0}")]
+    InvalidBundle(String),
+    /// A secret could not be opened.
+    #[error("{0}")]
+    Secret(String),
+    /// No sandbox could be had.
+    #[error("{0}")]
+    Busy(String),
+    /// The call took too long.
+    #[error("the call took longer than {0:?} and was stopped")]
+    Timeout(Duration),
+    /// The handler threw.
+    #[error("{0}")]
+    Handler(String),
+    /// The response was too large.
+    #[error("the response is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The bundle's process died.
+    #[error("{0}")]
+    Crashed(String),
+    /// The task system failed.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<SandboxError> for RunnerError {
+    fn from(err: SandboxError) -> Self {
+        match err {
+            SandboxError::Spawn(_) => Self::Unavailable(err.to_string()),
+            SandboxError::Load(message) => Self::InvalidBundle(message),
+            SandboxError::Timeout(after) => Self::Timeout(after),
+            SandboxError::TooLarge(limit) => Self::TooLarge(limit),
+            SandboxError::Crashed(_) => Self::Crashed(err.to_string()),
+            SandboxError::Handler(message) => Self::Handler(message),
+        }
+    }
+}
+
+impl From<PoolError> for RunnerError {
+    fn from(err: PoolError) -> Self {
+        match err {
+            PoolError::Start(err) => err.into(),
+            PoolError::QueueTimeout(_) | PoolError::Closed => Self::Busy(err.to_string()),
+        }
+    }
+}
+
+impl From<TaskError> for RunnerError {
+    fn from(err: TaskError) -> Self {
+        match err {
+            TaskError::InvalidInput(message) => Self::InvalidRequest(message),
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// How the runner runs.
+#[derive(Debug, Clone)]
+pub struct RunnerPolicy {
+    /// Where the runner keeps its key and cached code (`ATRUN_HOME`).
+    pub home: PathBuf,
+    /// Sandbox limits.
+    pub sandbox: SandboxPolicy,
+    /// Pool bounds.
+    pub pool: PoolPolicy,
+    /// Authors whose bundles may run; `None` for everyone.
+    pub allowed_authors: Option<HashSet<String>>,
+    /// How long opened secrets are reused before the author's PDS is asked again.
+    pub secrets_ttl: Duration,
+}
+
+/// What calling an export produced.
+#[derive(Debug)]
+pub enum Invocation {
+    /// An endpoint's reply.
+    Reply(Reply),
+    /// A task's state.
+    Task(TaskView),
+}
+
+/// The embedded at-run runner.
+pub struct Runner {
+    store: BundleStore,
+    pool: PoolHandle,
+    key: RunnerKey,
+    sandbox: Arc<SandboxPolicy>,
+    harness: PathBuf,
+    manifests: Cache<String, Arc<Manifest>>,
+    secrets: Cache<(String, String), Arc<Vec<(String, Secret)>>>,
+    tasks: TaskSystem,
+    allowed_authors: Option<HashSet<String>>,
+    this: Weak<Runner>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    /// Loads (or creates) the runner key, installs the harness and starts the pool.
+    pub fn start(
+        policy: RunnerPolicy,
+        identity: Arc<IdentityResolver>,
+        http: HttpClient,
+        tasks: TaskSystem,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Self>, RunnerError> {
+        let (key, created) = RunnerKey::load_or_create(&policy.home)
+            .map_err(|err| RunnerError::Unavailable(err.to_string()))?;
+        if created {
+            tracing::info!(public_key = key.public_base64(), "created a runner key");
+        }
+        let runtime = policy.home.join("runtime");
+        let harness = sandbox::install_harness(&runtime)
+            .map_err(|err| RunnerError::Unavailable(format!("installing the harness: {err}")))?;
+        let sandbox = Arc::new(policy.sandbox);
+        let pool = PoolHandle::start(policy.pool, sandbox.clone(), shutdown);
+        Ok(Arc::new_cyclic(|this| Self {
+            store: BundleStore::new(identity, http, policy.home.join("bundles")),
+            pool,
+            key,
+            sandbox,
+            harness,
+            manifests: Cache::builder().max_capacity(10_000).build(),
+            secrets: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(policy.secrets_ttl)
+                .build(),
+            tasks,
+            allowed_authors: policy.allowed_authors,
+            this: this.clone(),
+        }))
+    }
+
+    /// This runner's public key, base64.
+    pub fn public_key(&self) -> &str {
+        self.key.public_base64()
+    }
+
+    /// The pool, for its statistics.
+    pub fn pool(&self) -> &PoolHandle {
+        &self.pool
+    }
+
+    /// Locates a bundle and reads its manifest.
+    pub async fn describe(
+        &self,
+        actor: &str,
+        name: &str,
+        version: &VersionSpec,
+    ) -> Result<(ResolvedBundle, Arc<Manifest>), RunnerError> {
+        let bundle = self.store.resolve(actor, name, version).await?;
+        if let Some(allowed) = &self.allowed_authors
+            && !allowed.contains(&bundle.did)
+        {
+            return Err(RunnerError::NotAllowed(format!(
+                "this runner does not run bundles by {}",
+                bundle.did
+            )));
+        }
+        let manifest = self.manifest(&bundle).await?;
+        Ok((bundle, manifest))
+    }
+
+    async fn manifest(&self, bundle: &ResolvedBundle) -> Result<Arc<Manifest>, RunnerError> {
+        if let Some(manifest) = self.manifests.get(&bundle.code_cid).await {
+            return Ok(manifest);
+        }
+        let code = self.store.code(bundle).await?;
+        let args = permissions::extract_args(self.sandbox.heap_mb, &self.harness);
+        let (_, raw) = Sandbox::start(self.sandbox.clone(), args, Vec::new(), &code, true).await?;
+        let manifest = Arc::new(
+            Manifest::validate(raw, Some(&bundle.name))
+                .map_err(|err| RunnerError::InvalidBundle(err.to_string()))?,
+        );
+        self.manifests
+            .insert(bundle.code_cid.clone(), manifest.clone())
+            .await;
+        Ok(manifest)
+    }
+
+    /// The bundle's secrets for this runner, opened.
+    async fn secrets(
+        &self,
+        bundle: &ResolvedBundle,
+    ) -> Result<Arc<Vec<(String, Secret)>>, RunnerError> {
+        let key = (bundle.did.clone(), bundle.name.clone());
+        if let Some(secrets) = self.secrets.get(&key).await {
+            return Ok(secrets);
+        }
+        let records: Vec<_> = futures::TryStreamExt::try_collect(
+            self.store
+                .pds(&bundle.pds)
+                .list_records(&bundle.did, SECRET_NSID),
+        )
+        .await
+        .map_err(|err| RunnerError::Upstream(format!("reading the bundle's secrets: {err}")))?;
+        let mut opened = Vec::new();
+        for entry in records {
+            let Ok(record) = serde_json::from_value::<SecretRecord>(entry.value) else {
+                continue;
+            };
+            if record.bundle != bundle.name || record.runner_key != self.key.public_base64() {
+                continue;
+            }
+            if !permissions::valid_env_name(&record.name) {
+                return Err(RunnerError::Secret(format!(
+                    "secret {:?} has an invalid name",
+                    record.name
+                )));
+            }
+            let value = self
+                .key
+                .open(&record.name, &record.ciphertext)
+                .map_err(|err| RunnerError::Secret(err.to_string()))?;
+            opened.push((record.name, value));
+        }
+        opened.sort_by(|a, b| a.0.cmp(&b.0));
+        let opened = Arc::new(opened);
+        self.secrets.insert(key, opened.clone()).await;
+        Ok(opened)
+    }
+
+    /// Runs one export in a warm sandbox.
+    async fn run(
+        &self,
+        bundle: &ResolvedBundle,
+        manifest: &Manifest,
+        export: &str,
+        args: &Value,
+        ctx: &Value,
+        timeout: Option<Duration>,
+    ) -> Result<Reply, RunnerError> {
+        let secrets = self.secrets(bundle).await?;
+        let permissions = manifest
+            .permissions
+            .with_env(secrets.iter().map(|(name, _)| name.as_str()));
+        let digest_input: String = secrets
+            .iter()
+            .map(|(name, value)| format!("{name}={}\n", value.expose()))
+            .collect();
+        let key = WorkerKey {
+            cid: bundle.code_cid.clone(),
+            permissions: permissions.clone(),
+            secrets_digest: short_digest(digest_input.as_bytes()),
+        };
+        let spec = WorkerSpec {
+            key,
+            code: self.store.code(bundle).await?,
+            args: permissions::serve_args(
+                &permissions,
+                self.sandbox.deny_private_network,
+                self.sandbox.heap_mb,
+                &self.harness,
+            ),
+            env: secrets
+                .iter()
+                .map(|(name, value)| (name.clone(), value.expose().to_string()))
+                .collect(),
+        };
+        let sandbox = self.pool.acquire(spec).await?;
+        let timeout = timeout.unwrap_or(self.sandbox.call_timeout);
+        Ok(sandbox.call_within(timeout, export, args, ctx).await?)
+    }
+
+    /// Calls `export` of a bundle: endpoints run now, tasks go through the task system.
+    pub async fn invoke(
+        &self,
+        actor: &str,
+        name: &str,
+        version: &VersionSpec,
+        export: &str,
+        args: Value,
+    ) -> Result<Invocation, RunnerError> {
+        let (bundle, manifest) = self.describe(actor, name, version).await?;
+        let ctx = json!({
+            "bundle": { "did": bundle.did, "name": bundle.name, "version": bundle.version.to_string() },
+            "export": export,
+        });
+        match manifest.exports.get(export) {
+            Some(ExportKind::Endpoint) => Ok(Invocation::Reply(
+                self.run(&bundle, &manifest, export, &args, &ctx, None)
+                    .await?,
+            )),
+            Some(ExportKind::Task {
+                concurrency,
+                cache_ttl,
+                timeout,
+            }) => {
+                let task_name = format!(
+                    "atrun:{}/{}/{}/{export}",
+                    bundle.did, bundle.name, bundle.version
+                );
+                self.tasks.register(self.task_def(
+                    &task_name,
+                    &bundle,
+                    export,
+                    *concurrency,
+                    *cache_ttl,
+                    *timeout,
+                ));
+                let submitted = self.tasks.submit(&task_name, args).await?;
+                Ok(Invocation::Task(submitted.view))
+            }
+            Some(ExportKind::Job { .. }) => Err(RunnerError::InvalidRequest(format!(
+                "{export} is a job: it runs on its schedule, not on request"
+            ))),
+            None => Err(RunnerError::NotFound(format!(
+                "{} has no export named {export}",
+                bundle.name
+            ))),
+        }
+    }
+
+    fn task_def(
+        &self,
+        task_name: &str,
+        bundle: &ResolvedBundle,
+        export: &str,
+        concurrency: u32,
+        cache_ttl: Duration,
+        timeout: Option<Duration>,
+    ) -> TaskDef {
+        let (runner, bundle, export) = (self.this.clone(), bundle.clone(), export.to_string());
+        let attempt_timeout = timeout.unwrap_or(self.sandbox.call_timeout);
+        TaskDef::new(task_name, move |ctx| {
+            let (runner, bundle, export) = (runner.clone(), bundle.clone(), export.clone());
+            async move {
+                let runner = runner.upgrade().ok_or_else(|| TaskFailure::retry("the runner is shutting down"))?;
+                let manifest = runner.manifest(&bundle).await.map_err(|e| TaskFailure::retry(e.to_string()))?;
+                let call_ctx = json!({
+                    "bundle": { "did": bundle.did, "name": bundle.name, "version": bundle.version.to_string() },
+                    "export": export,
+                });
+                match runner.run(&bundle, &manifest, &export, &ctx.input, &call_ctx, timeout).await {
+                    Ok(Reply::Json(value)) => Ok(value),
+                    Ok(Reply::Http { status, headers, body }) => Ok(json!({
+                        "status": status,
+                        "headers": headers,
+                        "body": base64::engine::general_purpose::STANDARD.encode(body),
+                    })),
+                    Err(RunnerError::Handler(message)) => Err(TaskFailure::retry(message)),
+                    Err(err @ (RunnerError::InvalidBundle(_) | RunnerError::Secret(_) | RunnerError::NotAllowed(_))) => {
+                        Err(TaskFailure::fatal(err.to_string()))
+                    }
+                    Err(err) => Err(TaskFailure::retry(err.to_string())),
+                }
+            }
+        })
+        .concurrency(concurrency)
+        .cache_ttl(cache_ttl)
+        .timeout(attempt_timeout + Duration::from_secs(5))
+        .max_attempts(2)
+    }
+
+    /// Runs job `export` of the latest version of `actor`'s bundle `name` (the scheduler
+    /// calls this for bundles the operator installed).
+    pub async fn run_job(
+        &self,
+        actor: &str,
+        name: &str,
+        export: &str,
+        last_run_at: Option<String>,
+    ) -> Result<(), RunnerError> {
+        let (bundle, manifest) = self.describe(actor, name, &VersionSpec::Latest).await?;
+        if !matches!(manifest.exports.get(export), Some(ExportKind::Job { .. })) {
+            return Err(RunnerError::NotFound(format!(
+                "{name} no longer has a job named {export}"
+            )));
+        }
+        let ctx = json!({
+            "bundle": { "did": bundle.did, "name": bundle.name, "version": bundle.version.to_string() },
+            "export": export,
+            "lastRunAt": last_run_at,
+        });
+        self.run(&bundle, &manifest, export, &Value::Null, &ctx, None)
+            .await
+            .map(drop)
+    }
 }

@@ -234,9 +234,22 @@ impl Sandbox {
         !self.dead.load(Ordering::SeqCst)
     }
 
-    /// Runs `export` with `args`; `ctx` is passed to the handler as its context.
+    /// Runs `export` with `args` within the policy's call timeout; `ctx` is passed to the
+    /// handler as its context.
     pub async fn call(
         &self,
+        export: &str,
+        args: &Value,
+        ctx: &Value,
+    ) -> Result<Reply, SandboxError> {
+        self.call_within(self.policy.call_timeout, export, args, ctx)
+            .await
+    }
+
+    /// [`Sandbox::call`] with an explicit timeout (a task may declare its own).
+    pub async fn call_within(
+        &self,
+        timeout: Duration,
         export: &str,
         args: &Value,
         ctx: &Value,
@@ -255,7 +268,7 @@ impl Sandbox {
             self.kill();
             return Err(SandboxError::Crashed(err.to_string()));
         }
-        match tokio::time::timeout(self.policy.call_timeout, rx).await {
+        match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => {
                 if matches!(
                     reply,
@@ -270,7 +283,7 @@ impl Sandbox {
                 lock(&self.pending).remove(&id);
                 // The handler may be spinning; only stopping the process stops it.
                 self.kill();
-                Err(SandboxError::Timeout(self.policy.call_timeout))
+                Err(SandboxError::Timeout(timeout))
             }
         }
     }

@@ -8,6 +8,7 @@
 
 mod error;
 mod health;
+mod runner;
 pub mod tasks;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use app::catalog::ssr::Catalog;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{FromRef, Request};
 use axum::http::{StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{BoxError, Router};
 use leptos::prelude::{LeptosOptions, provide_context};
@@ -31,6 +32,7 @@ use tracing::Span;
 use crate::appview::VideoIndex;
 use crate::config::Config;
 use crate::db::Db;
+use crate::services::Services;
 use crate::tasks::TaskSystem;
 
 pub use error::XrpcError;
@@ -51,16 +53,22 @@ pub struct AppState {
     pub catalog: Arc<dyn Catalog>,
     /// Tasks and their results.
     pub tasks: TaskSystem,
+    /// The embedded at-run runner.
+    pub runner: Arc<crate::runner::Runner>,
+    /// Requests per minute per client IP on `/bundle/...` (0: unlimited).
+    pub bundle_rate_limit: u32,
 }
 
 impl AppState {
-    /// Wires the services for `config` on an opened, migrated database.
-    pub fn new(config: &Config, db: Db, tasks: TaskSystem) -> Self {
+    /// The state for `config` over running services.
+    pub fn new(config: &Config, services: &Services) -> Self {
         Self {
             leptos_options: leptos_options(config),
-            catalog: Arc::new(VideoIndex::new(db.clone())),
-            tasks,
-            db,
+            catalog: Arc::new(VideoIndex::new(services.db.clone())),
+            tasks: services.tasks.clone(),
+            runner: services.runner.clone(),
+            bundle_rate_limit: config.atrun_rate_limit,
+            db: services.db.clone(),
         }
     }
 }
@@ -95,8 +103,20 @@ pub fn router(state: AppState) -> Router {
         move || app::shell(options.clone())
     };
 
+    let bundles = rate_limited(
+        Router::new()
+            .route("/bundle/{actor}/{name}/{version}", get(runner::describe))
+            .route(
+                "/bundle/{actor}/{name}/{version}/{endpoint}",
+                get(runner::call_get).post(runner::call_post),
+            ),
+        state.bundle_rate_limit,
+    );
+
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/.well-known/at-run", get(runner::well_known))
+        .merge(bundles)
         .route("/metrics", get(tasks::metrics))
         .route("/api/tasks", post(tasks::submit))
         .route("/api/tasks/{id}", get(tasks::get))
@@ -142,7 +162,8 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let server = axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();
     let drain_deadline = async {
@@ -156,6 +177,34 @@ pub async fn serve(
             Ok(())
         }
     }
+}
+
+/// Per-client-IP rate limiting of `routes`: `per_minute` requests a minute, with bursts
+/// of up to a tenth of that. Refusals are XRPC `RateLimitExceeded` errors.
+fn rate_limited(routes: Router<AppState>, per_minute: u32) -> Router<AppState> {
+    let config = (per_minute > 0)
+        .then(|| {
+            tower_governor::governor::GovernorConfigBuilder::default()
+                .per_millisecond((60_000 / u64::from(per_minute)).max(1))
+                .burst_size((per_minute / 10).max(1))
+                .finish()
+        })
+        .flatten();
+    let Some(config) = config else {
+        return routes;
+    };
+    routes.layer(
+        tower_governor::GovernorLayer::new(config).error_handler(|err| {
+            let status = match err {
+                tower_governor::GovernorError::TooManyRequests { .. } => {
+                    StatusCode::TOO_MANY_REQUESTS
+                }
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            XrpcError::new(status, "RateLimitExceeded", "too many requests; slow down")
+                .into_response()
+        }),
+    )
 }
 
 async fn api_not_found(uri: Uri) -> XrpcError {

@@ -11,8 +11,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use server::config::Config;
 use server::db::Db;
-use server::tasks::{TaskPolicy, TaskSystem};
+use server::services::Services;
 use server::web::{self, AppState};
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 /// Held for reading while a request is served, for writing while a router is built: see
@@ -52,10 +53,10 @@ impl TestBed {
 
     pub async fn with_db(dir: tempfile::TempDir, config: Config, db: Db) -> Self {
         let building = RENDERING.write().await;
-        let tasks = TaskSystem::new(db.clone(), TaskPolicy::default())
+        let services = Services::start(&config, db.clone(), &CancellationToken::new())
             .await
-            .expect("task system");
-        let router = web::router(AppState::new(&config, db.clone(), tasks));
+            .expect("services");
+        let router = web::router(AppState::new(&config, &services));
         drop(building);
         Self {
             dir,

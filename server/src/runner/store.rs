@@ -1,0 +1,258 @@
+//! Finding bundles: an author (handle or DID) and a bundle name lead to the author's
+//! `dev.atrun.bundle` records, a version is chosen by semver, and the code blob is
+//! fetched and checked against its CID.
+//!
+//! `latest` is resolved afresh on every call, so a new deploy is served on the very next
+//! call; an exact version is remembered for a minute. Code is cached by CID in memory
+//! and on disk (content-addressed, so it never goes stale), and verified whenever read.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use moka::future::Cache;
+use semver::Version;
+use url::Url;
+
+use super::RunnerError;
+use crate::atproto::AtprotoError;
+use crate::atproto::blob::{parse_cid, verify_blob};
+use crate::atproto::identity::IdentityResolver;
+use crate::atproto::net::HttpClient;
+use crate::atproto::records::{BUNDLE_NSID, BundleRecord};
+use crate::atproto::xrpc::XrpcClient;
+
+/// Largest bundle accepted, in bytes (the Lexicon's limit).
+pub const MAX_BUNDLE_BYTES: usize = 5_000_000;
+
+/// Which version of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum VersionSpec {
+    /// The highest version (releases before pre-releases).
+    Latest,
+    /// Exactly this one.
+    Exact(Version),
+}
+
+impl FromStr for VersionSpec {
+    type Err = RunnerError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        if value == "latest" {
+            return Ok(Self::Latest);
+        }
+        Version::parse(value).map(Self::Exact).map_err(|err| {
+            RunnerError::InvalidRequest(format!(
+                "{value:?} is not a version: use \"latest\" or a semantic version like 1.2.3 ({err})"
+            ))
+        })
+    }
+}
+
+/// A bundle version, located.
+#[derive(Debug, Clone)]
+pub struct ResolvedBundle {
+    /// The author's DID.
+    pub did: String,
+    /// The author's verified handle, if any.
+    pub handle: Option<String>,
+    /// The author's PDS.
+    pub pds: Url,
+    /// The bundle's name.
+    pub name: String,
+    /// The version.
+    pub version: Version,
+    /// The record's URI.
+    pub record_uri: String,
+    /// The code blob's CID.
+    pub code_cid: String,
+}
+
+/// Resolves and fetches bundles.
+pub struct BundleStore {
+    identity: Arc<IdentityResolver>,
+    http: HttpClient,
+    blob_dir: PathBuf,
+    code: Cache<String, Arc<str>>,
+    pinned: Cache<(String, String, Version), ResolvedBundle>,
+}
+
+fn upstream(err: AtprotoError) -> RunnerError {
+    match err {
+        AtprotoError::Syntax { .. } => RunnerError::InvalidRequest(err.to_string()),
+        err if err.is_not_found()
+            || matches!(
+                err,
+                AtprotoError::HandleMismatch { .. } | AtprotoError::NoPds(_)
+            ) =>
+        {
+            RunnerError::NotFound(err.to_string())
+        }
+        err => RunnerError::Upstream(err.to_string()),
+    }
+}
+
+impl BundleStore {
+    /// A store caching code under `blob_dir`.
+    pub fn new(identity: Arc<IdentityResolver>, http: HttpClient, blob_dir: PathBuf) -> Self {
+        Self {
+            identity,
+            http,
+            blob_dir,
+            code: Cache::builder()
+                .weigher(|_, code: &Arc<str>| u32::try_from(code.len()).unwrap_or(u32::MAX))
+                .max_capacity(256 * 1024 * 1024)
+                .build(),
+            pinned: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    /// The identity resolver.
+    pub fn identity(&self) -> &IdentityResolver {
+        &self.identity
+    }
+
+    /// An XRPC client for `pds`.
+    pub fn pds(&self, pds: &Url) -> XrpcClient {
+        XrpcClient::new(self.http.clone(), pds.clone())
+    }
+
+    /// Locates `name` at `version` in `actor`'s repository.
+    pub async fn resolve(
+        &self,
+        actor: &str,
+        name: &str,
+        version: &VersionSpec,
+    ) -> Result<ResolvedBundle, RunnerError> {
+        let identity = self.identity.resolve_actor(actor).await.map_err(upstream)?;
+        let did = identity.did.to_string();
+        if let VersionSpec::Exact(exact) = version
+            && let Some(found) = self
+                .pinned
+                .get(&(did.clone(), name.to_string(), exact.clone()))
+                .await
+        {
+            return Ok(found);
+        }
+        let xrpc = self.pds(&identity.pds);
+        let records: Vec<_> = xrpc
+            .list_records(&did, BUNDLE_NSID)
+            .try_collect()
+            .await
+            .map_err(upstream)?;
+        let mut candidates: Vec<(Version, String, String)> = records
+            .into_iter()
+            .filter_map(|entry| {
+                let record: BundleRecord = serde_json::from_value(entry.value).ok()?;
+                let version = Version::parse(&record.version).ok()?;
+                (record.name == name).then_some((version, entry.uri, record.code.cid))
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Err(RunnerError::NotFound(format!(
+                "{actor} has published no bundle named {name}"
+            )));
+        }
+        let chosen = match version {
+            VersionSpec::Exact(exact) => candidates.into_iter().find(|(v, _, _)| v == exact),
+            VersionSpec::Latest => {
+                if candidates.iter().any(|(v, _, _)| v.pre.is_empty()) {
+                    candidates.retain(|(v, _, _)| v.pre.is_empty());
+                }
+                candidates.into_iter().max_by(|a, b| a.0.cmp(&b.0))
+            }
+        };
+        let Some((version, record_uri, code_cid)) = chosen else {
+            return Err(RunnerError::NotFound(format!(
+                "{name} has no version {version:?}"
+            )));
+        };
+        let resolved = ResolvedBundle {
+            did: did.clone(),
+            handle: identity.handle.map(|h| h.to_string()),
+            pds: identity.pds,
+            name: name.to_string(),
+            version: version.clone(),
+            record_uri,
+            code_cid,
+        };
+        self.pinned
+            .insert((did, name.to_string(), version), resolved.clone())
+            .await;
+        Ok(resolved)
+    }
+
+    /// The bundle's code, verified against its CID.
+    pub async fn code(&self, bundle: &ResolvedBundle) -> Result<Arc<str>, RunnerError> {
+        let cid = &bundle.code_cid;
+        if let Some(code) = self.code.get(cid).await {
+            return Ok(code);
+        }
+        let expected = parse_cid(cid).map_err(|err| RunnerError::InvalidBundle(err.to_string()))?;
+        let path = self.blob_dir.join(format!("{cid}.js"));
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(bytes) if verify_blob(&expected, &bytes).is_ok() => bytes,
+            _ => {
+                let bytes = self
+                    .pds(&bundle.pds)
+                    .get_blob(&bundle.did, cid, MAX_BUNDLE_BYTES)
+                    .await
+                    .map_err(upstream)?
+                    .to_vec();
+                if let Err(err) = write_atomically(&path, &bytes).await {
+                    tracing::warn!(%cid, error = %err, "could not cache bundle code on disk");
+                }
+                bytes
+            }
+        };
+        let code: Arc<str> = String::from_utf8(bytes)
+            .map_err(|_| RunnerError::InvalidBundle("the bundle's code is not UTF-8 text".into()))?
+            .into();
+        self.code.insert(cid.clone(), code.clone()).await;
+        Ok(code)
+    }
+}
+
+async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    let partial = path.with_extension(format!("part{}", std::process::id()));
+    tokio::fs::write(&partial, bytes).await?;
+    tokio::fs::rename(&partial, path).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_latest_or_semver() {
+        assert_eq!(
+            "latest".parse::<VersionSpec>().expect("latest"),
+            VersionSpec::Latest
+        );
+        assert!(matches!(
+            "1.2.3-beta.1".parse::<VersionSpec>(),
+            Ok(VersionSpec::Exact(_))
+        ));
+        for bad in ["1", "1.2", "v1.2.3", "01.2.3", ""] {
+            assert!(bad.parse::<VersionSpec>().is_err(), "{bad}");
+        }
+        let mut versions: Vec<Version> = ["1.10.0", "1.2.0", "1.2.0-beta", "1.9.9"]
+            .iter()
+            .map(|v| Version::parse(v).expect("v"))
+            .collect();
+        versions.sort();
+        assert_eq!(
+            versions.last().map(ToString::to_string).as_deref(),
+            Some("1.10.0"),
+            "semver, not parseInt"
+        );
+    }
+}

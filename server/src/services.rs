@@ -1,0 +1,79 @@
+//! Wiring: the services a configuration describes, built once and shared by the HTTP
+//! edge, the task system and the scheduler. `main` and the integration tests both start
+//! the server through [`Services::start`], so tests run what production runs.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::atproto::identity::IdentityResolver;
+use crate::atproto::net::{HttpClient, NetError};
+use crate::config::Config;
+use crate::db::Db;
+use crate::runner::{Runner, RunnerError};
+use crate::tasks::scheduler::Scheduler;
+use crate::tasks::{TaskError, TaskSystem};
+
+/// Why the services could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The HTTP client.
+    #[error("HTTP client: {0}")]
+    Http(#[from] NetError),
+    /// The task system.
+    #[error("task system: {0}")]
+    Tasks(#[from] TaskError),
+    /// The runner.
+    #[error("at-run runner: {0}")]
+    Runner(#[from] RunnerError),
+}
+
+/// Everything behind the HTTP edge.
+pub struct Services {
+    /// The database.
+    pub db: Db,
+    /// Outbound HTTP, SSRF-guarded.
+    pub http: HttpClient,
+    /// Handle and DID resolution.
+    pub identity: Arc<IdentityResolver>,
+    /// Tasks.
+    pub tasks: TaskSystem,
+    /// The at-run runner.
+    pub runner: Arc<Runner>,
+    /// Scheduled jobs (started by the caller once all are added).
+    pub scheduler: Scheduler,
+}
+
+impl Services {
+    /// Builds the services for `config` on a migrated `db`; background work stops when
+    /// `shutdown` is cancelled.
+    pub async fn start(
+        config: &Config,
+        db: Db,
+        shutdown: &CancellationToken,
+    ) -> Result<Self, StartError> {
+        let http = HttpClient::new(config.http_policy())?;
+        let identity = Arc::new(IdentityResolver::new(
+            http.clone(),
+            config.identity_options(),
+        ));
+        let tasks = TaskSystem::new(db.clone(), config.task_policy()).await?;
+        let runner = Runner::start(
+            config.runner_policy(),
+            identity.clone(),
+            http.clone(),
+            tasks.clone(),
+            shutdown.child_token(),
+        )?;
+        let mut scheduler = Scheduler::new(db.clone());
+        scheduler.add(tasks.cleanup_job());
+        Ok(Self {
+            db,
+            http,
+            identity,
+            tasks,
+            runner,
+            scheduler,
+        })
+    }
+}

@@ -1,0 +1,297 @@
+//! The at-run routes:
+//!
+//! - `GET /.well-known/at-run`: `{publicKey, version}`, what `at-run secrets set` seals to;
+//! - `GET /bundle/{did-or-handle}/{name}/{version|latest}`: the bundle's manifest;
+//! - `GET|POST /bundle/{did-or-handle}/{name}/{version|latest}/{endpoint}`: runs an
+//!   export with the query parameters (GET) or the JSON body (POST) as arguments.
+//!   Endpoints answer with their JSON or their `Response`; tasks with a `TaskView`
+//!   (`?wait=N` long-polls, as for `/api/tasks`).
+//!
+//! Each call is logged on one line (bundle, endpoint, status, duration), never with its
+//! arguments or secrets. Bundle responses are served with a sandboxing CSP: a bundle's
+//! HTML cannot script this site's origin.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::tasks::{task_response, wait_param};
+use super::{AppState, XrpcError};
+use crate::runner::manifest::valid_bundle_name;
+use crate::runner::sandbox::Reply;
+use crate::runner::{Invocation, Runner, RunnerError, SDK_VERSION, VersionSpec};
+use crate::tasks::TaskSystem;
+
+/// Headers a bundle may not set: hop-by-hop, framing, and cookies for our origin.
+const FORBIDDEN_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "keep-alive",
+    "upgrade",
+    "set-cookie",
+    "strict-transport-security",
+];
+
+fn runner_error(err: RunnerError) -> XrpcError {
+    let (status, name) = match &err {
+        RunnerError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "InvalidRequest"),
+        RunnerError::NotFound(_) => (StatusCode::NOT_FOUND, "BundleNotFound"),
+        RunnerError::NotAllowed(_) => (StatusCode::FORBIDDEN, "AuthorNotAllowed"),
+        RunnerError::Upstream(_) => (StatusCode::BAD_GATEWAY, "UpstreamFailure"),
+        RunnerError::InvalidBundle(_) => (StatusCode::UNPROCESSABLE_ENTITY, "InvalidBundle"),
+        RunnerError::Secret(_) => (StatusCode::INTERNAL_SERVER_ERROR, "SecretUnavailable"),
+        RunnerError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "RunnerBusy"),
+        RunnerError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "Timeout"),
+        RunnerError::Handler(_) => (StatusCode::INTERNAL_SERVER_ERROR, "BundleError"),
+        RunnerError::TooLarge(_) => (StatusCode::BAD_GATEWAY, "ResponseTooLarge"),
+        RunnerError::Crashed(_) => (StatusCode::BAD_GATEWAY, "BundleCrashed"),
+        RunnerError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
+    };
+    XrpcError::new(status, name, err.to_string())
+}
+
+pub(super) async fn well_known(State(runner): State<Arc<Runner>>) -> Json<Value> {
+    Json(json!({
+        "publicKey": runner.public_key(),
+        "version": SDK_VERSION,
+        "server": concat!("streamhut/", env!("CARGO_PKG_VERSION")),
+    }))
+}
+
+fn parse_target(name: &str, version: &str) -> Result<VersionSpec, XrpcError> {
+    if !valid_bundle_name(name) {
+        return Err(XrpcError::invalid_request(format!(
+            "{name:?} is not a bundle name"
+        )));
+    }
+    version.parse::<VersionSpec>().map_err(runner_error)
+}
+
+pub(super) async fn describe(
+    State(runner): State<Arc<Runner>>,
+    Path((actor, name, version)): Path<(String, String, String)>,
+) -> Result<Json<Value>, XrpcError> {
+    let spec = parse_target(&name, &version)?;
+    let (bundle, manifest) = runner
+        .describe(&actor, &name, &spec)
+        .await
+        .map_err(runner_error)?;
+    let mut body = serde_json::to_value(manifest.view()).unwrap_or_default();
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("did".into(), bundle.did.into());
+        fields.insert("handle".into(), bundle.handle.into());
+        fields.insert("version".into(), bundle.version.to_string().into());
+        fields.insert("cid".into(), bundle.code_cid.into());
+        fields.insert("record".into(), bundle.record_uri.into());
+    }
+    Ok(Json(body))
+}
+
+/// Query parameters as arguments: strings, or arrays of strings for repeated names.
+fn query_args(query: Option<&str>, skip_wait: bool) -> Value {
+    let mut args = Map::new();
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if skip_wait && key == "wait" {
+            continue;
+        }
+        let value = Value::String(value.into_owned());
+        match args.get_mut(key.as_ref()) {
+            Some(Value::Array(items)) => items.push(value),
+            Some(existing) => *existing = Value::Array(vec![existing.take(), value]),
+            None => {
+                args.insert(key.into_owned(), value);
+            }
+        }
+    }
+    Value::Object(args)
+}
+
+pub(super) async fn call_get(
+    State(state): State<AppState>,
+    Path((actor, name, version, endpoint)): Path<(String, String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let args = query_args(query.as_deref(), true);
+    call(
+        state.runner,
+        state.tasks,
+        actor,
+        name,
+        version,
+        endpoint,
+        args,
+        query,
+    )
+    .await
+}
+
+pub(super) async fn call_post(
+    State(state): State<AppState>,
+    Path((actor, name, version, endpoint)): Path<(String, String, String, String)>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let args = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Map::new())
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(value @ Value::Object(_)) => value,
+            Ok(_) => {
+                return XrpcError::invalid_request("the body must be a JSON object of arguments")
+                    .into_response();
+            }
+            Err(err) => {
+                return XrpcError::invalid_request(format!("the body is not JSON: {err}"))
+                    .into_response();
+            }
+        }
+    };
+    call(
+        state.runner,
+        state.tasks,
+        actor,
+        name,
+        version,
+        endpoint,
+        args,
+        query,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn call(
+    runner: Arc<Runner>,
+    tasks: TaskSystem,
+    actor: String,
+    name: String,
+    version: String,
+    endpoint: String,
+    args: Value,
+    query: Option<String>,
+) -> Response {
+    let started = Instant::now();
+    let response = async {
+        let wait = wait_param(query.as_deref())?;
+        let spec = parse_target(&name, &version)?;
+        match runner
+            .invoke(&actor, &name, &spec, &endpoint, args)
+            .await
+            .map_err(runner_error)?
+        {
+            Invocation::Reply(reply) => Ok(reply_response(reply)),
+            Invocation::Task(view) => {
+                let view = if wait.is_zero() || view.status.is_terminal() {
+                    view
+                } else {
+                    match tasks.wait(&view.id, wait).await {
+                        Ok(Some(later)) => later,
+                        _ => view,
+                    }
+                };
+                Ok::<_, XrpcError>(task_response(view))
+            }
+        }
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    tracing::info!(
+        target: "atrun",
+        bundle = %format!("{actor}/{name}@{version}"),
+        %endpoint,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "bundle call"
+    );
+    response
+}
+
+fn reply_response(reply: Reply) -> Response {
+    let mut response = match reply {
+        Reply::Json(value) => Json(value).into_response(),
+        Reply::Http {
+            status,
+            headers,
+            body,
+        } => {
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() = StatusCode::from_u16(status)
+                .ok()
+                .filter(|s| !s.is_informational())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            for (name, value) in headers {
+                let (Ok(name), Ok(value)) = (
+                    HeaderName::try_from(name.as_str()),
+                    HeaderValue::try_from(value.as_str()),
+                ) else {
+                    continue;
+                };
+                if FORBIDDEN_HEADERS.contains(&name.as_str()) {
+                    continue;
+                }
+                response.headers_mut().append(name, value);
+            }
+            response
+        }
+    };
+    let headers = response.headers_mut();
+    headers.append(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox allow-scripts allow-forms allow-popups allow-downloads"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parameters_become_string_arguments() {
+        assert_eq!(
+            query_args(Some("name=ada&n=2&wait=5"), true),
+            json!({"name": "ada", "n": "2"})
+        );
+        assert_eq!(
+            query_args(Some("tag=a&tag=b&tag=c"), false),
+            json!({"tag": ["a", "b", "c"]})
+        );
+        assert_eq!(query_args(None, true), json!({}));
+    }
+
+    #[test]
+    fn bundle_responses_cannot_set_cookies_or_script_our_origin() {
+        let response = reply_response(Reply::Http {
+            status: 200,
+            headers: vec![
+                ("set-cookie".into(), "session=stolen".into()),
+                ("content-type".into(), "text/html".into()),
+                ("bad header".into(), "x".into()),
+            ],
+            body: b"<script>alert(1)</script>".to_vec(),
+        });
+        assert!(response.headers().get(header::SET_COOKIE).is_none());
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "text/html");
+        let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap_or_default();
+        assert!(csp.starts_with("sandbox") && !csp.contains("allow-same-origin"));
+        let odd = reply_response(Reply::Http {
+            status: 101,
+            headers: vec![],
+            body: vec![],
+        });
+        assert_eq!(odd.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
