@@ -147,6 +147,9 @@ pub struct RunnerPolicy {
     pub secrets_ttl: Duration,
 }
 
+/// A bundle's secrets for this runner, opened: `(variable, value)` sorted by variable.
+type OpenedSecrets = Arc<Vec<(String, Secret)>>;
+
 /// What calling an export produced.
 #[derive(Debug)]
 pub enum Invocation {
@@ -164,7 +167,7 @@ pub struct Runner {
     sandbox: Arc<SandboxPolicy>,
     harness: PathBuf,
     manifests: Cache<String, Arc<Manifest>>,
-    secrets: Cache<(String, String), Arc<Vec<(String, Secret)>>>,
+    secrets: Cache<(String, String), OpenedSecrets>,
     tasks: TaskSystem,
     allowed_authors: Option<HashSet<String>>,
     this: Weak<Runner>,
