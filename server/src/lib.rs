@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`cli`]: the `at-run` command line (login, deploy, ls, keys, secrets).
 //! - [`config`]: the one configuration struct, from flags, environment and `.env`.
 //! - [`atproto`]: identifiers, identity resolution, XRPC, sessions, verified blobs, our
 //!   record types; all outbound traffic goes through its SSRF-guarded HTTP client.
@@ -20,6 +21,7 @@
 
 pub mod appview;
 pub mod atproto;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod fsutil;

@@ -10,12 +10,14 @@
 //! - [`sandbox`]: one Deno process: start, call with timeout and size limit, kill.
 //! - [`manifest`]: the manifest a bundle declares, validated.
 //! - [`bundler`]: `deno bundle` with `"at-run"` mapped to the shipped SDK.
+//! - [`deploy`]: publishing bundle versions and secrets to one's own PDS (CLI, tests).
 //! - [`pool`]: the warm pool actor: processes keyed by (CID, permissions, secrets).
 //! - [`secrets`]: the runner's X25519 key; sealing and opening secret values.
 //! - `store`: resolving author + name + version to a record and its verified code.
 //! - [`Runner`]: the facade the HTTP routes, the task system and the scheduler call.
 
 pub mod bundler;
+pub mod deploy;
 pub mod manifest;
 pub mod permissions;
 pub mod pool;
@@ -24,6 +26,25 @@ pub mod secrets;
 
 /// The at-run SDK's source, as `at-run deploy` bundles it.
 pub const SDK_SOURCE: &str = include_str!("js/sdk.ts");
+
+/// Adds what to do to Deno's permission errors, which name a flag the author cannot pass.
+fn explain_denial(message: String) -> String {
+    let Some(rest) = message.split("Requires ").nth(1) else {
+        return message;
+    };
+    let what = rest.split(", run again").next().unwrap_or(rest);
+    if what.starts_with("env access") {
+        format!(
+            "{message} (the bundle read a variable it neither declares in permissions.env nor has a secret for on this runner)"
+        )
+    } else if what.starts_with("net access") {
+        format!(
+            "{message} (the bundle contacted a host it does not declare in permissions.net, or a private address)"
+        )
+    } else {
+        format!("{message} (bundles get no file, subprocess, FFI or system access)")
+    }
+}
 
 /// The first 16 hex digits of the SHA-256 of `bytes`: a name for content.
 pub fn short_digest(bytes: &[u8]) -> String {
@@ -227,6 +248,18 @@ impl Runner {
         &self.pool
     }
 
+    /// Reads the manifest `code` declares, in a sandbox with no permissions (as `at-run
+    /// deploy` checks a bundle before publishing it).
+    pub async fn extract_manifest(
+        policy: Arc<SandboxPolicy>,
+        harness: &std::path::Path,
+        code: &str,
+    ) -> Result<Manifest, RunnerError> {
+        let args = permissions::extract_args(policy.heap_mb, harness);
+        let (_, raw) = Sandbox::start(policy, args, Vec::new(), code, true).await?;
+        Manifest::validate(raw, None).map_err(|err| RunnerError::InvalidBundle(err.to_string()))
+    }
+
     /// Locates a bundle and reads its manifest.
     pub async fn describe(
         &self,
@@ -345,7 +378,13 @@ impl Runner {
         };
         let sandbox = self.pool.acquire(spec).await?;
         let timeout = timeout.unwrap_or(self.sandbox.call_timeout);
-        Ok(sandbox.call_within(timeout, export, args, ctx).await?)
+        sandbox
+            .call_within(timeout, export, args, ctx)
+            .await
+            .map_err(|err| match err {
+                SandboxError::Handler(message) => RunnerError::Handler(explain_denial(message)),
+                other => other.into(),
+            })
     }
 
     /// Calls `export` of a bundle: endpoints run now, tasks go through the task system.

@@ -1,0 +1,461 @@
+//! `at-run`, the bundle author's command line: sign in to one's PDS, deploy bundles,
+//! list them, and seal secrets to a runner.
+//!
+//! Everything it keeps lives in `ATRUN_HOME` (default `~/.at-run`), in files only the
+//! user can read (0600): the session (`session.json`, refreshed transparently) and, for
+//! `at-run keys`, the runner key pair. Every command works without a terminal: the
+//! password comes from `ATRUN_PASSWORD` when set, so scripts and tests can drive it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use semver::Version;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::atproto::identity::{IdentityOptions, IdentityResolver};
+use crate::atproto::net::{HttpClient, HttpPolicy};
+use crate::atproto::session::{Agent, Session};
+use crate::atproto::xrpc::XrpcClient;
+use crate::config::Secret;
+use crate::runner::permissions::valid_env_name;
+use crate::runner::sandbox::{SandboxPolicy, install_harness};
+use crate::runner::secrets::RunnerKey;
+use crate::runner::{Runner, bundler, deploy};
+
+/// at-run: deploy JavaScript bundles to your own PDS and run them on any runner.
+#[derive(Debug, Parser)]
+#[command(name = "at-run", version, about)]
+struct Cli {
+    /// Where the session and keys are kept.
+    #[arg(long, env = "ATRUN_HOME", global = true)]
+    home: Option<PathBuf>,
+    /// The `deno` executable used to bundle and check code.
+    #[arg(long, env = "DENO_PATH", default_value = "deno", global = true)]
+    deno: PathBuf,
+    /// PLC directory for `did:plc` identities.
+    #[arg(
+        long,
+        env = "PLC_URL",
+        default_value = "https://plc.directory",
+        global = true
+    )]
+    plc_url: Url,
+    /// A `resolveHandle` service tried after DNS and `/.well-known/atproto-did`.
+    #[arg(long, env = "HANDLE_RESOLVER_URL", global = true)]
+    handle_resolver_url: Option<Url>,
+    /// Allow private and loopback addresses (local development).
+    #[arg(
+        long,
+        env = "ALLOW_PRIVATE_NETWORK",
+        default_value = "false",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    allow_private_network: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sign in; the password comes from ATRUN_PASSWORD or a prompt (use an app password).
+    Login {
+        /// Your handle or DID.
+        identifier: String,
+        /// Your PDS, if it cannot be found from your identity.
+        #[arg(long)]
+        pds: Option<Url>,
+    },
+    /// Bundle, check and publish a bundle version.
+    Deploy {
+        /// The entry file (TypeScript or JavaScript), or an already bundled `.js`.
+        entry: PathBuf,
+        /// The bundle's name (must match its manifest; defaults to it).
+        #[arg(long)]
+        name: Option<String>,
+        /// The version to publish, as semver (default: the next patch version).
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Your bundles and their versions.
+    Ls,
+    /// Create this machine's runner key pair if missing, and print the public key.
+    Keys,
+    /// Secrets sealed to runners.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretsCommand {
+    /// Seal KEY=VALUE to a runner's key and store it on your PDS.
+    Set {
+        /// The runner's base URL (its public key is read from /.well-known/at-run).
+        #[arg(long)]
+        runner: Url,
+        /// The bundle the secret is for.
+        bundle: String,
+        /// NAME=value.
+        assignment: String,
+    },
+    /// List your secrets (names only; values are sealed).
+    Ls,
+    /// Remove a secret (for every runner, or only --runner's).
+    Rm {
+        /// Only the secret sealed to this runner.
+        #[arg(long)]
+        runner: Option<Url>,
+        /// The bundle.
+        bundle: String,
+        /// The variable's name.
+        name: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredSession {
+    pds: Url,
+    session: Session,
+}
+
+const SESSION_FILE: &str = "session.json";
+
+/// Runs the command line; prints errors and returns the exit status.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct CliContext {
+    home: PathBuf,
+    http: HttpClient,
+    identity: IdentityResolver,
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let home = match &cli.home {
+        Some(home) => home.clone(),
+        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set; set ATRUN_HOME")?)
+            .join(".at-run"),
+    };
+    let http = HttpClient::new(HttpPolicy {
+        allow_private_network: cli.allow_private_network,
+        request_timeout: Duration::from_secs(60),
+        ..HttpPolicy::default()
+    })?;
+    let identity = IdentityResolver::new(
+        http.clone(),
+        IdentityOptions {
+            plc_url: cli.plc_url.clone(),
+            handle_resolver_url: cli.handle_resolver_url.clone(),
+            cache_ttl: Duration::from_secs(60),
+            dns: true,
+        },
+    );
+    let ctx = CliContext {
+        home,
+        http,
+        identity,
+    };
+    match cli.command {
+        Command::Login { identifier, pds } => login(&ctx, &identifier, pds).await,
+        Command::Deploy {
+            entry,
+            name,
+            version,
+        } => deploy_bundle(&ctx, &cli.deno, &entry, name, version).await,
+        Command::Ls => list(&ctx).await,
+        Command::Keys => {
+            let (key, created) = RunnerKey::load_or_create(&ctx.home)?;
+            if created {
+                eprintln!("created a runner key in {}", ctx.home.display());
+            }
+            println!("{}", key.public_base64());
+            Ok(())
+        }
+        Command::Secrets { command } => secrets(&ctx, command).await,
+    }
+}
+
+async fn login(ctx: &CliContext, identifier: &str, pds: Option<Url>) -> anyhow::Result<()> {
+    let pds = match pds {
+        Some(pds) => pds,
+        None => {
+            ctx.identity
+                .resolve_actor(identifier)
+                .await
+                .with_context(|| format!("finding the PDS of {identifier}"))?
+                .pds
+        }
+    };
+    let password = match std::env::var("ATRUN_PASSWORD") {
+        Ok(password) => Secret::new(password),
+        Err(_) => Secret::new(
+            rpassword::prompt_password(format!("Password for {identifier}: "))
+                .context("reading the password")?,
+        ),
+    };
+    let agent = Agent::login(
+        XrpcClient::new(ctx.http.clone(), pds.clone()),
+        identifier,
+        &password,
+    )
+    .await
+    .context("signing in")?;
+    let session = agent.session().await;
+    save_session(
+        &ctx.home,
+        &StoredSession {
+            pds,
+            session: session.clone(),
+        },
+    )?;
+    println!("signed in as {} ({})", session.handle, session.did);
+    Ok(())
+}
+
+fn save_session(home: &Path, stored: &StoredSession) -> anyhow::Result<()> {
+    let json = serde_json::to_vec_pretty(stored)?;
+    crate::fsutil::write_private(&home.join(SESSION_FILE), &json).context("saving the session")
+}
+
+/// The signed-in agent; run `work`, then store the session (tokens may have rotated).
+async fn with_agent<T>(
+    ctx: &CliContext,
+    work: impl AsyncFnOnce(&Agent) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let path = ctx.home.join(SESSION_FILE);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|_| anyhow::anyhow!("not signed in: run `at-run login <handle>` first"))?;
+    let stored: StoredSession = serde_json::from_str(&text).context("reading the session file")?;
+    let agent = Agent::resume(
+        XrpcClient::new(ctx.http.clone(), stored.pds.clone()),
+        stored.session.clone(),
+    );
+    let result = work(&agent).await;
+    let session = agent.session().await;
+    if session != stored.session {
+        save_session(
+            &ctx.home,
+            &StoredSession {
+                pds: stored.pds,
+                session,
+            },
+        )?;
+    }
+    result
+}
+
+async fn deploy_bundle(
+    ctx: &CliContext,
+    deno: &Path,
+    entry: &Path,
+    name: Option<String>,
+    version: Option<String>,
+) -> anyhow::Result<()> {
+    let explicit = version
+        .map(|v| {
+            Version::parse(&v)
+                .with_context(|| format!("--version {v:?} is not a semantic version (like 1.2.3)"))
+        })
+        .transpose()?;
+    eprintln!("bundling {}", entry.display());
+    let code = bundler::bundle(deno, entry).await?;
+    eprintln!("checking the manifest in a sandbox with no permissions");
+    let runtime = ctx.home.join("runtime");
+    let harness = install_harness(&runtime).context("installing the sandbox harness")?;
+    let policy = Arc::new(SandboxPolicy {
+        deno: deno.to_path_buf(),
+        deno_dir: ctx.home.join("deno"),
+        heap_mb: 256,
+        data_limit_mb: 2048,
+        call_timeout: Duration::from_secs(30),
+        start_timeout: Duration::from_secs(30),
+        max_response_bytes: 1024 * 1024,
+        deny_private_network: true,
+    });
+    let manifest = Runner::extract_manifest(policy, &harness, &code).await?;
+    if let Some(name) = name.filter(|name| name != &manifest.name) {
+        bail!(
+            "--name {name} differs from the name in the bundle's manifest ({})",
+            manifest.name
+        );
+    }
+    with_agent(ctx, async |agent| {
+        let published = deploy::list_bundles(agent).await?;
+        let version = match explicit {
+            Some(version) => version,
+            None => next_version(&published, &manifest.name),
+        };
+        eprintln!(
+            "uploading {} ({} KB) as {} {version}",
+            manifest.name,
+            code.len().div_ceil(1024),
+            manifest.name
+        );
+        let entry_name = entry
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let record = deploy::publish(agent, &code, &manifest, &version, &entry_name).await?;
+        let did = agent.did().await;
+        eprintln!("published {}", record.uri);
+        println!("/bundle/{did}/{}/{version}", manifest.name);
+        Ok(())
+    })
+    .await
+}
+
+/// One patch above the highest published version of `name`, or 0.1.0.
+fn next_version(published: &[(String, String, String)], name: &str) -> Version {
+    published
+        .iter()
+        .filter(|(n, _, _)| n == name)
+        .filter_map(|(_, v, _)| Version::parse(v).ok())
+        .max()
+        .map(|mut v| {
+            v.patch += 1;
+            v.pre = semver::Prerelease::EMPTY;
+            v.build = semver::BuildMetadata::EMPTY;
+            v
+        })
+        .unwrap_or_else(|| Version::new(0, 1, 0))
+}
+
+async fn list(ctx: &CliContext) -> anyhow::Result<()> {
+    with_agent(ctx, async |agent| {
+        let mut bundles: std::collections::BTreeMap<String, Vec<Version>> = Default::default();
+        for (name, version, _) in deploy::list_bundles(agent).await? {
+            if let Ok(version) = Version::parse(&version) {
+                bundles.entry(name).or_default().push(version);
+            }
+        }
+        if bundles.is_empty() {
+            println!("no bundles yet: `at-run deploy main.ts` publishes one");
+        }
+        for (name, mut versions) in bundles {
+            versions.sort();
+            let list: Vec<String> = versions.iter().rev().map(ToString::to_string).collect();
+            println!("{name}\t{}", list.join(", "));
+        }
+        Ok(())
+    })
+    .await
+}
+
+async fn runner_key(ctx: &CliContext, runner: &Url) -> anyhow::Result<String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct WellKnown {
+        public_key: String,
+    }
+    let url = runner.join("/.well-known/at-run")?;
+    let response = ctx
+        .http
+        .send(ctx.http.request(reqwest::Method::GET, url))
+        .await
+        .with_context(|| format!("reaching the runner at {runner}"))?;
+    if !response.status().is_success() {
+        bail!(
+            "{runner} answered {} for /.well-known/at-run: is it an at-run runner?",
+            response.status()
+        );
+    }
+    let body = ctx.http.read_body(response, Some(4096)).await?;
+    let known: WellKnown =
+        serde_json::from_slice(&body).context("reading the runner's public key")?;
+    Ok(known.public_key)
+}
+
+async fn secrets(ctx: &CliContext, command: SecretsCommand) -> anyhow::Result<()> {
+    match command {
+        SecretsCommand::Set {
+            runner,
+            bundle,
+            assignment,
+        } => {
+            let (name, value) = assignment.split_once('=').context("expected NAME=value")?;
+            if !valid_env_name(name) {
+                bail!("{name:?} is not a valid variable name (uppercase letters, digits and _)");
+            }
+            let key = runner_key(ctx, &runner).await?;
+            with_agent(ctx, async |agent| {
+                deploy::put_secret(agent, &key, &bundle, name, value).await?;
+                println!("{name} set for {bundle} on {runner}");
+                Ok(())
+            })
+            .await
+        }
+        SecretsCommand::Ls => {
+            with_agent(ctx, async |agent| {
+                let secrets = deploy::list_secrets(agent).await?;
+                if secrets.is_empty() {
+                    println!("no secrets");
+                }
+                for (bundle, name, runner, _) in secrets {
+                    println!(
+                        "{bundle}\t{name}\trunner key {}…",
+                        runner.get(..12).unwrap_or(&runner)
+                    );
+                }
+                Ok(())
+            })
+            .await
+        }
+        SecretsCommand::Rm {
+            runner,
+            bundle,
+            name,
+        } => {
+            let key = match &runner {
+                Some(runner) => Some(runner_key(ctx, runner).await?),
+                None => None,
+            };
+            with_agent(ctx, async |agent| {
+                let removed = deploy::remove_secret(agent, &bundle, &name, key.as_deref()).await?;
+                if removed == 0 {
+                    bail!("{bundle} has no secret named {name}");
+                }
+                println!(
+                    "removed {name} from {bundle} ({removed} runner{})",
+                    if removed == 1 { "" } else { "s" }
+                );
+                Ok(())
+            })
+            .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_version_bumps_the_highest_patch() {
+        let published = vec![
+            ("a".to_string(), "1.2.3".to_string(), String::new()),
+            ("a".to_string(), "1.10.0-beta".to_string(), String::new()),
+            ("b".to_string(), "9.0.0".to_string(), String::new()),
+        ];
+        assert_eq!(
+            next_version(&published, "a"),
+            Version::parse("1.10.1").expect("v")
+        );
+        assert_eq!(next_version(&published, "c"), Version::new(0, 1, 0));
+    }
+}

@@ -1,0 +1,241 @@
+//! at-run end to end, with the real local PDS, real Deno and the real `at-run` binary:
+//! sign in, deploy a TypeScript bundle, set a secret, call it through the server, run a
+//! task, deploy a new version (served on the very next call), remove the secret.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::network::network;
+use common::runner::deno;
+use serde_json::{Value, json};
+use server::config::Config;
+use server::db::Db;
+use server::services::Services;
+use server::web::{self, AppState};
+use tokio_util::sync::CancellationToken;
+
+struct Server {
+    url: String,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The server, in this process, configured for the local network.
+async fn server() -> Server {
+    let net = network();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |p: &str| dir.path().join(p).display().to_string();
+    let config = Config::from_args([
+        "streamhut",
+        "--data-dir",
+        &path("data"),
+        "--site-root",
+        &path("data"),
+        "--atrun-home",
+        &path("runner"),
+        "--plc-url",
+        net.plc_url.as_str(),
+        "--handle-resolver-url",
+        net.pds_url.as_str(),
+        "--allow-private-network",
+        "true",
+        "--deno-path",
+        &deno().display().to_string(),
+    ])
+    .expect("config");
+    let db = Db::open(&config.database()).await.expect("db");
+    db.migrate().await.expect("migrate");
+    let shutdown = CancellationToken::new();
+    let services = Services::start(&config, db, &shutdown)
+        .await
+        .expect("services");
+    services.tasks.start(shutdown.clone());
+    let state = AppState::new(&config, &services);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(web::serve(listener, state, shutdown.clone()));
+    Server {
+        url,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+/// Runs `at-run` with the network's settings; returns stdout, or panics with stderr.
+fn at_run(home: &Path, password: &str, args: &[&str]) -> String {
+    let net = network();
+    let output = Command::new(env!("CARGO_BIN_EXE_at-run"))
+        .args(args)
+        .env("ATRUN_HOME", home)
+        .env("ATRUN_PASSWORD", password)
+        .env("PLC_URL", net.plc_url.as_str())
+        .env("HANDLE_RESOLVER_URL", net.pds_url.as_str())
+        .env("ALLOW_PRIVATE_NETWORK", "true")
+        .env("DENO_PATH", deno())
+        .output()
+        .expect("run at-run");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "at-run {args:?} failed:\n{stderr}\n{stdout}"
+    );
+    stdout
+}
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/runner/e2e")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+async fn get(url: &str) -> (u16, Value) {
+    let response = reqwest::get(url).await.expect("GET");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deploy_call_task_upgrade_and_revoke_a_secret() {
+    let server = server().await;
+    let account = network().create_account("author").await;
+    let cli_home = tempfile::tempdir().expect("tempdir");
+    let home = cli_home.path();
+    let pw = account.password.as_str();
+
+    // 1. Sign in.
+    let out = at_run(home, pw, &["login", &account.handle]);
+    assert!(out.contains(&account.did), "{out}");
+    let session = std::fs::metadata(home.join("session.json")).expect("session file");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&session.permissions()) & 0o777,
+        0o600
+    );
+
+    // 2. Deploy a TypeScript bundle.
+    let out = at_run(
+        home,
+        pw,
+        &["deploy", &fixture("v1.ts"), "--version", "1.0.0"],
+    );
+    assert_eq!(
+        out.trim(),
+        format!("/bundle/{}/e2e-demo/1.0.0", account.did)
+    );
+    let base = format!("{}/bundle/{}/e2e-demo", server.url, account.handle);
+    let (status, manifest) = get(&format!("{base}/latest")).await;
+    assert_eq!(status, 200, "{manifest}");
+    assert_eq!(manifest["endpoints"], json!(["greet", "version"]));
+    assert_eq!(manifest["tasks"][0]["name"], "slow");
+    assert_eq!(manifest["version"], "1.0.0");
+
+    // Without its secret the endpoint says so, clearly.
+    let (status, body) = get(&format!("{base}/1.0.0/greet?name=ada")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (500, Some("BundleError")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("API_KEY is not set")),
+        "{body}"
+    );
+
+    // 3. Set the secret with the CLI (sealed to this runner's key).
+    let out = at_run(
+        home,
+        pw,
+        &[
+            "secrets",
+            "set",
+            "--runner",
+            &server.url,
+            "e2e-demo",
+            "API_KEY=sk-test-12345",
+        ],
+    );
+    assert!(out.contains("API_KEY set"), "{out}");
+    let listed = at_run(home, pw, &["secrets", "ls"]);
+    assert!(
+        listed.contains("e2e-demo\tAPI_KEY") && !listed.contains("sk-test"),
+        "{listed}"
+    );
+    tokio::time::sleep(Duration::from_millis(5500)).await; // the runner reuses opened secrets for 5 s
+
+    // 4. Call the endpoint through the server.
+    let (status, body) = get(&format!("{base}/1.0.0/greet?name=ada")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"greeting": "hello ada", "keyLength": 13}));
+
+    // 5. A task: 202, then poll until complete.
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{base}/latest/slow"))
+        .json(&json!({"n": 3}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 202);
+    let view: Value = response.json().await.expect("view");
+    let id = view["id"].as_str().expect("id").to_string();
+    let (status, done) = get(&format!("{}/api/tasks/{id}?wait=20", server.url)).await;
+    assert_eq!(
+        (status, &done["result"]),
+        (200, &json!({"cube": 27})),
+        "{done}"
+    );
+    let (status, again) = get(&format!("{base}/latest/slow?n=3&wait=5")).await;
+    assert_eq!(
+        (status, &again["result"]),
+        (200, &json!({"cube": 27})),
+        "query args are strings; same input, same task: {again}"
+    );
+
+    // 6. A new version: `latest` serves it on the very next call.
+    assert_eq!(
+        get(&format!("{base}/latest/version")).await.1,
+        json!({"version": "1"})
+    );
+    at_run(
+        home,
+        pw,
+        &["deploy", &fixture("v2.ts"), "--version", "1.1.0"],
+    );
+    assert_eq!(
+        get(&format!("{base}/latest/version")).await.1,
+        json!({"version": "2"})
+    );
+    assert_eq!(
+        get(&format!("{base}/1.0.0/version")).await.1,
+        json!({"version": "1"})
+    );
+    let listed = at_run(home, pw, &["ls"]);
+    assert!(listed.contains("e2e-demo\t1.1.0, 1.0.0"), "{listed}");
+
+    // 7. Remove the secret: the endpoint then fails with a clear error.
+    at_run(home, pw, &["secrets", "rm", "e2e-demo", "API_KEY"]);
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    let (status, body) = get(&format!("{base}/latest/greet")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("API_KEY is not set")),
+        "{body}"
+    );
+}
