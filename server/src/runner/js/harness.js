@@ -41,6 +41,18 @@ async function* lines() {
 
 const WORKER = `
 const TAG = Symbol.for("at-run");
+
+// The process and its stdin belong to the runner: a bundle may not end the one or read
+// the other. Locked before bundle code runs, and not configurable afterwards.
+for (const [name, message] of [
+  ["exit", "Deno.exit is not allowed in a bundle: return from the handler instead"],
+  ["stdin", "stdin is reserved for the runner; handlers get their input as arguments"],
+]) {
+  Object.defineProperty(Deno, name, {
+    get() { throw new Error(message); },
+    configurable: false,
+  });
+}
 let exportsByName = new Map();
 let maxBytes = 1048576;
 
