@@ -5,7 +5,6 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 use server::config::{Config, DatabaseLocation};
-use std::sync::Arc;
 
 use server::db::Db;
 use server::services::Services;
@@ -64,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let state = AppState::new(&config, &services);
     let dispatcher = services.tasks.start(shutdown.child_token());
-    let scheduler = Arc::new(services.scheduler).start(shutdown.child_token());
+    let scheduler = services.scheduler.clone().start(shutdown.child_token());
 
     web::serve(listener, state, shutdown.clone())
         .await

@@ -40,8 +40,8 @@ pub struct Services {
     pub tasks: TaskSystem,
     /// The at-run runner.
     pub runner: Arc<Runner>,
-    /// Scheduled jobs (started by the caller once all are added).
-    pub scheduler: Scheduler,
+    /// Scheduled jobs (started by the caller).
+    pub scheduler: Arc<Scheduler>,
 }
 
 impl Services {
@@ -65,8 +65,15 @@ impl Services {
             tasks.clone(),
             shutdown.child_token(),
         )?;
-        let mut scheduler = Scheduler::new(db.clone());
+        let scheduler = Arc::new(Scheduler::new(db.clone()));
         scheduler.add(tasks.cleanup_job());
+        if !config.atrun_jobs.is_empty() {
+            scheduler.add(crate::runner::jobs::installer(
+                runner.clone(),
+                Arc::downgrade(&scheduler),
+                config.atrun_jobs.clone(),
+            ));
+        }
         Ok(Self {
             db,
             http,

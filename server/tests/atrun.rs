@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 struct Server {
     url: String,
+    scheduler: std::sync::Arc<server::tasks::scheduler::Scheduler>,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -29,19 +30,20 @@ impl Drop for Server {
     }
 }
 
-/// The server, in this process, configured for the local network.
-async fn server() -> Server {
+/// The server, in this process, configured for the local network (plus `extra` flags).
+async fn server_with(extra: &[&str]) -> Server {
     let net = network();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = |p: &str| dir.path().join(p).display().to_string();
-    let config = Config::from_args([
+    let (data, runner, deno) = (path("data"), path("runner"), deno().display().to_string());
+    let mut args = vec![
         "streamhut",
         "--data-dir",
-        &path("data"),
+        &data,
         "--site-root",
-        &path("data"),
+        &data,
         "--atrun-home",
-        &path("runner"),
+        &runner,
         "--plc-url",
         net.plc_url.as_str(),
         "--handle-resolver-url",
@@ -49,9 +51,10 @@ async fn server() -> Server {
         "--allow-private-network",
         "true",
         "--deno-path",
-        &deno().display().to_string(),
-    ])
-    .expect("config");
+        &deno,
+    ];
+    args.extend_from_slice(extra);
+    let config = Config::from_args(args).expect("config");
     let db = Db::open(&config.database()).await.expect("db");
     db.migrate().await.expect("migrate");
     let shutdown = CancellationToken::new();
@@ -67,9 +70,37 @@ async fn server() -> Server {
     tokio::spawn(web::serve(listener, state, shutdown.clone()));
     Server {
         url,
+        scheduler: services.scheduler.clone(),
         shutdown,
         _dir: dir,
     }
+}
+
+async fn server() -> Server {
+    server_with(&[]).await
+}
+
+/// Publishes the fixture `file` (in `fixtures/runner/`) as `version` with the library.
+async fn publish(account: &common::network::Account, file: &str, version: &str) {
+    use server::atproto::session::Agent;
+    let password = server::config::Secret::new(account.password.clone());
+    let agent = Agent::login(network().pds(), &account.handle, &password)
+        .await
+        .expect("login");
+    let entry = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/runner")
+        .join(file);
+    let code = server::runner::bundler::bundle(&deno(), &entry)
+        .await
+        .expect("bundle");
+    let (policy, harness, _dir) = common::runner::policy();
+    let manifest = server::runner::Runner::extract_manifest(policy, &harness, &code)
+        .await
+        .expect("manifest");
+    let version = semver::Version::parse(version).expect("version");
+    server::runner::deploy::publish(&agent, &code, &manifest, &version, file)
+        .await
+        .expect("publish");
 }
 
 /// Runs `at-run` with the network's settings; returns stdout, or panics with stderr.
@@ -237,5 +268,103 @@ async fn deploy_call_task_upgrade_and_revoke_a_secret() {
             .as_str()
             .is_some_and(|m| m.contains("API_KEY is not set")),
         "{body}"
+    );
+}
+
+/// Installed bundles' jobs run on schedule (with their errors in the history); bundles by
+/// authors outside the allowlist are refused; callers are rate-limited per IP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_allowlist_and_rate_limit() {
+    let allowed = network().create_account("allowed").await;
+    let other = network().create_account("other").await;
+    publish(&allowed, "jobs.ts", "1.0.0").await;
+    publish(&other, "jobs.ts", "1.0.0").await;
+    let jobs = format!("{}/jobs-demo", allowed.did);
+    let server = server_with(&[
+        "--atrun-jobs",
+        &jobs,
+        "--atrun-authors",
+        &allowed.did,
+        "--atrun-rate-limit",
+        "60",
+    ])
+    .await;
+
+    // The installer runs first, then the bundle's jobs.
+    let now = chrono::Utc::now().timestamp_millis();
+    let runs = server.scheduler.tick(now).await.expect("tick");
+    assert!(
+        runs.iter()
+            .any(|r| r.job == "atrun.jobs" && r.error.is_none()),
+        "{runs:?}"
+    );
+    let runs = server.scheduler.tick(now + 1000).await.expect("tick");
+    let tick = runs
+        .iter()
+        .find(|r| r.job.ends_with("/jobs-demo:tick"))
+        .expect("tick ran");
+    assert_eq!(tick.error, None, "{runs:?}");
+    let broken = runs
+        .iter()
+        .find(|r| r.job.ends_with("/jobs-demo:broken"))
+        .expect("broken ran");
+    assert!(
+        broken
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("this job always fails")),
+        "{runs:?}"
+    );
+    assert!(
+        !runs.iter().any(|r| r.job.contains(&other.did)),
+        "only installed bundles run jobs"
+    );
+    let history = server.scheduler.history(10).await.expect("history");
+    assert!(
+        history
+            .iter()
+            .any(|r| r.job.ends_with(":broken") && r.error.is_some())
+    );
+
+    // Jobs are not callable on request.
+    let (status, body) = get(&format!(
+        "{}/bundle/{}/jobs-demo/latest/tick",
+        server.url, allowed.did
+    ))
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("InvalidRequest")),
+        "{body}"
+    );
+
+    // The allowlist.
+    let (status, body) = get(&format!(
+        "{}/bundle/{}/jobs-demo/latest",
+        server.url, other.handle
+    ))
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("AuthorNotAllowed")),
+        "{body}"
+    );
+
+    // 60 a minute with bursts of 6: a quick burst of 20 is cut short, in the XRPC shape.
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let (status, body) = get(&format!(
+            "{}/bundle/{}/jobs-demo/latest",
+            server.url, allowed.did
+        ))
+        .await;
+        if status == 429 {
+            assert_eq!(body["error"], "RateLimitExceeded");
+        }
+        statuses.push(status);
+    }
+    assert!(
+        statuses.contains(&200) && statuses.contains(&429),
+        "{statuses:?}"
     );
 }

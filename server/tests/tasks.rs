@@ -511,7 +511,7 @@ async fn the_scheduler_coalesces_missed_runs() {
     let bed = bed().await;
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = seen.clone();
-    let mut scheduler = Scheduler::new(bed.db.clone());
+    let scheduler = Scheduler::new(bed.db.clone());
     scheduler.add(JobDef::new(
         "sync",
         "every 10m".parse().expect("schedule"),
@@ -577,7 +577,7 @@ async fn the_scheduler_coalesces_missed_runs() {
         ]
     );
 
-    let mut cron = Scheduler::new(bed.db.clone());
+    let cron = Scheduler::new(bed.db.clone());
     cron.add(JobDef::new(
         "cron",
         "*/10 * * * *".parse::<Schedule>().expect("cron"),
@@ -623,7 +623,7 @@ async fn job_runs_never_overlap() {
     let running = Arc::new(AtomicUsize::new(0));
     let max = Arc::new(AtomicUsize::new(0));
     let (r, n, m) = (release.clone(), running.clone(), max.clone());
-    let mut scheduler = Scheduler::new(bed.db.clone());
+    let scheduler = Scheduler::new(bed.db.clone());
     scheduler.add(JobDef::new(
         "slow",
         Schedule::Every(Duration::from_secs(60)),
@@ -678,7 +678,7 @@ async fn job_runs_never_overlap() {
 #[tokio::test]
 async fn job_history_keeps_the_last_runs() {
     let bed = bed().await;
-    let mut scheduler = Scheduler::new(bed.db.clone());
+    let scheduler = Scheduler::new(bed.db.clone());
     scheduler.add(JobDef::new(
         "flaky",
         Schedule::Every(Duration::from_secs(1)),

@@ -10,6 +10,7 @@
 //! - [`sandbox`]: one Deno process: start, call with timeout and size limit, kill.
 //! - [`manifest`]: the manifest a bundle declares, validated.
 //! - [`bundler`]: `deno bundle` with `"at-run"` mapped to the shipped SDK.
+//! - [`jobs`]: scheduling the `job()` exports of bundles listed in `ATRUN_JOBS`.
 //! - [`deploy`]: publishing bundle versions and secrets to one's own PDS (CLI, tests).
 //! - [`pool`]: the warm pool actor: processes keyed by (CID, permissions, secrets).
 //! - [`secrets`]: the runner's X25519 key; sealing and opening secret values.
@@ -18,6 +19,7 @@
 
 pub mod bundler;
 pub mod deploy;
+pub mod jobs;
 pub mod manifest;
 pub mod permissions;
 pub mod pool;

@@ -169,7 +169,7 @@ pub struct JobRun {
 /// Runs jobs on their schedules.
 pub struct Scheduler {
     db: Db,
-    jobs: Vec<JobDef>,
+    jobs: std::sync::RwLock<Vec<JobDef>>,
     worker_id: String,
     poll_interval: Duration,
 }
@@ -179,27 +179,48 @@ impl Scheduler {
     pub fn new(db: Db) -> Self {
         Self {
             db,
-            jobs: Vec::new(),
+            jobs: std::sync::RwLock::new(Vec::new()),
             worker_id: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
             poll_interval: Duration::from_secs(30),
         }
     }
 
-    /// Adds a job.
-    pub fn add(&mut self, job: JobDef) {
-        self.jobs.push(job);
+    /// Adds a job, replacing one of the same name.
+    pub fn add(&self, job: JobDef) {
+        let mut jobs = self
+            .jobs
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        jobs.retain(|existing| existing.name != job.name);
+        jobs.push(job);
+    }
+
+    /// Removes the jobs whose names start with `prefix` and are not in `keep`.
+    pub fn retain_with_prefix(&self, prefix: &str, keep: &[String]) {
+        self.jobs
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .retain(|job| !job.name.starts_with(prefix) || keep.contains(&job.name));
     }
 
     /// The jobs, by name.
     pub fn job_names(&self) -> Vec<String> {
-        self.jobs.iter().map(|job| job.name.clone()).collect()
+        self.snapshot().iter().map(|job| job.name.clone()).collect()
+    }
+
+    fn snapshot(&self) -> Vec<JobDef> {
+        self.jobs
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Runs every job due at `now` (each at most once) and returns their runs.
     pub async fn tick(&self, now: i64) -> Result<Vec<JobRun>, DbError> {
+        let jobs = self.snapshot();
         let mut runs = Vec::new();
         let mut started = Vec::new();
-        for job in &self.jobs {
+        for job in &jobs {
             if let Some(last_run_at) = self.claim(job, now).await? {
                 started.push(self.run(job, last_run_at, now));
             }
@@ -337,7 +358,7 @@ impl Scheduler {
     /// When the next job is due (ms since the epoch), if any job exists.
     async fn next_due(&self) -> Result<Option<i64>, DbError> {
         let mut next: Option<i64> = None;
-        for job in &self.jobs {
+        for job in &self.snapshot() {
             let mut rows = self
                 .db
                 .conn()
