@@ -95,3 +95,86 @@ async fn a_bundle_declares_its_manifest_and_answers_calls() {
     assert!(sandbox.is_alive());
     let _ = Permissions::default();
 }
+
+/// The pool reuses a warm process per key, replaces dead ones, retires the least recently
+/// used when full, retires idle ones, and makes callers wait (bounded) when all are busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_pool_reuses_replaces_bounds_and_retires() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use server::runner::pool::{PoolError, PoolHandle, PoolPolicy, WorkerKey, WorkerSpec};
+    use tokio_util::sync::CancellationToken;
+
+    let (policy, harness, _dir) = policy();
+    let code: Arc<str> = bundle_fixture("hello").await.into();
+    let shutdown = CancellationToken::new();
+    let pool = PoolHandle::start(
+        PoolPolicy {
+            max_workers: 2,
+            idle_timeout: Duration::from_millis(600),
+            queue_wait: Duration::from_millis(500),
+        },
+        policy.clone(),
+        shutdown.clone(),
+    );
+    let spec = |cid: &str| {
+        let permissions = Permissions::default().with_env(["GREETING"]);
+        WorkerSpec {
+            key: WorkerKey {
+                cid: cid.to_string(),
+                permissions: permissions.clone(),
+                secrets_digest: String::new(),
+            },
+            code: code.clone(),
+            args: permissions::serve_args(&permissions, true, 128, &harness),
+            env: vec![("GREETING".into(), cid.to_string())],
+        }
+    };
+    let greet = |sandbox: Arc<Sandbox>| async move {
+        sandbox
+            .call("hello", &json!({}), &json!({}))
+            .await
+            .expect("call")
+    };
+
+    let a1 = pool.acquire(spec("a")).await.expect("a");
+    let a2 = pool.acquire(spec("a")).await.expect("a again");
+    assert!(Arc::ptr_eq(&a1, &a2), "a warm process is reused");
+    drop((a1, a2));
+    let b = pool.acquire(spec("b")).await.expect("b");
+    assert_eq!(
+        greet(b.clone()).await,
+        Reply::Json(json!({"hi": "world", "greeting": "b"}))
+    );
+    // Full: `a` (idle, least recently used) is retired to make room for `c`.
+    let c = pool.acquire(spec("c")).await.expect("c");
+    assert_eq!(
+        greet(c.clone()).await,
+        Reply::Json(json!({"hi": "world", "greeting": "c"}))
+    );
+    assert_eq!(pool.stats().await.expect("stats").workers, 2);
+
+    // All busy (b and c are held): a new key waits, then gives up clearly.
+    let err = pool.acquire(spec("d")).await.expect_err("no room");
+    assert!(matches!(err, PoolError::QueueTimeout(_)), "{err}");
+
+    // A dead process is replaced on the next acquire; the other worker never notices.
+    c.kill();
+    let c2 = pool.acquire(spec("c")).await.expect("c replaced");
+    assert!(!Arc::ptr_eq(&c, &c2));
+    assert_eq!(
+        greet(c2.clone()).await,
+        Reply::Json(json!({"hi": "world", "greeting": "c"}))
+    );
+    assert_eq!(
+        greet(b.clone()).await,
+        Reply::Json(json!({"hi": "world", "greeting": "b"}))
+    );
+    drop((b, c, c2));
+
+    // Idle workers are retired.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(pool.stats().await.expect("stats").workers, 0);
+    shutdown.cancel();
+}

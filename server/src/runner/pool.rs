@@ -141,8 +141,10 @@ impl PoolHandle {
             tx: tx.clone(),
         };
         let sweeper = tx.clone();
+        let every =
+            (pool.policy.idle_timeout / 2).clamp(Duration::from_millis(50), Duration::from_secs(5));
         tokio::spawn(async move {
-            let mut sweep = tokio::time::interval(Duration::from_secs(5));
+            let mut sweep = tokio::time::interval(every);
             loop {
                 tokio::select! {
                     _ = sweep.tick() => {

@@ -303,6 +303,14 @@ impl Sandbox {
     }
 }
 
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("alive", &self.is_alive())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.kill();
