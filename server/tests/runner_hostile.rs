@@ -282,10 +282,16 @@ fn attacks() -> Vec<Attack> {
             r#"return new Response(new Uint8Array(10 * 1024 * 1024));"#,
             Error(&["larger than"]),
         ),
+        attack("a non-JSON value", r#"return 10n;"#, Error(&["not JSON"])),
         attack(
-            "a non-JSON value",
-            r#"return 10n;"#,
-            Error(&["BigInt", "serialize", "TypeError"]),
+            "a non-JSON value deep inside",
+            r#"const a = { n: 10n }; return { a };"#,
+            Error(&["not JSON"]),
+        ),
+        attack(
+            "a cyclic value",
+            r#"const a = {}; a.self = a; return a;"#,
+            Error(&["not JSON"]),
         ),
         attack("throwing a non-Error", r#"throw 42;"#, Error(&["42"])),
         attack(
@@ -309,9 +315,9 @@ fn attacks() -> Vec<Attack> {
             Returns(r#""overwritten""#),
         ),
         attack(
-            "overwriting JSON.stringify",
-            r#"JSON.stringify = () => '{"forged":true}'; return { real: true };"#,
-            Returns(r#"{"forged":true}"#),
+            "overwriting JSON.stringify and JSON.parse",
+            r#"JSON.stringify = () => '{"forged":true}'; JSON.parse = () => ({}); return { real: true };"#,
+            Returns(r#"{"real":true}"#),
         ),
         attack(
             "polluting Object.prototype",
@@ -320,9 +326,9 @@ fn attacks() -> Vec<Attack> {
         ),
         attack("Deno.exit", r#"Deno.exit(3);"#, Error(&["Deno.exit"])),
         attack(
-            "closing its worker",
+            "calling self.close()",
             r#"self.close(); return "closed";"#,
-            Timeout,
+            Returns(r#""closed""#),
         ),
         attack(
             "stealing stdin",

@@ -1,22 +1,57 @@
 // at-run harness: the main module of every bundle's Deno process.
 //
-// The runner writes one JSON line to stdin to start (`{nonce, mode, code, limits}`), then
-// one line per call (`{id, export, args, ctx}`). The bundle runs inside a Web Worker, in
-// a separate realm: it cannot reach this module's variables or overwrite its globals.
-// Replies are written to stdout as `<nonce> <json>` lines; the nonce is read before any
-// bundle code runs and stays in this module, so bundle output on stdout cannot be taken
-// for a reply. Permissions are the process's: exactly what the manifest declares.
+// The runner writes one JSON line to stdin to start (`{nonce, mode, code, maxBytes}`),
+// then one line per call (`{id, export, args, ctx}`). Replies go to stdout as
+// `<nonce> <json>` lines. The nonce, like everything this module uses, is captured
+// before any bundle code runs and lives in this module's scope, which bundle code cannot
+// reach: whatever a bundle prints or overwrites, it cannot forge a reply, read another
+// process's input, or take over the runner's stdin; `Deno.exit` and `Deno.stdin` are
+// locked before the bundle is imported. Permissions are the process's own: exactly what
+// the manifest declares. (A bundle can break its own process, which the runner then
+// replaces; it shares that process with nobody.)
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const TAG = Symbol.for("at-run");
 const stdoutWrite = Deno.stdout.write.bind(Deno.stdout);
 const exit = Deno.exit.bind(Deno);
+const parse = JSON.parse;
+const stringify = JSON.stringify;
+const encoder = new TextEncoder();
+const encode = encoder.encode.bind(encoder);
+const decoder = new TextDecoder();
+const decode = decoder.decode.bind(decoder);
+const reader = Deno.stdin.readable.getReader();
+const read = reader.read.bind(reader);
+const ResponseClass = Response;
+const createObjectURL = URL.createObjectURL;
+const BlobClass = Blob;
+const toBase64 = (bytes) => {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 32768) binary += String.fromCharCode(...bytes.subarray(i, i + 32768));
+  return btoa(binary);
+};
+
+for (const [name, message] of [
+  ["exit", "Deno.exit is not allowed in a bundle: return from the handler instead"],
+  ["stdin", "stdin is reserved for the runner; handlers get their input as arguments"],
+]) {
+  Object.defineProperty(Deno, name, {
+    get() {
+      throw new Error(message);
+    },
+    configurable: false,
+  });
+}
 
 let nonce = "";
+let maxBytes = 1048576;
 let writing = Promise.resolve();
 
 function send(message) {
-  const bytes = encoder.encode(`${nonce} ${JSON.stringify(message)}\n`);
+  let line = stringify(message);
+  if (line.length > maxBytes + 4096) {
+    line = stringify({ id: message.id, ok: false, error: `the response is larger than ${maxBytes} bytes` });
+  }
+  const bytes = encode(`${nonce} ${line}\n`);
   writing = writing.then(async () => {
     let offset = 0;
     while (offset < bytes.length) offset += await stdoutWrite(bytes.subarray(offset));
@@ -24,13 +59,17 @@ function send(message) {
   return writing;
 }
 
+function describe(error) {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
+
 async function* lines() {
-  const reader = Deno.stdin.readable.getReader();
   let buffer = "";
   for (;;) {
-    const { value, done } = await reader.read();
+    const { value, done } = await read();
     if (done) return;
-    buffer += decoder.decode(value, { stream: true });
+    buffer += decode(value, { stream: true });
     let newline;
     while ((newline = buffer.indexOf("\n")) >= 0) {
       yield buffer.slice(0, newline);
@@ -39,36 +78,10 @@ async function* lines() {
   }
 }
 
-const WORKER = `
-const TAG = Symbol.for("at-run");
+const exportsByName = new Map();
 
-// The process and its stdin belong to the runner: a bundle may not end the one or read
-// the other. Locked before bundle code runs, and not configurable afterwards.
-for (const [name, message] of [
-  ["exit", "Deno.exit is not allowed in a bundle: return from the handler instead"],
-  ["stdin", "stdin is reserved for the runner; handlers get their input as arguments"],
-]) {
-  Object.defineProperty(Deno, name, {
-    get() { throw new Error(message); },
-    configurable: false,
-  });
-}
-let exportsByName = new Map();
-let maxBytes = 1048576;
-
-function describe(error) {
-  if (error instanceof Error) return error.name + ": " + error.message;
-  return String(error);
-}
-
-function toBase64(bytes) {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 32768) binary += String.fromCharCode(...bytes.subarray(i, i + 32768));
-  return btoa(binary);
-}
-
-async function load(url) {
-  const module = await import(url);
+async function load(code) {
+  const module = await import(createObjectURL(new BlobClass([code], { type: "application/javascript" })));
   const manifest = { name: null, sdkVersion: null, permissions: { net: [], env: [] }, exports: [] };
   for (const [name, value] of Object.entries(module)) {
     const kind = value && typeof value === "object" ? value[TAG] : undefined;
@@ -81,8 +94,8 @@ async function load(url) {
         env: Array.isArray(permissions.env) ? permissions.env.map(String) : [],
       };
     } else if (kind === "endpoint" || kind === "task" || kind === "job") {
-      if (typeof value.handler !== "function") throw new Error("export " + name + " has no handler function");
-      exportsByName.set(name, value);
+      if (typeof value.handler !== "function") throw new Error(`export ${name} has no handler function`);
+      exportsByName.set(name, { kind, handler: value.handler });
       const entry = { name, kind };
       for (const key of ["concurrency", "cacheTtl", "timeout"]) if (typeof value[key] === "number") entry[key] = value[key];
       if (typeof value.schedule === "string") entry.schedule = value.schedule;
@@ -94,77 +107,54 @@ async function load(url) {
 
 async function call({ id, export: name, args, ctx }) {
   const entry = exportsByName.get(name);
-  if (!entry) return { id, ok: false, error: "no export named " + name };
+  if (!entry) return { id, ok: false, error: `no export named ${name}` };
   try {
-    const value = entry[TAG] === "job" ? await entry.handler(ctx) : await entry.handler(args ?? {}, ctx);
-    if (value instanceof Response) {
+    const value = entry.kind === "job" ? await entry.handler(ctx) : await entry.handler(args ?? {}, ctx);
+    if (value instanceof ResponseClass) {
       const body = new Uint8Array(await value.arrayBuffer());
-      if (body.length > maxBytes) return { id, ok: false, error: "the response is larger than " + maxBytes + " bytes" };
+      if (body.length > maxBytes) return { id, ok: false, error: `the response is larger than ${maxBytes} bytes` };
       return { id, ok: true, kind: "response", status: value.status, headers: [...value.headers.entries()], body: toBase64(body) };
     }
-    const json = JSON.stringify(value === undefined ? null : value);
-    if (json === undefined) return { id, ok: false, error: "the handler returned something that is not JSON" };
-    if (json.length > maxBytes) return { id, ok: false, error: "the response is larger than " + maxBytes + " bytes" };
-    return { id, ok: true, kind: "json", json };
+    if (typeof value === "bigint" || typeof value === "function" || typeof value === "symbol") {
+      return { id, ok: false, error: `the handler returned a ${typeof value}, which is not JSON` };
+    }
+    return { id, ok: true, kind: "json", value: value === undefined ? null : value };
   } catch (error) {
     return { id, ok: false, error: describe(error) };
   }
 }
 
-self.onmessage = async (event) => {
-  const message = event.data;
-  if (message.type === "load") {
-    maxBytes = message.maxBytes;
-    try {
-      self.postMessage({ type: "loaded", manifest: await load(message.url) });
-    } catch (error) {
-      self.postMessage({ type: "load-error", error: describe(error) });
-    }
-  } else if (message.type === "call") {
-    self.postMessage({ type: "result", result: await call(message) });
+async function reply(message) {
+  let result = await call(message);
+  try {
+    await send(result);
+  } catch (error) {
+    // The value could not be serialised (cycles, BigInt deep inside, a getter that throws).
+    await send({ id: message.id, ok: false, error: `the handler's result is not JSON: ${describe(error)}` });
   }
-};
-`;
+}
 
-function start(init) {
-  const bundleUrl = URL.createObjectURL(new Blob([init.code], { type: "application/javascript" }));
-  const workerUrl = URL.createObjectURL(new Blob([WORKER], { type: "application/javascript" }));
-  const worker = new Worker(workerUrl, { type: "module" });
-  worker.onmessage = async (event) => {
-    const message = event.data;
-    if (message.type === "loaded") {
-      await send({ ready: true, manifest: message.manifest });
-      if (init.mode === "extract") {
-        await writing;
-        exit(0);
-      }
-    } else if (message.type === "load-error") {
-      await send({ ready: false, error: message.error });
+let started = false;
+for await (const line of lines()) {
+  if (!started) {
+    started = true;
+    const init = parse(line);
+    nonce = init.nonce;
+    maxBytes = init.maxBytes;
+    try {
+      await send({ ready: true, manifest: await load(init.code) });
+    } catch (error) {
+      await send({ ready: false, error: describe(error) });
       await writing;
       exit(1);
-    } else if (message.type === "result") {
-      await send(message.result);
     }
-  };
-  worker.onerror = async (event) => {
-    event.preventDefault();
-    await send({ fatal: `the bundle crashed: ${event.message}` });
-    await writing;
-    exit(1);
-  };
-  worker.postMessage({ type: "load", url: bundleUrl, maxBytes: init.maxBytes });
-  return worker;
-}
-
-let worker = null;
-for await (const line of lines()) {
-  if (worker === null) {
-    const init = JSON.parse(line);
-    nonce = init.nonce;
-    worker = start(init);
+    if (init.mode === "extract") {
+      await writing;
+      exit(0);
+    }
   } else {
-    const call = JSON.parse(line);
-    worker.postMessage({ type: "call", ...call });
+    reply(parse(line));
   }
 }
+await writing;
 exit(0);

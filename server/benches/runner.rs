@@ -1,0 +1,259 @@
+//! Runner benchmark: `cargo bench -p server --bench runner` (needs the npm packages in
+//! `end2end/` for the local PDS, and Deno from the root `package.json`).
+//!
+//! Measured in one run, with the real local PDS and real Deno:
+//! - a warm call through `GET /bundle/.../{endpoint}`: throughput, p50, p99;
+//! - the original design's cost: one Deno process per call;
+//! - a trivial axum JSON handler, over the same HTTP client;
+//! - the cold first call of a newly deployed version.
+
+#[path = "../tests/common/network.rs"]
+#[allow(dead_code)]
+mod network;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::routing::get;
+use serde_json::json;
+use server::atproto::session::Agent;
+use server::config::{Config, Secret};
+use server::db::Db;
+use server::runner::sandbox::{Sandbox, SandboxPolicy, install_harness};
+use server::runner::{Runner, bundler, deploy, permissions};
+use server::services::Services;
+use server::web::{self, AppState};
+use tokio_util::sync::CancellationToken;
+
+const LATENCY_SAMPLES: usize = 2000;
+const SPAWN_SAMPLES: usize = 30;
+const COLD_SAMPLES: usize = 10;
+const CONCURRENCY: usize = 16;
+const ROUND: Duration = Duration::from_secs(3);
+
+fn deno() -> PathBuf {
+    std::env::var_os("DENO_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/deno")
+        })
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn latencies(client: &reqwest::Client, url: &str, n: usize) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let response = client.get(url).send().await.expect("GET");
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        response.bytes().await.expect("body");
+        samples.push(started.elapsed());
+    }
+    samples
+}
+
+async fn throughput(client: &reqwest::Client, url: &str) -> f64 {
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let (client, url) = (client.clone(), url.to_string());
+        clients.spawn(async move {
+            let mut done = 0u64;
+            while started.elapsed() < ROUND {
+                let response = client.get(&url).send().await.expect("GET");
+                assert!(response.status().is_success());
+                response.bytes().await.expect("body");
+                done += 1;
+            }
+            done
+        });
+    }
+    let mut total = 0;
+    while let Some(done) = clients.join_next().await {
+        total += done.expect("client");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let net = network::network();
+    let account = net.create_account("bench").await;
+    let agent = Agent::login(
+        net.pds(),
+        &account.handle,
+        &Secret::new(account.password.clone()),
+    )
+    .await
+    .expect("login");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let harness = install_harness(&dir.path().join("runtime")).expect("harness");
+    let policy = Arc::new(SandboxPolicy {
+        deno: deno(),
+        deno_dir: dir.path().join("deno"),
+        heap_mb: 256,
+        data_limit_mb: 2048,
+        call_timeout: Duration::from_secs(10),
+        start_timeout: Duration::from_secs(10),
+        max_response_bytes: 1 << 20,
+        deny_private_network: true,
+    });
+    let entry = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runner/hello.ts");
+    let code = bundler::bundle(&deno(), &entry).await.expect("bundle");
+    let manifest = Runner::extract_manifest(policy.clone(), &harness, &code)
+        .await
+        .expect("manifest");
+    deploy::publish(
+        &agent,
+        &code,
+        &manifest,
+        &semver::Version::new(1, 0, 0),
+        "hello.ts",
+    )
+    .await
+    .expect("publish");
+
+    let path = |p: &str| dir.path().join(p).display().to_string();
+    let (data, runner_home, deno_path) =
+        (path("data"), path("runner"), deno().display().to_string());
+    let config = Config::from_args([
+        "streamhut",
+        "--data-dir",
+        &data,
+        "--atrun-home",
+        &runner_home,
+        "--plc-url",
+        net.plc_url.as_str(),
+        "--handle-resolver-url",
+        net.pds_url.as_str(),
+        "--allow-private-network",
+        "true",
+        "--deno-path",
+        &deno_path,
+        "--atrun-rate-limit",
+        "0",
+    ])
+    .expect("config");
+    let db = Db::open(&config.database()).await.expect("db");
+    db.migrate().await.expect("migrate");
+    let shutdown = CancellationToken::new();
+    let services = Services::start(&config, db, &shutdown)
+        .await
+        .expect("services");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(web::serve(
+        listener,
+        AppState::new(&config, &services),
+        shutdown.clone(),
+    ));
+    let trivial_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let trivial = format!("http://{}/", trivial_listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        axum::serve(
+            trivial_listener,
+            axum::Router::new().route("/", get(|| async { Json(json!({"ok": true})) })),
+        )
+        .await
+    });
+
+    let client = reqwest::Client::new();
+    let warm_url = format!("{base}/bundle/{}/hello/1.0.0/hello?name=bench", account.did);
+    latencies(&client, &warm_url, 50).await; // warm up: resolve, fetch, extract, spawn
+    latencies(&client, &trivial, 50).await;
+
+    let mut axum_lat = latencies(&client, &trivial, LATENCY_SAMPLES).await;
+    let mut warm_lat = latencies(&client, &warm_url, LATENCY_SAMPLES).await;
+    let axum_rate = throughput(&client, &trivial).await;
+    let warm_rate = throughput(&client, &warm_url).await;
+
+    // One process per call, as the original runner did.
+    let serve = permissions::serve_args(&manifest.permissions, true, 256, &harness);
+    let (direct, _) = Sandbox::start(policy.clone(), serve.clone(), Vec::new(), &code, false)
+        .await
+        .expect("spawn");
+    let mut direct_lat = Vec::new();
+    for _ in 0..LATENCY_SAMPLES {
+        let started = Instant::now();
+        direct
+            .call("hello", &json!({"name": "bench"}), &json!({}))
+            .await
+            .expect("call");
+        direct_lat.push(started.elapsed());
+    }
+    drop(direct);
+    let mut spawn_lat = Vec::new();
+    for _ in 0..SPAWN_SAMPLES {
+        let started = Instant::now();
+        let (sandbox, _) = Sandbox::start(policy.clone(), serve.clone(), Vec::new(), &code, false)
+            .await
+            .expect("spawn");
+        sandbox
+            .call("hello", &json!({"name": "bench"}), &json!({}))
+            .await
+            .expect("call");
+        drop(sandbox);
+        spawn_lat.push(started.elapsed());
+    }
+    let spawn_rate =
+        1.0 / (spawn_lat.iter().sum::<Duration>().as_secs_f64() / spawn_lat.len() as f64);
+
+    // The first call of a newly deployed version: resolve, fetch, verify, extract, spawn.
+    let mut cold_lat = Vec::new();
+    for i in 0..COLD_SAMPLES {
+        let version = semver::Version::new(1, 1, i as u64);
+        let variant = format!("{code}\n// build {i}\n");
+        deploy::publish(&agent, &variant, &manifest, &version, "hello.ts")
+            .await
+            .expect("publish");
+        let url = format!("{base}/bundle/{}/hello/latest/hello?name=cold", account.did);
+        cold_lat.extend(latencies(&client, &url, 1).await);
+    }
+    shutdown.cancel();
+
+    let (axum_p50, axum_p99) = (
+        percentile(&mut axum_lat, 0.5),
+        percentile(&mut axum_lat, 0.99),
+    );
+    let (warm_p50, warm_p99) = (
+        percentile(&mut warm_lat, 0.5),
+        percentile(&mut warm_lat, 0.99),
+    );
+    let spawn_p50 = percentile(&mut spawn_lat, 0.5);
+    let cold_p50 = percentile(&mut cold_lat, 0.5);
+    let direct_p50 = percentile(&mut direct_lat, 0.5);
+    println!(
+        "runner benchmark (one run; {LATENCY_SAMPLES} sequential samples, {CONCURRENCY} clients × {ROUND:?} for throughput)"
+    );
+    println!("trivial axum JSON handler: p50 {axum_p50:?}, p99 {axum_p99:?}, {axum_rate:.0} req/s");
+    println!("warm bundle call (HTTP):   p50 {warm_p50:?}, p99 {warm_p99:?}, {warm_rate:.0} req/s");
+    println!("  of which the sandbox round trip: p50 {direct_p50:?}");
+    println!("spawn per call (original): p50 {spawn_p50:?}, {spawn_rate:.1} calls/s");
+    println!("cold first call of a new version: p50 {cold_p50:?} (goal ≤ 150 ms)");
+    println!(
+        "ratios: warm throughput = {:.0}× spawn-per-call (goal ≥ 100×); warm p50 = {:.2}× axum (goal ≤ 2×)",
+        warm_rate / spawn_rate,
+        warm_p50.as_secs_f64() / axum_p50.as_secs_f64()
+    );
+}
