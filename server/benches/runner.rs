@@ -184,6 +184,12 @@ async fn run() {
     latencies(&client, &trivial, 50).await;
 
     let mut axum_lat = latencies(&client, &trivial, LATENCY_SAMPLES).await;
+    let mut ours_lat = latencies(
+        &client,
+        &format!("{base}/.well-known/at-run"),
+        LATENCY_SAMPLES,
+    )
+    .await;
     let mut warm_lat = latencies(&client, &warm_url, LATENCY_SAMPLES).await;
     let axum_rate = throughput(&client, &trivial).await;
     let warm_rate = throughput(&client, &warm_url).await;
@@ -203,6 +209,23 @@ async fn run() {
         direct_lat.push(started.elapsed());
     }
     drop(direct);
+    let spec: server::runner::VersionSpec = "1.0.0".parse().expect("version");
+    let mut invoke_lat = Vec::new();
+    for _ in 0..LATENCY_SAMPLES {
+        let started = Instant::now();
+        services
+            .runner
+            .invoke(
+                &account.did,
+                "hello",
+                &spec,
+                "hello",
+                json!({"name": "bench"}),
+            )
+            .await
+            .expect("invoke");
+        invoke_lat.push(started.elapsed());
+    }
     let mut spawn_lat = Vec::new();
     for _ in 0..SPAWN_SAMPLES {
         let started = Instant::now();
@@ -243,12 +266,17 @@ async fn run() {
     let spawn_p50 = percentile(&mut spawn_lat, 0.5);
     let cold_p50 = percentile(&mut cold_lat, 0.5);
     let direct_p50 = percentile(&mut direct_lat, 0.5);
+    let invoke_p50 = percentile(&mut invoke_lat, 0.5);
+    let ours_p50 = percentile(&mut ours_lat, 0.5);
     println!(
         "runner benchmark (one run; {LATENCY_SAMPLES} sequential samples, {CONCURRENCY} clients × {ROUND:?} for throughput)"
     );
     println!("trivial axum JSON handler: p50 {axum_p50:?}, p99 {axum_p99:?}, {axum_rate:.0} req/s");
     println!("warm bundle call (HTTP):   p50 {warm_p50:?}, p99 {warm_p99:?}, {warm_rate:.0} req/s");
-    println!("  of which the sandbox round trip: p50 {direct_p50:?}");
+    println!("  our router's fixed cost: GET /.well-known/at-run p50 {ours_p50:?}");
+    println!(
+        "  runner.invoke without HTTP: p50 {invoke_p50:?}; the sandbox round trip alone: p50 {direct_p50:?}"
+    );
     println!("spawn per call (original): p50 {spawn_p50:?}, {spawn_rate:.1} calls/s");
     println!("cold first call of a new version: p50 {cold_p50:?} (goal ≤ 150 ms)");
     println!(

@@ -170,8 +170,14 @@ pub struct RunnerPolicy {
     pub secrets_ttl: Duration,
 }
 
-/// A bundle's secrets for this runner, opened: `(variable, value)` sorted by variable.
-type OpenedSecrets = Arc<Vec<(String, Secret)>>;
+/// A bundle's secrets for this runner, opened: `(variable, value)` sorted by variable,
+/// and a digest of them that keys the worker (new values, new process).
+struct Opened {
+    values: Vec<(String, Secret)>,
+    digest: String,
+}
+
+type OpenedSecrets = Arc<Opened>;
 
 /// What calling an export produced.
 #[derive(Debug)]
@@ -300,10 +306,7 @@ impl Runner {
     }
 
     /// The bundle's secrets for this runner, opened.
-    async fn secrets(
-        &self,
-        bundle: &ResolvedBundle,
-    ) -> Result<Arc<Vec<(String, Secret)>>, RunnerError> {
+    async fn secrets(&self, bundle: &ResolvedBundle) -> Result<OpenedSecrets, RunnerError> {
         let key = (bundle.did.clone(), bundle.name.clone());
         if let Some(secrets) = self.secrets.get(&key).await {
             return Ok(secrets);
@@ -336,7 +339,14 @@ impl Runner {
             opened.push((record.name, value));
         }
         opened.sort_by(|a, b| a.0.cmp(&b.0));
-        let opened = Arc::new(opened);
+        let digest_input: String = opened
+            .iter()
+            .map(|(name, value)| format!("{name}={}\n", value.expose()))
+            .collect();
+        let opened = Arc::new(Opened {
+            digest: short_digest(digest_input.as_bytes()),
+            values: opened,
+        });
         self.secrets.insert(key, opened.clone()).await;
         Ok(opened)
     }
@@ -354,31 +364,34 @@ impl Runner {
         let secrets = self.secrets(bundle).await?;
         let permissions = manifest
             .permissions
-            .with_env(secrets.iter().map(|(name, _)| name.as_str()));
-        let digest_input: String = secrets
-            .iter()
-            .map(|(name, value)| format!("{name}={}\n", value.expose()))
-            .collect();
+            .with_env(secrets.values.iter().map(|(name, _)| name.as_str()));
         let key = WorkerKey {
             cid: bundle.code_cid.clone(),
-            permissions: permissions.clone(),
-            secrets_digest: short_digest(digest_input.as_bytes()),
+            permissions,
+            secrets_digest: secrets.digest.clone(),
         };
-        let spec = WorkerSpec {
-            key,
-            code: self.store.code(bundle).await?,
-            args: permissions::serve_args(
-                &permissions,
-                self.sandbox.deny_private_network,
-                self.sandbox.heap_mb,
-                &self.harness,
-            ),
-            env: secrets
-                .iter()
-                .map(|(name, value)| (name.clone(), value.expose().to_string()))
-                .collect(),
+        let sandbox = match self.pool.warm(&key) {
+            Some(sandbox) => sandbox,
+            None => {
+                let args = permissions::serve_args(
+                    &key.permissions,
+                    self.sandbox.deny_private_network,
+                    self.sandbox.heap_mb,
+                    &self.harness,
+                );
+                let spec = WorkerSpec {
+                    code: self.store.code(bundle).await?,
+                    args,
+                    env: secrets
+                        .values
+                        .iter()
+                        .map(|(name, value)| (name.clone(), value.expose().to_string()))
+                        .collect(),
+                    key,
+                };
+                self.pool.acquire(spec).await?
+            }
         };
-        let sandbox = self.pool.acquire(spec).await?;
         let timeout = timeout.unwrap_or(self.sandbox.call_timeout);
         sandbox
             .call_within(timeout, export, args, ctx)

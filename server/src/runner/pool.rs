@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -101,21 +101,26 @@ pub struct PoolStats {
     pub starting: usize,
 }
 
+/// Live workers by key, readable without a message to the actor: the hot path of a
+/// warm call. Only the actor writes it.
+type Warm = Arc<std::sync::RwLock<HashMap<WorkerKey, Arc<Sandbox>>>>;
+
 /// A handle to the pool actor; cheap to clone.
 #[derive(Clone)]
 pub struct PoolHandle {
     tx: mpsc::Sender<PoolMsg>,
+    warm: Warm,
 }
 
 struct Entry {
     sandbox: Arc<Sandbox>,
-    last_used: Instant,
     _permit: OwnedSemaphorePermit,
 }
 
 type Waiters = Vec<oneshot::Sender<Result<Arc<Sandbox>, PoolError>>>;
 
 struct Pool {
+    warm: Warm,
     policy: PoolPolicy,
     sandbox: Arc<SandboxPolicy>,
     capacity: Arc<Semaphore>,
@@ -132,7 +137,9 @@ impl PoolHandle {
         shutdown: CancellationToken,
     ) -> Self {
         let (tx, mut rx) = mpsc::channel(1024);
+        let warm: Warm = Arc::default();
         let mut pool = Pool {
+            warm: warm.clone(),
             capacity: Arc::new(Semaphore::new(policy.max_workers)),
             policy,
             sandbox,
@@ -160,12 +167,23 @@ impl PoolHandle {
             // Keep this loop non-blocking: everything slow happens in spawned tasks.
             while let Some(message) = rx.recv().await {
                 pool.handle(message);
+                pool.publish();
                 if pool.tx.is_closed() {
                     break;
                 }
             }
         });
-        Self { tx }
+        Self { tx, warm }
+    }
+
+    /// The live worker for `key`, if one is running; no message to the actor.
+    pub fn warm(&self, key: &WorkerKey) -> Option<Arc<Sandbox>> {
+        self.warm
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(key)
+            .filter(|sandbox| sandbox.is_alive())
+            .cloned()
     }
 
     /// A live worker for `spec.key`, started if needed.
@@ -190,6 +208,20 @@ impl PoolHandle {
 }
 
 impl Pool {
+    /// Mirrors the live workers into the table the hot path reads.
+    fn publish(&self) {
+        let live = self
+            .workers
+            .iter()
+            .filter(|(_, entry)| entry.sandbox.is_alive())
+            .map(|(key, entry)| (key.clone(), entry.sandbox.clone()))
+            .collect();
+        *self
+            .warm
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = live;
+    }
+
     fn handle(&mut self, message: PoolMsg) {
         match message {
             PoolMsg::Acquire { spec, reply } => self.acquire(spec, reply),
@@ -204,7 +236,6 @@ impl Pool {
                             key,
                             Entry {
                                 sandbox,
-                                last_used: Instant::now(),
                                 _permit: permit,
                             },
                         );
@@ -218,9 +249,10 @@ impl Pool {
             }
             PoolMsg::Sweep => {
                 let idle = self.policy.idle_timeout;
+                // Busy means held by a caller: more references than ours and the table's.
                 self.workers.retain(|_, entry| {
-                    let busy = Arc::strong_count(&entry.sandbox) > 1;
-                    entry.sandbox.is_alive() && (busy || entry.last_used.elapsed() < idle)
+                    let busy = Arc::strong_count(&entry.sandbox) > 2;
+                    entry.sandbox.is_alive() && (busy || entry.sandbox.idle_for() < idle)
                 });
             }
             PoolMsg::Stats { reply } => {
@@ -238,9 +270,8 @@ impl Pool {
         spec: WorkerSpec,
         reply: oneshot::Sender<Result<Arc<Sandbox>, PoolError>>,
     ) {
-        if let Some(entry) = self.workers.get_mut(&spec.key) {
+        if let Some(entry) = self.workers.get(&spec.key) {
             if entry.sandbox.is_alive() {
-                entry.last_used = Instant::now();
                 let _ = reply.send(Ok(entry.sandbox.clone()));
                 return;
             }
@@ -282,12 +313,13 @@ impl Pool {
             .workers
             .iter()
             .filter(|(_, entry)| {
-                Arc::strong_count(&entry.sandbox) == 1 || !entry.sandbox.is_alive()
+                Arc::strong_count(&entry.sandbox) <= 2 || !entry.sandbox.is_alive()
             })
-            .min_by_key(|(_, entry)| entry.last_used)
+            .max_by_key(|(_, entry)| entry.sandbox.idle_for())
             .map(|(key, _)| key.clone());
         if let Some(key) = victim {
             self.workers.remove(&key);
+            self.publish();
         }
     }
 }

@@ -109,6 +109,9 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Reply, SandboxError
 
 /// A running bundle process.
 pub struct Sandbox {
+    started: std::time::Instant,
+    /// Milliseconds after `started` of the last call.
+    last_used_ms: AtomicU64,
     child: Mutex<Option<Child>>,
     stdin: tokio::sync::Mutex<ChildStdin>,
     pending: Pending,
@@ -223,6 +226,8 @@ impl Sandbox {
         ));
         Ok((
             Self {
+                started: std::time::Instant::now(),
+                last_used_ms: AtomicU64::new(0),
                 child: Mutex::new(Some(child)),
                 stdin: tokio::sync::Mutex::new(stdin),
                 pending,
@@ -237,6 +242,12 @@ impl Sandbox {
     /// Whether the process can take calls.
     pub fn is_alive(&self) -> bool {
         !self.dead.load(Ordering::SeqCst)
+    }
+
+    /// How long since the last call started.
+    pub fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_used_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
     }
 
     /// Runs `export` with `args` within the policy's call timeout; `ctx` is passed to the
@@ -262,6 +273,8 @@ impl Sandbox {
         if !self.is_alive() {
             return Err(SandboxError::Crashed("it had already stopped".into()));
         }
+        let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_used_ms.store(now_ms, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
