@@ -1,5 +1,7 @@
-# One image: the streamhut binary and the built site.
-# Build: docker build -t streamhut .   Run: docker run -p 3000:3000 -v streamhut-data:/data streamhut
+# One image: the streamhut and at-run binaries, the built site, and Deno for bundles.
+# Build: docker build -t streamhut .
+# Run:   docker run -p 3000:3000 -v streamhut-data:/data -v ~/.at-run:/keys:ro streamhut
+# The runner's key (runner-key.json, made with `at-run keys`) is mounted read-only.
 
 FROM rust:1.95-bookworm AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -12,7 +14,7 @@ COPY . .
 RUN source scripts/lib.sh \
  && ensure_build_tools \
  && build_site release \
- && cargo build --release --locked -p server --bin streamhut
+ && cargo build --release --locked -p server --bins
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -20,11 +22,15 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 streamhut \
  && mkdir /data && chown streamhut /data
-COPY --from=build /src/target/release/streamhut /usr/local/bin/streamhut
+COPY --from=build /src/target/release/streamhut /src/target/release/at-run /usr/local/bin/
+COPY --from=build /src/node_modules/deno/deno /usr/local/bin/deno
 COPY --from=build /src/target/site /srv/streamhut/site
+# prlimit (util-linux, in every Debian image) caps each bundle process's memory.
 ENV STREAMHUT_LISTEN_ADDR=0.0.0.0:3000 \
     STREAMHUT_DATA_DIR=/data \
-    STREAMHUT_SITE_ROOT=/srv/streamhut/site
+    STREAMHUT_SITE_ROOT=/srv/streamhut/site \
+    ATRUN_HOME=/keys \
+    DENO_PATH=/usr/local/bin/deno
 USER streamhut
 WORKDIR /data
 VOLUME /data

@@ -9,8 +9,9 @@ cd "$ROOT"
 ensure_build_tools
 build_site release
 step "building the server (release)"
-cargo build --quiet --release -p server --bin streamhut
+cargo build --quiet --release -p server --bins
 
 step "starting Streamhut (Ctrl-C stops it)"
 export STREAMHUT_SITE_ROOT="${STREAMHUT_SITE_ROOT:-$SITE_DIR}"
+export DENO_PATH="${DENO_PATH:-$ROOT/node_modules/.bin/deno}"
 exec "$TARGET_DIR/release/streamhut" "$@"

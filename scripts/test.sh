@@ -27,7 +27,8 @@ step "cargo clippy (server and app, all targets; then the browser crates for was
 cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet -p frontend --target wasm32-unknown-unknown -- -D warnings
 
-step "Rust tests"
+step "Rust tests (with Deno at node_modules/.bin/deno and a local PDS from end2end/)"
+export DENO_PATH="${DENO_PATH:-$ROOT/node_modules/.bin/deno}"
 cargo test --quiet
 
 build_site dev

@@ -83,8 +83,9 @@ pub struct Config {
     #[arg(long, env = "DENO_PATH", default_value = "deno")]
     pub deno_path: PathBuf,
 
-    /// Where the runner keeps its X25519 key (`runner-key.json`, created if missing) and
-    /// cached bundle code. Default: `~/.at-run`.
+    /// Where the runner's X25519 key is (`runner-key.json`, created if missing; mount it
+    /// read-only in production). Default: `~/.at-run`. Cached bundle code lives in the
+    /// data directory.
     #[arg(long, env = "ATRUN_HOME")]
     pub atrun_home: Option<PathBuf>,
 
@@ -196,6 +197,7 @@ impl Config {
     /// How the embedded runner runs.
     pub fn runner_policy(&self) -> RunnerPolicy {
         let home = self.atrun_home();
+        let work_dir = self.data_dir.join("at-run");
         let authors: HashSet<String> = self
             .atrun_authors
             .iter()
@@ -205,7 +207,7 @@ impl Config {
         RunnerPolicy {
             sandbox: SandboxPolicy {
                 deno: self.deno_path.clone(),
-                deno_dir: home.join("deno"),
+                deno_dir: work_dir.join("deno"),
                 heap_mb: self.atrun_heap_mb,
                 data_limit_mb: self.atrun_process_memory_mb,
                 call_timeout: Duration::from_secs(self.atrun_call_timeout_secs),
@@ -220,6 +222,7 @@ impl Config {
             allowed_authors: (!authors.is_empty()).then_some(authors),
             secrets_ttl: Duration::from_secs(5),
             home,
+            work_dir,
         }
     }
 

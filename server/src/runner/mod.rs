@@ -158,8 +158,10 @@ impl From<TaskError> for RunnerError {
 /// How the runner runs.
 #[derive(Debug, Clone)]
 pub struct RunnerPolicy {
-    /// Where the runner keeps its key and cached code (`ATRUN_HOME`).
+    /// Where the runner's key is (`ATRUN_HOME`; may be read-only once the key exists).
     pub home: PathBuf,
+    /// Where the runner keeps its harness and cached code (under the data directory).
+    pub work_dir: PathBuf,
     /// Sandbox limits.
     pub sandbox: SandboxPolicy,
     /// Pool bounds.
@@ -224,13 +226,13 @@ impl Runner {
         if created {
             tracing::info!(public_key = key.public_base64(), "created a runner key");
         }
-        let runtime = policy.home.join("runtime");
+        let runtime = policy.work_dir.join("runtime");
         let harness = sandbox::install_harness(&runtime)
             .map_err(|err| RunnerError::Unavailable(format!("installing the harness: {err}")))?;
         let sandbox = Arc::new(policy.sandbox);
         let pool = PoolHandle::start(policy.pool, sandbox.clone(), shutdown);
         Ok(Arc::new_cyclic(|this| Self {
-            store: BundleStore::new(identity, http, policy.home.join("bundles")),
+            store: BundleStore::new(identity, http, policy.work_dir.join("bundles")),
             pool,
             key,
             sandbox,
