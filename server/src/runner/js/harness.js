@@ -19,8 +19,8 @@ const encoder = new TextEncoder();
 const encode = encoder.encode.bind(encoder);
 const decoder = new TextDecoder();
 const decode = decoder.decode.bind(decoder);
-const reader = Deno.stdin.readable.getReader();
-const read = reader.read.bind(reader);
+const stdin = Deno.stdin;
+const readStdin = stdin.read.bind(stdin);
 const ResponseClass = Response;
 const createObjectURL = URL.createObjectURL;
 const BlobClass = Blob;
@@ -62,17 +62,22 @@ function describe(error) {
   return String(error);
 }
 
+// Reads into one reused buffer: a stream reader would allocate a fresh chunk per read.
 async function* lines() {
+  const chunk = new Uint8Array(65536);
   let buffer = "";
+  let scanned = 0; // a multi-megabyte bundle arrives in many reads: scan each byte once
   for (;;) {
-    const { value, done } = await read();
-    if (done) return;
-    buffer += decode(value, { stream: true });
+    const count = await readStdin(chunk);
+    if (count === null) return;
+    buffer += decode(chunk.subarray(0, count), { stream: true });
     let newline;
-    while ((newline = buffer.indexOf("\n")) >= 0) {
+    while ((newline = buffer.indexOf("\n", scanned)) >= 0) {
       yield buffer.slice(0, newline);
       buffer = buffer.slice(newline + 1);
+      scanned = 0;
     }
+    scanned = buffer.length;
   }
 }
 
