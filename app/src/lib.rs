@@ -2,11 +2,12 @@
 //!
 //! The same code renders on the server (feature `ssr`) and hydrates in the browser
 //! (feature `hydrate`). Pages live in [`pages`], shared pieces of UI in [`components`],
-//! the data the pages exchange with the server in [`catalog`] and [`tasks`]. Server-only code is behind
+//! the data the pages exchange with the server in [`catalog`], [`tasks`] and [`admin`]. Server-only code is behind
 //! `ssr`, so the wasm build never links a database or an HTTP server.
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod catalog;
 pub mod components;
 pub mod error;
@@ -21,7 +22,7 @@ use leptos_router::{
 };
 
 use components::{SiteHeader, SiteNav};
-use pages::{AboutPage, HomePage, NotFoundPage, SearchPage};
+use pages::{AboutPage, AdminPage, HomePage, NotFoundPage, SearchPage};
 
 /// Name of the wasm-bindgen output (`/pkg/<name>.js`, `_bg.wasm`, `.css`): the build
 /// scripts and the server agree on it through this constant.
@@ -69,6 +70,7 @@ pub fn App() -> impl IntoView {
                         <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async />
                         <Route path=StaticSegment("search") view=SearchPage ssr=SsrMode::Async />
                         <Route path=StaticSegment("about") view=AboutPage />
+                        <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </div>

@@ -122,6 +122,44 @@ pub struct Config {
     /// Largest response a bundle call may return, in bytes.
     #[arg(long, env = "ATRUN_MAX_RESPONSE_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub atrun_max_response_bytes: usize,
+
+    /// Admins (comma-separated DIDs): they sign in to `/admin` with their handle and an
+    /// app password, checked by their own PDS.
+    #[arg(long, env = "ADMIN_DIDS", value_delimiter = ',')]
+    pub admin_dids: Vec<String>,
+
+    /// A bearer token for admin API clients (`Authorization: Bearer …`); unset: none.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<Secret>,
+
+    /// Key that signs admin session cookies (at least 32 characters). Unset: a random key
+    /// is generated once and kept in `<data dir>/session.key`.
+    #[arg(long, env = "STREAMHUT_SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<Secret>,
+
+    /// Creators synced at once.
+    #[arg(long, env = "APPVIEW_SYNC_CONCURRENCY", default_value_t = 8)]
+    pub appview_sync_concurrency: u32,
+
+    /// Follow the firehose of every PDS hosting a registered creator, so changes show
+    /// within seconds; off: only the 15-minute sync.
+    #[arg(
+        long,
+        env = "APPVIEW_FIREHOSE",
+        default_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::Set,
+    )]
+    pub appview_firehose: bool,
+
+    /// Public Bluesky API asked for a profile when the creator's PDS has none; empty:
+    /// never asked.
+    #[arg(
+        long,
+        env = "BSKY_PUBLIC_API_URL",
+        default_value = "https://public.api.bsky.app"
+    )]
+    pub bsky_public_api_url: String,
 }
 
 /// Where the database lives, derived from [`Config`].
@@ -233,6 +271,18 @@ impl Config {
             handle_resolver_url: self.handle_resolver_url.clone(),
             cache_ttl: Duration::from_secs(600),
             dns: true,
+        }
+    }
+
+    /// How the AppView indexes and serves.
+    pub fn appview_options(&self) -> crate::appview::AppViewOptions {
+        let bsky = self.bsky_public_api_url.trim();
+        crate::appview::AppViewOptions {
+            sync_concurrency: self.appview_sync_concurrency.max(1),
+            firehose: self.appview_firehose,
+            bsky_public_api: (!bsky.is_empty()).then(|| bsky.trim_end_matches('/').to_string()),
+            avatar_dir: self.data_dir.join("cache").join("avatars"),
+            public_url: self.public_url(),
         }
     }
 

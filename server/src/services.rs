@@ -6,13 +6,15 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::appview::AppView;
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::{HttpClient, NetError};
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Db, DbError};
 use crate::runner::{Runner, RunnerError};
 use crate::tasks::scheduler::Scheduler;
 use crate::tasks::{TaskError, TaskSystem};
+use crate::web::auth::{AdminAuth, AuthSetupError};
 
 /// Why the services could not start.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,12 @@ pub enum StartError {
     /// The runner.
     #[error("at-run runner: {0}")]
     Runner(#[from] RunnerError),
+    /// The AppView.
+    #[error("AppView: {0}")]
+    AppView(#[from] DbError),
+    /// Admin sign-in.
+    #[error("admin sign-in: {0}")]
+    Auth(#[from] AuthSetupError),
 }
 
 /// Everything behind the HTTP edge.
@@ -42,6 +50,10 @@ pub struct Services {
     pub runner: Arc<Runner>,
     /// Scheduled jobs (started by the caller).
     pub scheduler: Arc<Scheduler>,
+    /// The video index.
+    pub appview: Arc<AppView>,
+    /// Who may administer it.
+    pub auth: Arc<AdminAuth>,
 }
 
 impl Services {
@@ -74,6 +86,17 @@ impl Services {
                 config.atrun_jobs.clone(),
             ));
         }
+        let appview = AppView::start(
+            db.clone(),
+            identity.clone(),
+            http.clone(),
+            tasks.clone(),
+            &scheduler,
+            config.appview_options(),
+            shutdown.child_token(),
+        )
+        .await?;
+        let auth = Arc::new(AdminAuth::from_config(config)?);
         Ok(Self {
             db,
             http,
@@ -81,6 +104,8 @@ impl Services {
             tasks,
             runner,
             scheduler,
+            appview,
+            auth,
         })
     }
 }

@@ -19,6 +19,9 @@ pub fn SiteNav() -> impl IntoView {
                 <circle cx="12" cy="12" r="9" />
                 <path d="M12 11v6M12 7.5v.5" />
             </NavLink>
+            <NavLink href="/admin" label="Admin">
+                <path d="M12 3l8 3v6c0 4.5-3.4 8.3-8 9-4.6-.7-8-4.5-8-9V6z" />
+            </NavLink>
         </nav>
     }
 }

@@ -1,113 +1,234 @@
-//! The AppView's read side: queries over the indexed videos, as pages and the API need
-//! them. Errors are logged here, with their cause, and reach the page only as
-//! [`AppError::Unavailable`].
+//! The AppView: indexes the `place.stream.video` records of registered creators into
+//! libSQL and answers the queries pages and clients make.
+//!
+//! Records reach the index two ways. A **sync** lists a creator's records from their
+//! PDS and makes the index match (on registration, on demand, and every 15 minutes for
+//! everyone: [`sync`]). The **firehose** of every PDS hosting a registered creator
+//! applies creates, updates and deletes within seconds, resuming from a stored cursor
+//! after a restart ([`firehose`]). Both go through the same tolerant record parser
+//! ([`record`]) and the same idempotent writes ([`store`]), so they never disagree and
+//! replaying either is harmless.
+//!
+//! - [`record`]: parsing records of either shape.
+//! - [`store`]: creators, videos, sync reports, cursors.
+//! - [`query`]: `listVideos`, `getStats`, and the pages' catalog.
+//! - [`sync`]: the sync task and the 15-minute job.
+//! - [`firehose`]: live updates from `com.atproto.sync.subscribeRepos`.
+//! - [`profile`]: creator profiles and their avatars.
 
-use app::catalog::VideoSummary;
-use app::catalog::ssr::Catalog;
-use app::error::AppError;
+pub mod firehose;
+pub mod profile;
+pub mod query;
+pub mod record;
+pub mod store;
+pub mod sync;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use moka::future::Cache;
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::atproto::AtprotoError;
+use crate::atproto::identity::{Identity, IdentityResolver};
+use crate::atproto::net::HttpClient;
 use crate::db::{Db, DbError};
+use crate::tasks::scheduler::Scheduler;
+use crate::tasks::{TaskError, TaskSystem};
 
-/// Most words a search matches on; the rest are ignored.
-const MAX_SEARCH_WORDS: usize = 8;
+pub use query::VideoIndex;
+use store::{Creator, IndexStore};
 
-const SUMMARY_COLUMNS: &str = "v.uri, v.did, v.rkey, c.handle, v.title, v.duration_ms, v.created_at
-     FROM videos v LEFT JOIN creators c ON c.did = v.did";
-
-/// The video index in the database.
-pub struct VideoIndex {
-    db: Db,
+/// How the AppView runs.
+#[derive(Debug, Clone)]
+pub struct AppViewOptions {
+    /// Creators synced at once.
+    pub sync_concurrency: u32,
+    /// Whether to follow firehoses.
+    pub firehose: bool,
+    /// Public Bluesky API for profiles the PDS lacks.
+    pub bsky_public_api: Option<String>,
+    /// Where avatars are cached.
+    pub avatar_dir: PathBuf,
+    /// Our public base URL, for avatar links.
+    pub public_url: String,
 }
 
-impl VideoIndex {
-    /// An index over `db`.
-    pub fn new(db: Db) -> Self {
-        Self { db }
-    }
-
-    async fn summaries(
-        &self,
-        sql: &str,
-        params: Vec<libsql::Value>,
-    ) -> Result<Vec<VideoSummary>, DbError> {
-        let mut rows = self.db.conn().query(sql, params).await?;
-        let mut videos = Vec::new();
-        while let Some(row) = rows.next().await? {
-            videos.push(VideoSummary {
-                uri: row.get(0)?,
-                did: row.get(1)?,
-                rkey: row.get(2)?,
-                handle: row.get(3)?,
-                title: row.get(4)?,
-                duration_ms: row
-                    .get::<Option<i64>>(5)?
-                    .and_then(|ms| u64::try_from(ms).ok()),
-                created_at: row.get(6)?,
-            });
-        }
-        Ok(videos)
-    }
+/// Why an AppView operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppViewError {
+    /// The request is malformed.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The actor is not a valid handle or DID.
+    #[error("{0}")]
+    InvalidActor(String),
+    /// The handle or DID does not resolve.
+    #[error("{0}")]
+    UnknownActor(String),
+    /// The creator is not registered.
+    #[error("{0} is not a registered creator")]
+    NotRegistered(String),
+    /// A PDS, PLC or other upstream failed.
+    #[error(transparent)]
+    Upstream(#[from] AtprotoError),
+    /// The task system failed.
+    #[error(transparent)]
+    Tasks(#[from] TaskError),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
-#[async_trait::async_trait]
-impl Catalog for VideoIndex {
-    async fn recent_videos(&self, limit: u32) -> Result<Vec<VideoSummary>, AppError> {
-        let sql = format!("SELECT {SUMMARY_COLUMNS} ORDER BY v.created_at DESC, v.uri LIMIT ?1");
-        self.summaries(&sql, vec![libsql::Value::from(limit)])
-            .await
-            .map_err(unavailable)
+/// A registration's outcome.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Registered {
+    /// The creator's DID.
+    pub did: String,
+    /// Their handle, when verified.
+    pub handle: Option<String>,
+    /// Their PDS.
+    pub pds: String,
+    /// The sync task started for them.
+    pub task_id: String,
+}
+
+/// The AppView service.
+pub struct AppView {
+    store: IndexStore,
+    index: VideoIndex,
+    identity: Arc<IdentityResolver>,
+    http: HttpClient,
+    tasks: TaskSystem,
+    options: AppViewOptions,
+    profiles: Cache<String, profile::Profile>,
+    /// Woken when the set of creators or their PDSes may have changed.
+    hosts_changed: Arc<Notify>,
+    /// The firehoses followed, by host.
+    firehoses: std::sync::RwLock<std::collections::BTreeMap<String, firehose::FirehoseStatus>>,
+}
+
+impl AppView {
+    /// Builds the AppView, registers its sync task and job, and starts following
+    /// firehoses (if enabled) until `shutdown`.
+    pub async fn start(
+        db: Db,
+        identity: Arc<IdentityResolver>,
+        http: HttpClient,
+        tasks: TaskSystem,
+        scheduler: &Scheduler,
+        options: AppViewOptions,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Self>, DbError> {
+        let appview = Arc::new(Self {
+            store: IndexStore::open(db.clone()).await?,
+            index: VideoIndex::new(db),
+            identity,
+            http,
+            tasks,
+            profiles: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(profile::PROFILE_TTL)
+                .build(),
+            hosts_changed: Arc::new(Notify::new()),
+            firehoses: Default::default(),
+            options,
+        });
+        appview.tasks.register(sync::sync_task(
+            Arc::downgrade(&appview),
+            appview.options.sync_concurrency,
+        ));
+        scheduler.add(sync::sync_all_job(Arc::downgrade(&appview)));
+        if appview.options.firehose {
+            tokio::spawn(firehose::run(Arc::downgrade(&appview), shutdown));
+        }
+        Ok(appview)
     }
 
-    async fn search_videos(&self, query: &str, limit: u32) -> Result<Vec<VideoSummary>, AppError> {
-        let words: Vec<&str> = query.split_whitespace().take(MAX_SEARCH_WORDS).collect();
-        if words.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut params: Vec<libsql::Value> = words
-            .iter()
-            .map(|word| libsql::Value::from(format!("%{}%", escape_like(word))))
-            .collect();
-        let conditions: Vec<String> = (1..=words.len())
-            .map(|i| {
-                format!(
-                    "(v.title LIKE ?{i} ESCAPE '\\' OR COALESCE(v.description, '') LIKE ?{i} ESCAPE '\\')"
+    /// Read access to the index.
+    pub fn index(&self) -> &VideoIndex {
+        &self.index
+    }
+
+    /// `getStats`: the index's figures and the firehoses followed.
+    pub async fn stats(&self) -> Result<query::Stats, AppViewError> {
+        let mut stats = self.index.stats().await?;
+        stats.firehoses = self.firehoses();
+        Ok(stats)
+    }
+
+    /// Makes sure the schema exists. Migrations run at every start, so this only checks
+    /// that the database answers with the AppView's tables in place.
+    pub async fn init(&self) -> Result<(), AppViewError> {
+        self.store.creators().await?;
+        self.store.cursor("").await?;
+        Ok(())
+    }
+
+    /// Registers `actor` (a handle or DID) and starts syncing them.
+    pub async fn register(&self, actor: &str) -> Result<Registered, AppViewError> {
+        let identity = self.resolve(actor).await?;
+        let creator = Creator {
+            did: identity.did.to_string(),
+            handle: identity.handle.as_ref().map(ToString::to_string),
+            pds_url: Some(identity.pds.to_string()),
+        };
+        self.store.register(&creator).await?;
+        self.hosts_changed.notify_one();
+        let task_id = self.submit_sync(&creator.did).await?;
+        tracing::info!(did = %creator.did, handle = ?creator.handle, "creator registered");
+        Ok(Registered {
+            did: creator.did,
+            handle: creator.handle,
+            pds: identity.pds.to_string(),
+            task_id,
+        })
+    }
+
+    /// Removes a creator (by DID or handle) and their videos.
+    pub async fn unregister(&self, actor: &str) -> Result<String, AppViewError> {
+        let creator = self.registered(actor).await?;
+        self.store.unregister(&creator.did).await?;
+        self.hosts_changed.notify_one();
+        tracing::info!(did = %creator.did, "creator unregistered");
+        Ok(creator.did)
+    }
+
+    /// The registered creator named by `actor` (DID or handle, as stored).
+    pub async fn registered(&self, actor: &str) -> Result<Creator, AppViewError> {
+        let actor = actor.trim().trim_start_matches('@');
+        crate::atproto::syntax::actor(actor)
+            .map_err(|err| AppViewError::InvalidActor(err.to_string()))?;
+        let key = if actor.starts_with("did:") {
+            actor.to_string()
+        } else {
+            actor.to_ascii_lowercase()
+        };
+        self.store
+            .creator(&key)
+            .await?
+            .ok_or_else(|| AppViewError::NotRegistered(actor.to_string()))
+    }
+
+    /// Resolves a handle or DID as a user typed it.
+    async fn resolve(&self, actor: &str) -> Result<Identity, AppViewError> {
+        let actor = actor.trim().trim_start_matches('@');
+        let parsed = crate::atproto::syntax::actor(actor)
+            .map_err(|err| AppViewError::InvalidActor(err.to_string()))?;
+        self.identity.resolve(&parsed).await.map_err(|err| {
+            if err.is_not_found()
+                || matches!(
+                    err,
+                    AtprotoError::HandleMismatch { .. } | AtprotoError::NoPds(_)
                 )
-            })
-            .collect();
-        params.push(libsql::Value::from(limit));
-        let sql = format!(
-            "SELECT {SUMMARY_COLUMNS} WHERE {} ORDER BY v.created_at DESC, v.uri LIMIT ?{}",
-            conditions.join(" AND "),
-            params.len(),
-        );
-        self.summaries(&sql, params).await.map_err(unavailable)
-    }
-}
-
-/// Makes `%`, `_` and `\` match themselves in a `LIKE … ESCAPE '\'` pattern.
-fn escape_like(word: &str) -> String {
-    let mut out = String::with_capacity(word.len());
-    for ch in word.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(ch);
-    }
-    out
-}
-
-fn unavailable(err: DbError) -> AppError {
-    tracing::error!(error = %err, "video index query failed");
-    AppError::Unavailable
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape_like;
-
-    #[test]
-    fn like_wildcards_are_literal() {
-        assert_eq!(escape_like("100%_done\\"), "100\\%\\_done\\\\");
-        assert_eq!(escape_like("plain"), "plain");
+            {
+                AppViewError::UnknownActor(format!("cannot resolve {actor}: {err}"))
+            } else {
+                AppViewError::Upstream(err)
+            }
+        })
     }
 }

@@ -167,6 +167,53 @@ impl HttpClient {
         Ok(response)
     }
 
+    /// Opens a TCP connection to `url`'s host and port (for protocols reqwest does not
+    /// speak, like WebSockets) under the same guard: the name is resolved here and only
+    /// allowed addresses are tried, within the connect timeout.
+    pub async fn connect_tcp(&self, url: &Url) -> Result<tokio::net::TcpStream, NetError> {
+        let host = url.host_str().unwrap_or_default().to_string();
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| NetError::InvalidUrl(redact(url)))?;
+        if url.host().is_none() {
+            return Err(NetError::InvalidUrl(redact(url)));
+        }
+        let allow_private = self.policy.allow_private_network;
+        if !allow_private && !url_host_allowed(url) {
+            return Err(NetError::PrivateAddress { target: host });
+        }
+        let timeout = self.policy.connect_timeout;
+        let connect = async {
+            let name = host.trim_start_matches('[').trim_end_matches(']');
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
+                .await
+                .map_err(|err| NetError::Unreachable {
+                    host: host.clone(),
+                    reason: err.to_string(),
+                })?
+                .collect();
+            let addrs = if allow_private {
+                resolved
+            } else {
+                public_only(&host, resolved)?
+            };
+            let mut last = None;
+            for addr in addrs {
+                match tokio::net::TcpStream::connect(addr).await {
+                    Ok(stream) => return Ok(stream),
+                    Err(err) => last = Some(err),
+                }
+            }
+            Err(NetError::Unreachable {
+                host: host.clone(),
+                reason: last.map_or_else(|| "no address".to_string(), |err| err.to_string()),
+            })
+        };
+        tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| NetError::Timeout(host.clone()))?
+    }
+
     /// Reads a response body, refusing more than `limit` bytes (or the policy's limit).
     pub async fn read_body(
         &self,

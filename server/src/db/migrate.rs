@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "tasks",
         sql: include_str!("../../migrations/0002_tasks.sql"),
     },
+    Migration {
+        version: 3,
+        name: "appview",
+        sql: include_str!("../../migrations/0003_appview.sql"),
+    },
 ];
 
 /// What a call to [`Db::migrate`] did.

@@ -125,9 +125,54 @@ impl Db {
             .map_err(|_| DbError::Timeout(timeout))?
     }
 
+    /// A connection of its own for one kind of writes (tasks, the index), so that one
+    /// writer's transaction never swallows another's statements.
+    pub async fn writer(&self) -> Result<Writer, DbError> {
+        Ok(Writer {
+            conn: tokio::sync::Mutex::new(self.connect().await?),
+        })
+    }
+
     /// Applies the migrations this database has not seen yet.
     pub async fn migrate(&self) -> Result<MigrationReport, DbError> {
         migrate::apply(self, MIGRATIONS).await
+    }
+}
+
+/// A write connection, used by one task at a time.
+pub struct Writer {
+    conn: tokio::sync::Mutex<libsql::Connection>,
+}
+
+impl Writer {
+    /// The connection, for single statements.
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, libsql::Connection> {
+        self.conn.lock().await
+    }
+
+    /// Runs `work` in a `BEGIN IMMEDIATE` transaction (which takes the write lock at
+    /// once, so it never fails half-way on a busy database); commits on `Ok`, rolls back
+    /// on `Err`.
+    pub async fn transaction<T>(
+        &self,
+        work: impl AsyncFnOnce(&libsql::Transaction) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let conn = self.conn.lock().await;
+        let tx = conn
+            .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
+            .await?;
+        match work(&tx).await {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(err) => {
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::warn!(error = %rollback, "rollback failed");
+                }
+                Err(err)
+            }
+        }
     }
 }
 

@@ -204,7 +204,7 @@ impl BundleStore {
                     .await
                     .map_err(upstream)?
                     .to_vec();
-                if let Err(err) = write_atomically(&path, &bytes).await {
+                if let Err(err) = crate::fsutil::write_atomically(&path, &bytes).await {
                     tracing::warn!(%cid, error = %err, "could not cache bundle code on disk");
                 }
                 bytes
@@ -216,15 +216,6 @@ impl BundleStore {
         self.code.insert(cid.clone(), code.clone()).await;
         Ok(code)
     }
-}
-
-async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        tokio::fs::create_dir_all(dir).await?;
-    }
-    let partial = path.with_extension(format!("part{}", std::process::id()));
-    tokio::fs::write(&partial, bytes).await?;
-    tokio::fs::rename(&partial, path).await
 }
 
 #[cfg(test)]

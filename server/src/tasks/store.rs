@@ -10,10 +10,9 @@ use std::collections::HashMap;
 
 use app::tasks::{TaskStatus, TaskView};
 use chrono::{TimeZone, Utc};
-use libsql::{Connection, Transaction, TransactionBehavior, params};
-use tokio::sync::Mutex;
+use libsql::params;
 
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbError, Writer};
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
@@ -117,40 +116,13 @@ pub enum Outcome {
 /// The task tables.
 pub struct Store {
     db: Db,
-    write: Mutex<Connection>,
+    write: Writer,
 }
 
 impl Store {
     pub async fn open(db: Db) -> Result<Self, DbError> {
-        let write = db.connect().await?;
-        Ok(Self {
-            db,
-            write: Mutex::new(write),
-        })
-    }
-
-    /// Runs `work` in a `BEGIN IMMEDIATE` transaction on the write connection; commits
-    /// on `Ok`, rolls back on `Err`.
-    async fn transaction<T>(
-        &self,
-        work: impl AsyncFnOnce(&Transaction) -> Result<T, DbError>,
-    ) -> Result<T, DbError> {
-        let conn = self.write.lock().await;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .await?;
-        match work(&tx).await {
-            Ok(value) => {
-                tx.commit().await?;
-                Ok(value)
-            }
-            Err(err) => {
-                if let Err(rollback) = tx.rollback().await {
-                    tracing::warn!(error = %rollback, "task store rollback failed");
-                }
-                Err(err)
-            }
-        }
+        let write = db.writer().await?;
+        Ok(Self { db, write })
     }
 
     /// The current task for this input, if it may be reused at `now`; a plain read, so
@@ -185,7 +157,7 @@ impl Store {
         max_attempts: u32,
         now: i64,
     ) -> Result<(TaskRow, bool), DbError> {
-        self.transaction(async |tx| {
+        self.write.transaction(async |tx| {
             let mut rows = tx
                 .query(
                     &format!("SELECT {COLUMNS} FROM tasks WHERE name = ?1 AND dedupe_key = ?2 AND current = 1"),
@@ -267,7 +239,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let names: Vec<String> = policies.keys().cloned().collect();
-        self.transaction(async |tx| {
+        self.write.transaction(async |tx| {
             let mut running: HashMap<String, u32> = HashMap::new();
             let mut rows = tx
                 .query(

@@ -6,6 +6,8 @@
 //! Server functions reach the services through the Leptos context (see
 //! `app::catalog::ssr`), in-process, never over HTTP to ourselves.
 
+mod appview;
+pub mod auth;
 mod error;
 mod health;
 mod runner;
@@ -29,16 +31,21 @@ use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::appview::VideoIndex;
+use crate::appview::AppView;
+use crate::atproto::identity::IdentityResolver;
+use crate::atproto::net::HttpClient;
 use crate::config::Config;
 use crate::db::Db;
 use crate::services::Services;
 use crate::tasks::TaskSystem;
+use crate::tasks::scheduler::Scheduler;
 
 pub use error::XrpcError;
 
 /// The longest a request may take to produce its response head.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Sign-in attempts per minute per client IP.
+const SIGN_IN_RATE_LIMIT: u32 = 30;
 /// After a shutdown signal, how long in-flight requests get to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -57,6 +64,16 @@ pub struct AppState {
     pub runner: Arc<crate::runner::Runner>,
     /// Requests per minute per client IP on `/bundle/...` (0: unlimited).
     pub bundle_rate_limit: u32,
+    /// The AppView.
+    pub appview: Arc<AppView>,
+    /// Admin authentication.
+    pub auth: Arc<auth::AdminAuth>,
+    /// Identity resolution (sign-in).
+    pub identity: Arc<IdentityResolver>,
+    /// Outbound HTTP (sign-in).
+    pub http: HttpClient,
+    /// Scheduled jobs (the dashboard shows their runs).
+    pub scheduler: Arc<Scheduler>,
 }
 
 impl AppState {
@@ -64,11 +81,16 @@ impl AppState {
     pub fn new(config: &Config, services: &Services) -> Self {
         Self {
             leptos_options: leptos_options(config),
-            catalog: Arc::new(VideoIndex::new(services.db.clone())),
+            catalog: Arc::new(services.appview.index().clone()),
             tasks: services.tasks.clone(),
             runner: services.runner.clone(),
             bundle_rate_limit: config.atrun_rate_limit,
             db: services.db.clone(),
+            appview: services.appview.clone(),
+            auth: services.auth.clone(),
+            identity: services.identity.clone(),
+            http: services.http.clone(),
+            scheduler: services.scheduler.clone(),
         }
     }
 }
@@ -94,9 +116,15 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let catalog = state.catalog.clone();
     let tasks: Arc<dyn app::tasks::ssr::Tasks> = Arc::new(state.tasks.clone());
+    let admin: Arc<dyn app::admin::ssr::Admin> = Arc::new(appview::Dashboard {
+        auth: state.auth.clone(),
+        appview: state.appview.clone(),
+        scheduler: state.scheduler.clone(),
+    });
     let context = move || {
         provide_context(catalog.clone());
         provide_context(tasks.clone());
+        provide_context(admin.clone());
     };
     let shell = {
         let options = state.leptos_options.clone();
@@ -113,6 +141,11 @@ pub fn router(state: AppState) -> Router {
         state.bundle_rate_limit,
     );
 
+    let sign_in = rate_limited(
+        Router::new().route("/admin/login", post(appview::login)),
+        SIGN_IN_RATE_LIMIT,
+    );
+
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/.well-known/at-run", get(runner::well_known))
@@ -120,6 +153,25 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(tasks::metrics))
         .route("/api/tasks", post(tasks::submit))
         .route("/api/tasks/{id}", get(tasks::get))
+        .route("/api/appview/init", post(appview::init))
+        .route(
+            "/api/appview/registerCreator",
+            post(appview::register_creator),
+        )
+        .route(
+            "/api/appview/unregisterCreator",
+            post(appview::unregister_creator),
+        )
+        .route("/api/appview/triggerSync", post(appview::trigger_sync))
+        .route("/api/appview/listVideos", get(appview::list_videos))
+        .route("/api/appview/getStats", get(appview::get_stats))
+        .route("/api/appview/getProfile", get(appview::get_profile))
+        .route("/api/appview/avatar/{did}/{cid}", get(appview::avatar))
+        .merge(sign_in)
+        .route("/admin/logout", post(appview::logout))
+        .route("/admin/creators", post(appview::register_form))
+        .route("/admin/creators/remove", post(appview::unregister_form))
+        .route("/admin/sync", post(appview::sync_form))
         .route("/api/{*rest}", any(api_not_found))
         .leptos_routes_with_context(
             &state,

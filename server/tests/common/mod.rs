@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod appview;
 pub mod network;
 pub mod runner;
 
@@ -128,6 +129,8 @@ pub fn config_for(dir: &tempfile::TempDir) -> Config {
         &data_dir,
         "--site-root",
         &data_dir,
+        "--bsky-public-api-url",
+        "",
     ])
     .expect("config")
 }

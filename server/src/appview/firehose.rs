@@ -1,0 +1,597 @@
+//! Live updates: one `com.atproto.sync.subscribeRepos` WebSocket per PDS that hosts a
+//! registered creator.
+//!
+//! Frames are two DAG-CBOR values (header, body), decoded with `serde_ipld_dagcbor`;
+//! a commit's records come in a CAR file, read with `iroh-car`, and each record block is
+//! checked against its CID before use. Only events about registered DIDs, from the PDS
+//! their DID document names, and about `place.stream.video` are applied: another PDS
+//! cannot write into a creator's index by claiming their DID.
+//!
+//! Each host's cursor (`seq`) is stored as events are applied, at most once a second
+//! otherwise, and the next connection resumes from it, so a restart misses nothing; a
+//! replayed event is an idempotent upsert, so nothing is doubled. Connections are
+//! retried with exponential backoff; when there is no usable cursor the host's creators
+//! are re-synced to cover the gap. The 15-minute sync remains the safety net.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::io::Cursor;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use cid::Cid;
+use futures::{SinkExt, StreamExt};
+use ipld_core::ipld::Ipld;
+use multihash_codetable::{Code, MultihashDigest};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::RwLock;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use super::AppView;
+use super::record::{VIDEO_COLLECTION, now, parse_video};
+
+/// How often the set of hosts is reconciled even without a change notice.
+const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+/// First and longest wait between connection attempts.
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// A connection that lasted this long resets the backoff.
+const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+/// We ping an idle connection this often, and give up on it after this long in silence.
+const PING_EVERY: Duration = Duration::from_secs(30);
+const SILENCE_LIMIT: Duration = Duration::from_secs(90);
+/// How often the cursor is stored while only irrelevant events arrive.
+const CURSOR_SAVE_EVERY: Duration = Duration::from_secs(1);
+/// Largest frame accepted.
+const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
+/// Multicodec code of DAG-CBOR.
+const DAG_CBOR: u64 = 0x71;
+
+/// Registered DIDs and the host (PDS origin) each must come from.
+type Hosts = Arc<RwLock<HashMap<String, String>>>;
+
+/// One followed firehose, as `getStats` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirehoseStatus {
+    /// The PDS origin.
+    pub host: String,
+    /// Whether the WebSocket is open.
+    pub connected: bool,
+    /// The last stored cursor.
+    pub cursor: Option<i64>,
+    /// Why the last connection ended, if it failed.
+    pub last_error: Option<String>,
+}
+
+impl AppView {
+    /// The firehoses followed now.
+    pub fn firehoses(&self) -> Vec<FirehoseStatus> {
+        read(&self.firehoses).values().cloned().collect()
+    }
+
+    fn firehose_status(&self, host: &str, update: impl FnOnce(&mut FirehoseStatus)) {
+        if let Some(status) = write(&self.firehoses).get_mut(host) {
+            update(status);
+        }
+    }
+}
+
+fn read<T>(lock: &std::sync::RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Follows every relevant firehose until `shutdown`, adding and dropping hosts as
+/// creators are registered, unregistered or migrate.
+pub async fn run(appview: Weak<AppView>, shutdown: CancellationToken) {
+    let hosts: Hosts = Arc::default();
+    let mut following: HashMap<String, CancellationToken> = HashMap::new();
+    loop {
+        let Some(strong) = appview.upgrade() else {
+            return;
+        };
+        let changed = strong.hosts_changed.clone();
+        match strong.store.creators().await {
+            Ok(creators) => {
+                let map: HashMap<String, String> = creators
+                    .into_iter()
+                    .filter_map(|c| Some((c.did, origin(c.pds_url.as_deref()?)?)))
+                    .collect();
+                let wanted: HashSet<String> = map.values().cloned().collect();
+                *hosts.write().await = map;
+                following.retain(|host, stop| {
+                    let keep = wanted.contains(host);
+                    if !keep {
+                        tracing::info!(%host, "no registered creator left on this PDS; unsubscribing");
+                        stop.cancel();
+                        write(&strong.firehoses).remove(host);
+                    }
+                    keep
+                });
+                for host in wanted {
+                    if let Entry::Vacant(entry) = following.entry(host.clone()) {
+                        write(&strong.firehoses).insert(
+                            host.clone(),
+                            FirehoseStatus {
+                                host: host.clone(),
+                                connected: false,
+                                cursor: None,
+                                last_error: None,
+                            },
+                        );
+                        let stop = shutdown.child_token();
+                        tokio::spawn(follow(appview.clone(), host, hosts.clone(), stop.clone()));
+                        entry.insert(stop);
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot list creators for the firehose"),
+        }
+        drop(strong);
+        tokio::select! {
+            () = changed.notified() => {}
+            () = tokio::time::sleep(RECONCILE_EVERY) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// `scheme://host[:port]` of a PDS URL: the key hosts are followed by.
+fn origin(pds_url: &str) -> Option<String> {
+    let url = Url::parse(pds_url).ok()?;
+    Some(url.origin().ascii_serialization()).filter(|origin| origin != "null")
+}
+
+/// Follows one host's firehose, reconnecting with backoff, until `stop`.
+async fn follow(appview: Weak<AppView>, host: String, hosts: Hosts, stop: CancellationToken) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let started = Instant::now();
+        let result = tokio::select! {
+            result = connection(&appview, &host, &hosts) => result,
+            () = stop.cancelled() => return,
+        };
+        let Some(strong) = appview.upgrade() else {
+            return;
+        };
+        match &result {
+            Ok(()) => tracing::info!(%host, "firehose closed; reconnecting"),
+            Err(err) => tracing::warn!(%host, error = %err, "firehose failed; reconnecting"),
+        }
+        strong.firehose_status(&host, |status| {
+            status.connected = false;
+            status.last_error = result.err();
+        });
+        drop(strong);
+        if started.elapsed() >= HEALTHY_AFTER {
+            backoff = BACKOFF_MIN;
+        }
+        let jitter = Duration::from_millis(u64::from(uuid::Uuid::new_v4().as_u128() as u16 % 250));
+        tokio::select! {
+            () = tokio::time::sleep(backoff + jitter) => {}
+            () = stop.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// One connection: resume from the stored cursor and apply events until it ends.
+async fn connection(appview: &Weak<AppView>, host: &str, hosts: &Hosts) -> Result<(), String> {
+    let (http, cursor) = {
+        let appview = appview.upgrade().ok_or("shutting down")?;
+        let cursor = appview
+            .store
+            .cursor(host)
+            .await
+            .map_err(|err| err.to_string())?;
+        (appview.http.clone(), cursor)
+    };
+    let mut url = Url::parse(host).map_err(|err| err.to_string())?;
+    let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+    url.set_scheme(scheme)
+        .map_err(|()| "cannot make a WebSocket URL".to_string())?;
+    url.set_path("/xrpc/com.atproto.sync.subscribeRepos");
+    if let Some(seq) = cursor {
+        url.query_pairs_mut()
+            .append_pair("cursor", &seq.to_string());
+    }
+    let tcp = http
+        .connect_tcp(&url)
+        .await
+        .map_err(|err| err.to_string())?;
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES));
+    let handshake =
+        tokio_tungstenite::client_async_tls_with_config(url.as_str(), tcp, Some(config), None);
+    let (mut socket, _) = tokio::time::timeout(http.policy().connect_timeout, handshake)
+        .await
+        .map_err(|_| "the WebSocket handshake timed out".to_string())?
+        .map_err(|err| err.to_string())?;
+    tracing::info!(%host, cursor = ?cursor, "following the firehose");
+    if let Some(appview) = appview.upgrade() {
+        appview.firehose_status(host, |status| {
+            status.connected = true;
+            status.cursor = cursor;
+        });
+    }
+    if cursor.is_none() {
+        resync_host(appview, host, hosts).await;
+    }
+
+    let mut position = Position {
+        host: host.to_string(),
+        latest: cursor,
+        saved: cursor,
+        saved_at: Instant::now(),
+    };
+    let mut last_heard = Instant::now();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.reset();
+    let outcome = loop {
+        tokio::select! {
+            message = socket.next() => {
+                last_heard = Instant::now();
+                match message {
+                    Some(Ok(Message::Binary(frame))) => {
+                        let Some(appview) = appview.upgrade() else { break Ok(()) };
+                        match handle_frame(&appview, host, hosts, &frame, &mut position).await {
+                            Ok(()) => {}
+                            Err(FrameError::Fatal(why)) => break Err(why),
+                            Err(FrameError::Skip(why)) => {
+                                tracing::warn!(%host, error = %why, "skipped a firehose frame");
+                            }
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None => break Ok(()),
+                    Some(Ok(_)) => {}
+                    Some(Err(err)) => break Err(err.to_string()),
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > SILENCE_LIMIT {
+                    break Err(format!("no answer for {SILENCE_LIMIT:?}"));
+                }
+                if let Err(err) = socket.send(Message::Ping(Vec::new().into())).await {
+                    break Err(err.to_string());
+                }
+            }
+        }
+    };
+    if let Some(appview) = appview.upgrade() {
+        position.save(&appview, true).await;
+    }
+    outcome
+}
+
+/// Where a connection is in the host's event stream, and what of it is stored.
+struct Position {
+    host: String,
+    latest: Option<i64>,
+    saved: Option<i64>,
+    saved_at: Instant,
+}
+
+impl Position {
+    async fn advance(&mut self, appview: &AppView, seq: i64, relevant: bool) {
+        self.latest = Some(seq);
+        self.save(appview, relevant).await;
+    }
+
+    async fn save(&mut self, appview: &AppView, now: bool) {
+        if self.latest == self.saved || !(now || self.saved_at.elapsed() >= CURSOR_SAVE_EVERY) {
+            return;
+        }
+        match appview.store.save_cursor(&self.host, self.latest).await {
+            Ok(()) => {
+                self.saved = self.latest;
+                self.saved_at = Instant::now();
+                appview.firehose_status(&self.host, |status| status.cursor = self.latest);
+            }
+            Err(err) => {
+                tracing::warn!(host = %self.host, error = %err, "cannot store the firehose cursor")
+            }
+        }
+    }
+}
+
+enum FrameError {
+    /// The connection cannot go on.
+    Fatal(String),
+    /// This frame is unusable; the next may be fine.
+    Skip(String),
+}
+
+#[derive(Deserialize)]
+struct Header {
+    op: i64,
+    t: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Commit {
+    seq: i64,
+    repo: String,
+    #[serde(default)]
+    ops: Vec<RepoOp>,
+    blocks: Ipld,
+    #[serde(default)]
+    too_big: bool,
+}
+
+#[derive(Deserialize)]
+struct RepoOp {
+    action: String,
+    path: String,
+    cid: Option<Cid>,
+}
+
+/// `#identity`, `#account` and `#sync` events: only who and where in the stream.
+#[derive(Deserialize)]
+struct RepoEvent {
+    seq: i64,
+    did: String,
+}
+
+async fn handle_frame(
+    appview: &AppView,
+    host: &str,
+    hosts: &Hosts,
+    frame: &[u8],
+    position: &mut Position,
+) -> Result<(), FrameError> {
+    let mut reader = Cursor::new(frame);
+    let header: Header = serde_ipld_dagcbor::de::from_reader_once(&mut reader)
+        .map_err(|err| FrameError::Skip(format!("bad header: {err}")))?;
+    if header.op == -1 {
+        let body: ErrorBody = serde_ipld_dagcbor::de::from_reader_once(&mut reader)
+            .map_err(|err| FrameError::Fatal(format!("bad error frame: {err}")))?;
+        if body.error == "FutureCursor" {
+            // Our cursor is ahead of the PDS (its event log was reset): start afresh.
+            position.latest = None;
+            position.save(appview, true).await;
+        }
+        return Err(FrameError::Fatal(format!(
+            "the PDS sent {}: {}",
+            body.error,
+            body.message.unwrap_or_default()
+        )));
+    }
+    match header.t.as_deref() {
+        Some("#commit") => {
+            let commit: Commit = serde_ipld_dagcbor::de::from_reader_once(&mut reader)
+                .map_err(|err| FrameError::Skip(format!("bad commit: {err}")))?;
+            let seq = commit.seq;
+            let relevant = apply_commit(appview, host, hosts, commit).await?;
+            position.advance(appview, seq, relevant).await;
+        }
+        Some("#identity" | "#account" | "#sync") => {
+            let event: RepoEvent = serde_ipld_dagcbor::de::from_reader_once(&mut reader)
+                .map_err(|err| FrameError::Skip(format!("bad event: {err}")))?;
+            let relevant = from_host(hosts, &event.did, host).await;
+            if relevant {
+                // A handle change, a migration or a repo resync: sync the creator afresh.
+                if let Err(err) = appview.submit_sync(&event.did).await {
+                    tracing::warn!(did = %event.did, error = %err, "cannot start a sync");
+                }
+            }
+            position.advance(appview, event.seq, relevant).await;
+        }
+        _ => {} // #info and event kinds we do not use
+    }
+    Ok(())
+}
+
+async fn from_host(hosts: &Hosts, did: &str, host: &str) -> bool {
+    hosts
+        .read()
+        .await
+        .get(did)
+        .is_some_and(|expected| expected == host)
+}
+
+/// Applies a commit's video changes; returns whether it concerned a registered creator.
+async fn apply_commit(
+    appview: &AppView,
+    host: &str,
+    hosts: &Hosts,
+    commit: Commit,
+) -> Result<bool, FrameError> {
+    let did = commit.repo;
+    if !from_host(hosts, &did, host).await {
+        return Ok(false);
+    }
+    let prefix = format!("{VIDEO_COLLECTION}/");
+    let ops: Vec<&RepoOp> = commit
+        .ops
+        .iter()
+        .filter(|op| op.path.starts_with(&prefix))
+        .collect();
+    if ops.is_empty() {
+        return Ok(true);
+    }
+    if commit.too_big {
+        resync(appview, &did).await;
+        return Ok(true);
+    }
+    let blocks = match &commit.blocks {
+        Ipld::Bytes(bytes) => read_car(bytes).await.map_err(FrameError::Skip)?,
+        _ => return Err(FrameError::Skip("the commit has no blocks".into())),
+    };
+    let indexed_at = now();
+    for op in ops {
+        let rkey = &op.path[prefix.len()..];
+        let uri = format!("at://{did}/{VIDEO_COLLECTION}/{rkey}");
+        let video = match (op.action.as_str(), op.cid) {
+            ("delete", _) => None,
+            ("create" | "update", Some(cid)) => {
+                let Some(value) = blocks.get(&cid) else {
+                    tracing::warn!(%uri, "the commit lacks the record's block; re-syncing");
+                    resync(appview, &did).await;
+                    continue;
+                };
+                match parse_video(&did, rkey, &cid.to_string(), value, &indexed_at) {
+                    Ok(video) => Some(video),
+                    Err(invalid) => {
+                        tracing::warn!(%uri, reason = %invalid.reason, "skipped an invalid video record");
+                        if let Err(err) = appview.store.warn(&did, &invalid.to_string()).await {
+                            tracing::warn!(error = %err, "cannot record a warning");
+                        }
+                        None
+                    }
+                }
+            }
+            (action, _) => {
+                tracing::debug!(%uri, action, "ignored a repo operation");
+                continue;
+            }
+        };
+        match appview.store.apply(&uri, video.as_ref()).await {
+            Ok(changed) => tracing::debug!(%uri, changed, "firehose change applied"),
+            Err(err) => {
+                return Err(FrameError::Fatal(format!("cannot apply {uri}: {err}")));
+            }
+        }
+    }
+    Ok(true)
+}
+
+async fn resync(appview: &AppView, did: &str) {
+    if let Err(err) = appview.submit_sync(did).await {
+        tracing::warn!(%did, error = %err, "cannot start a sync");
+    }
+}
+
+/// Syncs every creator on `host` (the stream has a gap we cannot replay).
+async fn resync_host(appview: &Weak<AppView>, host: &str, hosts: &Hosts) {
+    let Some(appview) = appview.upgrade() else {
+        return;
+    };
+    let dids: Vec<String> = hosts
+        .read()
+        .await
+        .iter()
+        .filter(|(_, on)| on.as_str() == host)
+        .map(|(did, _)| did.clone())
+        .collect();
+    for did in dids {
+        resync(&appview, &did).await;
+    }
+}
+
+/// The record blocks of a commit's CAR file, verified against their CIDs and converted
+/// to JSON (links as `{"$link"}`, bytes as `{"$bytes"}`).
+async fn read_car(bytes: &[u8]) -> Result<HashMap<Cid, Value>, String> {
+    let mut reader = iroh_car::CarReader::new(bytes)
+        .await
+        .map_err(|err| format!("bad CAR: {err}"))?;
+    let mut blocks = HashMap::new();
+    while let Some((cid, data)) = reader
+        .next_block()
+        .await
+        .map_err(|err| format!("bad CAR block: {err}"))?
+    {
+        if cid.codec() != DAG_CBOR {
+            continue;
+        }
+        let Ok(code) = Code::try_from(cid.hash().code()) else {
+            continue;
+        };
+        if Cid::new_v1(DAG_CBOR, code.digest(&data)) != cid {
+            return Err(format!("block {cid} does not match its content"));
+        }
+        // Tree nodes decode too; only the blocks an op names are ever used.
+        if let Ok(ipld) = serde_ipld_dagcbor::from_slice::<Ipld>(&data) {
+            blocks.insert(cid, ipld_to_json(ipld));
+        }
+    }
+    Ok(blocks)
+}
+
+/// DAG-CBOR data in the JSON form records have over XRPC.
+fn ipld_to_json(ipld: Ipld) -> Value {
+    match ipld {
+        Ipld::Null => Value::Null,
+        Ipld::Bool(b) => Value::Bool(b),
+        Ipld::Integer(i) => i64::try_from(i)
+            .map(Value::from)
+            .or_else(|_| u64::try_from(i).map(Value::from))
+            .unwrap_or(Value::Null),
+        Ipld::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        Ipld::String(s) => Value::String(s),
+        Ipld::Bytes(bytes) => serde_json::json!({
+            "$bytes": base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+        }),
+        Ipld::List(items) => Value::Array(items.into_iter().map(ipld_to_json).collect()),
+        Ipld::Map(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| (key, ipld_to_json(value)))
+                .collect(),
+        ),
+        Ipld::Link(cid) => serde_json::json!({ "$link": cid.to_string() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_convert_to_their_json_form() {
+        let cid = Cid::new_v1(0x55, Code::Sha2_256.digest(b"image"));
+        let ipld = Ipld::Map(
+            [
+                ("title".to_string(), Ipld::String("Talk".into())),
+                ("durationMs".to_string(), Ipld::Integer(1234)),
+                (
+                    "thumb".to_string(),
+                    Ipld::Map(
+                        [
+                            ("$type".to_string(), Ipld::String("blob".into())),
+                            ("ref".to_string(), Ipld::Link(cid)),
+                            ("mimeType".to_string(), Ipld::String("image/png".into())),
+                            ("size".to_string(), Ipld::Integer(5)),
+                        ]
+                        .into(),
+                    ),
+                ),
+            ]
+            .into(),
+        );
+        let json = ipld_to_json(ipld);
+        let video = parse_video("did:plc:a", "3k", "bafy", &json, "2026-01-01T00:00:00.000Z")
+            .expect("parses");
+        assert_eq!(video.duration_ms, Some(1234));
+        assert_eq!(video.thumb.map(|t| t.cid), Some(cid.to_string()));
+    }
+
+    #[test]
+    fn hosts_are_origins() {
+        assert_eq!(
+            origin("https://pds.example.com/").as_deref(),
+            Some("https://pds.example.com")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:2583").as_deref(),
+            Some("http://127.0.0.1:2583")
+        );
+        assert_eq!(origin("not a url"), None);
+    }
+}

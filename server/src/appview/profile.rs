@@ -1,0 +1,206 @@
+//! Creator profiles: read from the creator's own PDS (`app.bsky.actor.profile/self`),
+//! falling back to a public Bluesky API when the PDS has none and one is configured.
+//! Avatars are served through us (`/api/appview/avatar/{did}/{cid}`), checked against
+//! their CID and cached on disk by CID, so a page of creators costs their PDSes nothing
+//! after the first view.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::{AppView, AppViewError};
+use crate::atproto::AtprotoError;
+use crate::atproto::blob::{BlobRef, parse_cid};
+use crate::atproto::syntax::{self, AtIdentifier};
+use crate::atproto::xrpc::{Auth, XrpcClient};
+
+/// How long a profile is reused.
+pub const PROFILE_TTL: Duration = Duration::from_secs(300);
+/// Largest avatar accepted (Bluesky's own limit).
+const MAX_AVATAR_BYTES: usize = 1_000_000;
+
+/// `getProfile`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    /// The DID.
+    pub did: String,
+    /// The handle, when verified.
+    pub handle: Option<String>,
+    /// The display name.
+    pub display_name: Option<String>,
+    /// The description.
+    pub description: Option<String>,
+    /// An absolute URL of the avatar image.
+    pub avatar: Option<String>,
+    /// Where the profile came from: `pds`, `bsky`, or `none`.
+    pub source: &'static str,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileRecord {
+    display_name: Option<String>,
+    description: Option<String>,
+    avatar: Option<BlobRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BskyProfile {
+    handle: Option<String>,
+    display_name: Option<String>,
+    description: Option<String>,
+    avatar: Option<String>,
+}
+
+/// An avatar image, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Avatar {
+    /// Its bytes.
+    pub bytes: Bytes,
+    /// Its MIME type, from its content.
+    pub mime_type: &'static str,
+}
+
+impl AppView {
+    /// The profile of `actor` (a handle or DID).
+    pub async fn profile(&self, actor: &str) -> Result<Profile, AppViewError> {
+        let identity = self.resolve(actor).await?;
+        let did = identity.did.to_string();
+        if let Some(profile) = self.profiles.get(&did).await {
+            return Ok(profile);
+        }
+        let handle = identity.handle.as_ref().map(ToString::to_string);
+        let xrpc = XrpcClient::new(self.http.clone(), identity.pds);
+        let from_pds = xrpc
+            .get_record(&did, "app.bsky.actor.profile", "self")
+            .await
+            .map(|entry| serde_json::from_value::<ProfileRecord>(entry.value));
+        let profile = match from_pds {
+            Ok(Ok(record)) => Profile {
+                avatar: record.avatar.map(|avatar| {
+                    format!(
+                        "{}/api/appview/avatar/{did}/{}",
+                        self.options.public_url, avatar.cid
+                    )
+                }),
+                did: did.clone(),
+                handle,
+                display_name: record.display_name,
+                description: record.description,
+                source: "pds",
+            },
+            Ok(Err(err)) => {
+                tracing::warn!(%did, error = %err, "the profile record is malformed");
+                self.bsky_profile(&did, handle).await
+            }
+            Err(err) if err.is_not_found() => self.bsky_profile(&did, handle).await,
+            Err(err) => return Err(err.into()),
+        };
+        self.profiles.insert(did, profile.clone()).await;
+        Ok(profile)
+    }
+
+    /// The profile from the public Bluesky API, or an empty one.
+    async fn bsky_profile(&self, did: &str, handle: Option<String>) -> Profile {
+        let empty = Profile {
+            did: did.to_string(),
+            handle: handle.clone(),
+            display_name: None,
+            description: None,
+            avatar: None,
+            source: "none",
+        };
+        let Some(base) = self.options.bsky_public_api.as_deref() else {
+            return empty;
+        };
+        let Ok(base) = Url::parse(base) else {
+            tracing::warn!(%base, "BSKY_PUBLIC_API_URL is not a URL");
+            return empty;
+        };
+        let xrpc = XrpcClient::new(self.http.clone(), base);
+        match xrpc
+            .query::<BskyProfile>("app.bsky.actor.getProfile", &[("actor", did)], Auth::None)
+            .await
+        {
+            Ok(found) => Profile {
+                did: did.to_string(),
+                handle: handle.or(found.handle),
+                display_name: found.display_name,
+                description: found.description,
+                avatar: found.avatar.filter(|url| url.starts_with("https://")),
+                source: "bsky",
+            },
+            Err(err) => {
+                tracing::info!(%did, error = %err, "no profile from the public Bluesky API");
+                empty
+            }
+        }
+    }
+
+    /// The avatar blob `cid` of `did`: from the disk cache, or fetched from their PDS,
+    /// verified, and cached. Only images are served.
+    pub async fn avatar(&self, did: &str, cid: &str) -> Result<Avatar, AppViewError> {
+        let did = syntax::did(did).map_err(|err| AppViewError::InvalidActor(err.to_string()))?;
+        let cid = parse_cid(cid)
+            .map_err(|err| AppViewError::InvalidRequest(err.to_string()))?
+            .to_string();
+        let path = self.avatar_path(&cid);
+        if let Ok(bytes) = tokio::fs::read(&path).await
+            && let Some(mime_type) = image_type(&bytes)
+        {
+            return Ok(Avatar {
+                bytes: bytes.into(),
+                mime_type,
+            });
+        }
+        let identity = self
+            .identity
+            .resolve(&AtIdentifier::Did(did.clone()))
+            .await?;
+        let xrpc = XrpcClient::new(self.http.clone(), identity.pds);
+        let bytes = xrpc.get_blob(did.as_str(), &cid, MAX_AVATAR_BYTES).await?;
+        let mime_type = image_type(&bytes).ok_or_else(|| {
+            AppViewError::Upstream(AtprotoError::InvalidResponse {
+                method: "com.atproto.sync.getBlob".into(),
+                reason: "the avatar is not a JPEG, PNG, GIF or WebP image".into(),
+            })
+        })?;
+        if let Err(err) = crate::fsutil::write_atomically(&path, &bytes).await {
+            tracing::warn!(%cid, error = %err, "could not cache an avatar");
+        }
+        Ok(Avatar { bytes, mime_type })
+    }
+
+    fn avatar_path(&self, cid: &str) -> PathBuf {
+        self.options.avatar_dir.join(cid)
+    }
+}
+
+/// The MIME type of an image we serve, from its first bytes.
+fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    match image::guess_format(bytes).ok()? {
+        image::ImageFormat::Jpeg => Some("image/jpeg"),
+        image::ImageFormat::Png => Some("image/png"),
+        image::ImageFormat::Gif => Some("image/gif"),
+        image::ImageFormat::WebP => Some("image/webp"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_type;
+
+    #[test]
+    fn only_images_are_served() {
+        assert_eq!(image_type(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
+        assert_eq!(image_type(b"\xff\xd8\xff\xe0...."), Some("image/jpeg"));
+        assert_eq!(image_type(b"<svg onload=alert(1)>"), None);
+        assert_eq!(image_type(b"<html>"), None);
+    }
+}

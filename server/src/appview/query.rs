@@ -1,0 +1,383 @@
+//! The index's read side: `listVideos` (newest first, keyset-paginated, by creator,
+//! full-text search with FTS5), `getStats`, and the same queries as the pages read them
+//! through [`Catalog`]. Database errors reach pages only as [`AppError::Unavailable`],
+//! after being logged with their cause.
+
+use app::catalog::VideoSummary;
+use app::catalog::ssr::Catalog;
+use app::error::AppError;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use libsql::Value;
+use serde::Serialize;
+
+use super::AppViewError;
+use crate::atproto::blob::BlobRef;
+use crate::db::{Db, DbError};
+
+/// Most videos a page holds.
+pub const MAX_LIMIT: u32 = 100;
+/// Videos per page when the client does not say.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Most words a search matches on; the rest are ignored.
+const MAX_SEARCH_WORDS: usize = 8;
+
+const VIDEO_COLUMNS: &str = "v.uri, v.cid, v.did, c.handle, v.rkey, v.title, v.description,
+     v.duration_ms, v.created_at, v.indexed_at, v.thumb_cid, v.thumb_mime, v.thumb_size";
+
+/// One indexed video, as `listVideos` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoView {
+    /// `at://` URI of the record.
+    pub uri: String,
+    /// The record's CID.
+    pub cid: String,
+    /// The creator's DID.
+    pub did: String,
+    /// The creator's DID again, under the name the original AppView used.
+    pub creator_did: String,
+    /// The creator's handle, when verified.
+    pub handle: Option<String>,
+    /// The record key.
+    pub rkey: String,
+    /// The title.
+    pub title: String,
+    /// The description.
+    pub description: Option<String>,
+    /// The duration in milliseconds.
+    pub duration_ms: Option<i64>,
+    /// When it was published.
+    pub created_at: String,
+    /// When we indexed this version.
+    pub indexed_at: String,
+    /// The thumbnail blob reference.
+    pub thumb: Option<BlobRef>,
+}
+
+/// A page of videos.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VideoPage {
+    /// The videos, newest first.
+    pub videos: Vec<VideoView>,
+    /// Pass back as `cursor` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// What `listVideos` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct VideoQuery {
+    /// Page size (1 to [`MAX_LIMIT`]).
+    pub limit: u32,
+    /// Where the previous page ended.
+    pub cursor: Option<String>,
+    /// Only this creator's videos (a DID).
+    pub creator: Option<String>,
+    /// Full-text search over title and description.
+    pub q: Option<String>,
+}
+
+/// Per-creator statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatorStats {
+    /// The DID.
+    pub did: String,
+    /// The handle.
+    pub handle: Option<String>,
+    /// The PDS at the last sync.
+    pub pds: Option<String>,
+    /// Videos indexed.
+    pub video_count: i64,
+    /// Their total duration in milliseconds.
+    pub total_duration_ms: i64,
+    /// When registered.
+    pub registered_at: String,
+    /// When the last successful sync finished.
+    pub last_sync_at: Option<String>,
+    /// How long the last sync took, in milliseconds.
+    pub last_sync_duration_ms: Option<i64>,
+    /// Why the last sync failed, if it did.
+    pub error: Option<String>,
+    /// Records skipped as invalid.
+    pub skipped_records: i64,
+    /// Why they were skipped.
+    pub warnings: Vec<String>,
+}
+
+/// `getStats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Registered creators.
+    pub creators: i64,
+    /// Indexed videos.
+    pub videos: i64,
+    /// Their total duration in milliseconds.
+    pub total_duration_ms: i64,
+    /// Creators whose last sync failed.
+    pub failing_creators: i64,
+    /// Per creator, by handle.
+    pub per_creator: Vec<CreatorStats>,
+    /// The firehoses followed for live updates.
+    pub firehoses: Vec<super::firehose::FirehoseStatus>,
+}
+
+/// Read access to the index.
+#[derive(Clone)]
+pub struct VideoIndex {
+    db: Db,
+}
+
+impl VideoIndex {
+    /// An index over `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// One page of videos.
+    pub async fn list(&self, query: &VideoQuery) -> Result<VideoPage, AppViewError> {
+        let limit = query.limit.clamp(1, MAX_LIMIT);
+        let mut params: Vec<Value> = Vec::new();
+        let mut conditions: Vec<String> = Vec::new();
+        let mut from = "videos v".to_string();
+        if let Some(q) = query.q.as_deref() {
+            let Some(expression) = fts_query(q) else {
+                return Ok(VideoPage {
+                    videos: Vec::new(),
+                    cursor: None,
+                });
+            };
+            from = "videos_fts f JOIN videos v ON v.id = f.rowid".to_string();
+            params.push(expression.into());
+            conditions.push(format!("videos_fts MATCH ?{}", params.len()));
+        }
+        if let Some(did) = query.creator.as_deref() {
+            params.push(did.to_string().into());
+            conditions.push(format!("v.did = ?{}", params.len()));
+        }
+        if let Some(cursor) = query.cursor.as_deref() {
+            let (created_at, uri) = decode_cursor(cursor)?;
+            params.push(created_at.into());
+            let at = params.len();
+            params.push(uri.into());
+            conditions.push(format!(
+                "v.created_at <= ?{at} AND (v.created_at < ?{at} OR v.uri > ?{})",
+                params.len()
+            ));
+        }
+        params.push(i64::from(limit + 1).into());
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {VIDEO_COLUMNS} FROM {from} LEFT JOIN creators c ON c.did = v.did
+             {filter} ORDER BY v.created_at DESC, v.uri LIMIT ?{}",
+            params.len()
+        );
+        let mut videos = self.videos(&sql, params).await?;
+        let cursor = if videos.len() > limit as usize {
+            videos.truncate(limit as usize);
+            videos.last().map(encode_cursor)
+        } else {
+            None
+        };
+        Ok(VideoPage { videos, cursor })
+    }
+
+    async fn videos(&self, sql: &str, params: Vec<Value>) -> Result<Vec<VideoView>, DbError> {
+        let mut rows = self.db.conn().query(sql, params).await?;
+        let mut videos = Vec::new();
+        while let Some(row) = rows.next().await? {
+            let did: String = row.get(2)?;
+            let thumb = match (
+                row.get::<Option<String>>(10)?,
+                row.get::<Option<String>>(11)?,
+            ) {
+                (Some(cid), Some(mime_type)) => Some(BlobRef {
+                    cid,
+                    mime_type,
+                    size: row
+                        .get::<Option<i64>>(12)?
+                        .and_then(|size| u64::try_from(size).ok())
+                        .unwrap_or(0),
+                }),
+                _ => None,
+            };
+            videos.push(VideoView {
+                uri: row.get(0)?,
+                cid: row.get(1)?,
+                creator_did: did.clone(),
+                did,
+                handle: row.get(3)?,
+                rkey: row.get(4)?,
+                title: row.get(5)?,
+                description: row.get(6)?,
+                duration_ms: row.get(7)?,
+                created_at: row.get(8)?,
+                indexed_at: row.get(9)?,
+                thumb,
+            });
+        }
+        Ok(videos)
+    }
+
+    /// Totals and per-creator figures.
+    pub async fn stats(&self) -> Result<Stats, DbError> {
+        let mut rows = self
+            .db
+            .conn()
+            .query(
+                "SELECT c.did, c.handle, c.pds_url, COUNT(v.id), COALESCE(SUM(v.duration_ms), 0),
+                        c.registered_at, c.last_synced_at, c.sync_duration_ms, c.last_error,
+                        c.skipped_records, c.warnings
+                 FROM creators c LEFT JOIN videos v ON v.did = c.did
+                 GROUP BY c.did ORDER BY COALESCE(c.handle, c.did)",
+                (),
+            )
+            .await?;
+        let mut per_creator = Vec::new();
+        while let Some(row) = rows.next().await? {
+            per_creator.push(CreatorStats {
+                did: row.get(0)?,
+                handle: row.get(1)?,
+                pds: row.get(2)?,
+                video_count: row.get(3)?,
+                total_duration_ms: row.get(4)?,
+                registered_at: row.get(5)?,
+                last_sync_at: row.get(6)?,
+                last_sync_duration_ms: row.get(7)?,
+                error: row.get(8)?,
+                skipped_records: row.get(9)?,
+                warnings: row
+                    .get::<Option<String>>(10)?
+                    .and_then(|json| serde_json::from_str(&json).ok())
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(Stats {
+            creators: i64::try_from(per_creator.len()).unwrap_or(i64::MAX),
+            videos: per_creator.iter().map(|c| c.video_count).sum(),
+            total_duration_ms: per_creator.iter().map(|c| c.total_duration_ms).sum(),
+            failing_creators: per_creator
+                .iter()
+                .filter(|c| c.error.is_some())
+                .count()
+                .try_into()
+                .unwrap_or(i64::MAX),
+            per_creator,
+            firehoses: Vec::new(),
+        })
+    }
+}
+
+/// An FTS5 expression matching every word of `q` (each as a prefix), with the user's
+/// text quoted so that none of it is FTS syntax; `None` when nothing searchable is left.
+fn fts_query(q: &str) -> Option<String> {
+    let terms: Vec<String> = q
+        .split_whitespace()
+        .filter(|word| word.chars().any(char::is_alphanumeric))
+        .take(MAX_SEARCH_WORDS)
+        .map(|word| format!("\"{}\"*", word.replace('"', "\"\"")))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+fn encode_cursor(video: &VideoView) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}\n{}", video.created_at, video.uri))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(String, String), AppViewError> {
+    let invalid = || AppViewError::InvalidRequest("the cursor is not one we gave out".into());
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (created_at, uri) = text.split_once('\n').ok_or_else(invalid)?;
+    Ok((created_at.to_string(), uri.to_string()))
+}
+
+impl From<VideoView> for VideoSummary {
+    fn from(video: VideoView) -> Self {
+        Self {
+            uri: video.uri,
+            did: video.did,
+            rkey: video.rkey,
+            handle: video.handle,
+            title: video.title,
+            duration_ms: video.duration_ms.and_then(|ms| u64::try_from(ms).ok()),
+            created_at: video.created_at,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Catalog for VideoIndex {
+    async fn recent_videos(&self, limit: u32) -> Result<Vec<VideoSummary>, AppError> {
+        let query = VideoQuery {
+            limit,
+            ..VideoQuery::default()
+        };
+        summaries(self.list(&query).await)
+    }
+
+    async fn search_videos(&self, query: &str, limit: u32) -> Result<Vec<VideoSummary>, AppError> {
+        let query = VideoQuery {
+            limit,
+            q: Some(query.to_string()),
+            ..VideoQuery::default()
+        };
+        summaries(self.list(&query).await)
+    }
+}
+
+fn summaries(page: Result<VideoPage, AppViewError>) -> Result<Vec<VideoSummary>, AppError> {
+    match page {
+        Ok(page) => Ok(page.videos.into_iter().map(VideoSummary::from).collect()),
+        Err(err) => {
+            tracing::error!(error = %err, "video index query failed");
+            Err(AppError::Unavailable)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_text_is_quoted_never_syntax() {
+        assert_eq!(fts_query("rust deno"), Some(r#""rust"* "deno"*"#.into()));
+        assert_eq!(
+            fts_query(r#"a"b OR NEAR(x)"#),
+            Some(r#""a""b"* "OR"* "NEAR(x)"*"#.into())
+        );
+        assert_eq!(fts_query("% * \""), None);
+        assert_eq!(fts_query(""), None);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let video = VideoView {
+            uri: "at://did:plc:a/place.stream.video/3k".into(),
+            cid: "c".into(),
+            did: "did:plc:a".into(),
+            creator_did: "did:plc:a".into(),
+            handle: None,
+            rkey: "3k".into(),
+            title: "t".into(),
+            description: None,
+            duration_ms: None,
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            indexed_at: "2026-01-01T00:00:00.000Z".into(),
+            thumb: None,
+        };
+        let cursor = encode_cursor(&video);
+        assert_eq!(
+            decode_cursor(&cursor).expect("decodes"),
+            (video.created_at.clone(), video.uri.clone())
+        );
+        assert!(decode_cursor("not a cursor!").is_err());
+    }
+}

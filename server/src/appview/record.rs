@@ -1,0 +1,189 @@
+//! Reading `place.stream.video` records tolerantly, from a listing or from the firehose.
+//!
+//! Records in the wild come in two shapes (`duration` in nanoseconds, or `durationMs`) and
+//! with optional fields missing or of the wrong type. Only a record we cannot show at all,
+//! one without a title, is refused; a bad optional field is dropped instead of costing
+//! the whole video. Times are normalised to RFC 3339 UTC with milliseconds, so that
+//! ordering by the stored text is ordering by time.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+use crate::atproto::blob::BlobRef;
+
+/// The collection we index.
+pub const VIDEO_COLLECTION: &str = "place.stream.video";
+
+/// Longest title and description kept, in characters; longer ones are cut.
+const MAX_TITLE_CHARS: usize = 300;
+const MAX_DESCRIPTION_CHARS: usize = 5_000;
+
+/// A video record as we index it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoRow {
+    /// `at://did/place.stream.video/rkey`.
+    pub uri: String,
+    /// The record's CID.
+    pub cid: String,
+    /// The creator.
+    pub did: String,
+    /// The record key.
+    pub rkey: String,
+    /// The title.
+    pub title: String,
+    /// The description.
+    pub description: Option<String>,
+    /// The duration, from either shape.
+    pub duration_ms: Option<i64>,
+    /// When it was published (normalised; the indexing time when the record has none).
+    pub created_at: String,
+    /// The thumbnail blob.
+    pub thumb: Option<BlobRef>,
+}
+
+/// Why a record was skipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{rkey}: {reason}")]
+pub struct InvalidRecord {
+    /// Its record key.
+    pub rkey: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// The current time as stored.
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `value` (the record as JSON) parsed for the index.
+pub fn parse_video(
+    did: &str,
+    rkey: &str,
+    cid: &str,
+    value: &Value,
+    indexed_at: &str,
+) -> Result<VideoRow, InvalidRecord> {
+    let invalid = |reason: &str| InvalidRecord {
+        rkey: rkey.to_string(),
+        reason: reason.to_string(),
+    };
+    let record = value.as_object().ok_or_else(|| invalid("not an object"))?;
+    let title = match record.get("title") {
+        Some(Value::String(title)) if !title.trim().is_empty() => title.trim(),
+        Some(Value::String(_)) => return Err(invalid("the title is empty")),
+        Some(_) => return Err(invalid("the title is not a string")),
+        None => return Err(invalid("no title")),
+    };
+    let description = record
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+        .map(|text| truncate(text, MAX_DESCRIPTION_CHARS));
+    let duration_ms = match (record.get("durationMs"), record.get("duration")) {
+        (Some(ms), _) if ms.as_u64().is_some() => ms.as_u64(),
+        (_, Some(ns)) => ns.as_u64().map(|ns| ns / 1_000_000),
+        _ => None,
+    }
+    .and_then(|ms| i64::try_from(ms).ok());
+    let created_at = record
+        .get("createdAt")
+        .and_then(Value::as_str)
+        .and_then(normalise_time)
+        .unwrap_or_else(|| indexed_at.to_string());
+    let thumb = record
+        .get("thumb")
+        .and_then(|thumb| serde_json::from_value::<BlobRef>(thumb.clone()).ok());
+    Ok(VideoRow {
+        uri: format!("at://{did}/{VIDEO_COLLECTION}/{rkey}"),
+        cid: cid.to_string(),
+        did: did.to_string(),
+        rkey: rkey.to_string(),
+        title: truncate(title, MAX_TITLE_CHARS),
+        description,
+        duration_ms,
+        created_at,
+        thumb,
+    })
+}
+
+/// An RFC 3339 time in our stored form, or `None` when it is not one.
+fn normalise_time(text: &str) -> Option<String> {
+    DateTime::parse_from_rfc3339(text).ok().map(|time| {
+        time.with_timezone(&Utc)
+            .to_rfc3339_opts(SecondsFormat::Millis, true)
+    })
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const NOW: &str = "2026-11-21T10:00:00.000Z";
+
+    fn parse(value: Value) -> Result<VideoRow, InvalidRecord> {
+        parse_video("did:plc:abc", "3k", "bafycid", &value, NOW)
+    }
+
+    #[test]
+    fn both_duration_shapes_are_read() {
+        let ns = parse(json!({"title": "A", "duration": 90_000_000_000u64})).expect("ns");
+        assert_eq!(ns.duration_ms, Some(90_000));
+        let ms = parse(json!({"title": "A", "durationMs": 1234})).expect("ms");
+        assert_eq!(ms.duration_ms, Some(1234));
+        let neither = parse(json!({"title": "A", "duration": "long"})).expect("neither");
+        assert_eq!(neither.duration_ms, None);
+    }
+
+    #[test]
+    fn optional_fields_may_be_missing_or_wrong() {
+        let row = parse(json!({
+            "title": "  Talk  ",
+            "description": 7,
+            "createdAt": "yesterday",
+            "thumb": {"nonsense": true},
+        }))
+        .expect("parsed");
+        assert_eq!(row.title, "Talk");
+        assert_eq!(row.description, None);
+        assert_eq!(row.created_at, NOW);
+        assert_eq!(row.thumb, None);
+        assert_eq!(row.uri, "at://did:plc:abc/place.stream.video/3k");
+    }
+
+    #[test]
+    fn times_are_normalised_for_ordering() {
+        let row =
+            parse(json!({"title": "A", "createdAt": "2024-03-01T12:00:00+02:00"})).expect("parsed");
+        assert_eq!(row.created_at, "2024-03-01T10:00:00.000Z");
+    }
+
+    #[test]
+    fn records_without_a_usable_title_are_refused_with_a_reason() {
+        for (value, reason) in [
+            (json!({"description": "x"}), "no title"),
+            (json!({"title": 5}), "the title is not a string"),
+            (json!({"title": "   "}), "the title is empty"),
+            (json!("text"), "not an object"),
+        ] {
+            let err = parse(value).expect_err(reason);
+            assert_eq!(err.to_string(), format!("3k: {reason}"));
+        }
+    }
+
+    #[test]
+    fn long_text_is_cut_on_a_character_boundary() {
+        let row = parse(json!({"title": "é".repeat(400)})).expect("parsed");
+        assert_eq!(row.title.chars().count(), MAX_TITLE_CHARS);
+    }
+}

@@ -1,0 +1,226 @@
+//! A real server (TCP listener, as in production) on the local network, for the AppView
+//! tests and benchmark, and helpers that write `place.stream.video` records.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use server::atproto::session::Agent;
+use server::config::{Config, Secret};
+use server::db::Db;
+use server::services::Services;
+use server::web::{self, AppState};
+use tokio_util::sync::CancellationToken;
+
+use super::network::{Account, network};
+
+/// The admin token the test servers accept.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A running server.
+pub struct Server {
+    pub url: String,
+    pub shutdown: CancellationToken,
+    pub services: Services,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+    tasks: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Starts a server on `data_dir` with the local network's settings plus `extra` flags.
+    pub async fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        let net = network();
+        let data = data_dir.display().to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let mut args = vec![
+            "streamhut",
+            "--public-url",
+            &url,
+            "--data-dir",
+            &data,
+            "--site-root",
+            &data,
+            "--plc-url",
+            net.plc_url.as_str(),
+            "--handle-resolver-url",
+            net.pds_url.as_str(),
+            "--allow-private-network",
+            "true",
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--bsky-public-api-url",
+            "",
+        ];
+        args.extend_from_slice(extra);
+        let config = Config::from_args(args).expect("config");
+        let db = Db::open(&config.database()).await.expect("db");
+        db.migrate().await.expect("migrate");
+        let shutdown = CancellationToken::new();
+        let services = Services::start(&config, db, &shutdown)
+            .await
+            .expect("services");
+        let tasks = services.tasks.start(shutdown.clone());
+        let state = AppState::new(&config, &services);
+        let served = tokio::spawn(web::serve(listener, state, shutdown.clone()));
+        Self {
+            url,
+            shutdown,
+            services,
+            served,
+            tasks,
+        }
+    }
+
+    /// Stops the server and waits until it has stopped.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.served.await;
+        let _ = self.tasks.await;
+    }
+
+    /// A client without cookies or credentials.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// `POST /api/appview/{method}` with the admin token; returns status and JSON.
+    pub async fn admin_post(&self, method: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client()
+            .post(format!("{}/api/appview/{method}", self.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET /api/appview/{path}`; returns status and JSON.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client()
+            .get(format!("{}/api/appview/{path}", self.url))
+            .send()
+            .await
+            .expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits for a task to finish and returns its view.
+    pub async fn wait_task(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let view: Value = self
+                .client()
+                .get(format!("{}/api/tasks/{id}?wait=10", self.url))
+                .send()
+                .await
+                .expect("GET task")
+                .json()
+                .await
+                .expect("task JSON");
+            if matches!(view["status"].as_str(), Some("complete" | "failed")) {
+                return view;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "task {id} never finished: {view}"
+            );
+        }
+    }
+
+    /// Every video of `did`, following cursors; panics on a duplicate.
+    pub async fn all_videos(&self, did: &str) -> Vec<Value> {
+        let mut videos: Vec<Value> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("listVideos?limit=100&creator={did}");
+            if let Some(cursor) = &cursor {
+                path.push_str(&format!("&cursor={cursor}"));
+            }
+            let (status, page) = self.get(&path).await;
+            assert_eq!(status, 200, "{page}");
+            videos.extend(page["videos"].as_array().cloned().unwrap_or_default());
+            match page["cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
+        }
+        let mut uris: Vec<&str> = videos.iter().filter_map(|v| v["uri"].as_str()).collect();
+        uris.sort_unstable();
+        let before = uris.len();
+        uris.dedup();
+        assert_eq!(before, uris.len(), "duplicate videos in listVideos");
+        videos
+    }
+}
+
+/// A signed-in agent for `account`.
+pub async fn agent(account: &Account) -> Agent {
+    Agent::login(
+        network().pds(),
+        &account.handle,
+        &Secret::new(account.password.clone()),
+    )
+    .await
+    .expect("login")
+}
+
+/// A valid video record.
+pub fn video(title: &str, n: u64) -> Value {
+    json!({
+        "$type": "place.stream.video",
+        "title": title,
+        "description": format!("Recording number {n} of the test series"),
+        "durationMs": 60_000 + n,
+        "createdAt": format!("2026-01-01T00:{:02}:{:02}.000Z", (n / 60) % 60, n % 60),
+    })
+}
+
+/// Creates `records` in `account`'s `place.stream.video` collection in batches of 200
+/// (`com.atproto.repo.applyWrites`); returns their record keys in order.
+pub async fn publish(agent: &Agent, records: &[Value]) -> Vec<String> {
+    let session = agent.session().await;
+    let mut rkeys = Vec::new();
+    for chunk in records.chunks(200) {
+        let writes: Vec<Value> = chunk
+            .iter()
+            .map(|value| {
+                json!({
+                    "$type": "com.atproto.repo.applyWrites#create",
+                    "collection": "place.stream.video",
+                    "value": value,
+                })
+            })
+            .collect();
+        let response = reqwest::Client::new()
+            .post(
+                network()
+                    .pds_url
+                    .join("/xrpc/com.atproto.repo.applyWrites")
+                    .expect("url"),
+            )
+            .bearer_auth(session.access_jwt.expose())
+            .json(&json!({ "repo": session.did, "writes": writes }))
+            .send()
+            .await
+            .expect("applyWrites");
+        let status = response.status();
+        let body: Value = response.json().await.expect("applyWrites JSON");
+        assert!(status.is_success(), "applyWrites: {status} {body}");
+        for result in body["results"].as_array().expect("results") {
+            let uri = result["uri"].as_str().expect("uri");
+            rkeys.push(uri.rsplit('/').next().expect("rkey").to_string());
+        }
+    }
+    rkeys
+}
