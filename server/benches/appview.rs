@@ -43,7 +43,11 @@ async fn latencies(client: &reqwest::Client, url: &str, n: usize) -> Vec<Duratio
     for _ in 0..n {
         let started = Instant::now();
         let response = client.get(url).send().await.expect("GET");
-        assert!(response.status().is_success(), "{url}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
         response.bytes().await.expect("body");
         samples.push(started.elapsed());
     }
@@ -137,7 +141,10 @@ async fn run() {
     let server = Server::start(dir.path(), &["--appview-firehose", "false"]).await;
     let filled = Instant::now();
     synthesise(&server, SYNTHETIC_ROWS).await;
-    println!("synthesised {SYNTHETIC_ROWS} rows in {:?}", filled.elapsed());
+    println!(
+        "synthesised {SYNTHETIC_ROWS} rows in {:?}",
+        filled.elapsed()
+    );
 
     let trivial_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -155,7 +162,9 @@ async fn run() {
     let (_, deep) = server.get("listVideos?limit=100").await;
     let mut cursor = deep["cursor"].as_str().expect("cursor").to_string();
     for _ in 0..200 {
-        let (_, page) = server.get(&format!("listVideos?limit=100&cursor={cursor}")).await;
+        let (_, page) = server
+            .get(&format!("listVideos?limit=100&cursor={cursor}"))
+            .await;
         cursor = page["cursor"].as_str().expect("cursor").to_string();
     }
     let (_, search) = server.get("listVideos?q=lighthouse").await;
@@ -165,9 +174,18 @@ async fn run() {
     let urls = [
         ("trivial axum JSON handler", trivial.clone()),
         ("listVideos, first page of 50", api("listVideos")),
-        ("listVideos, a page 20 100 rows deep", api(&format!("listVideos?cursor={cursor}"))),
-        ("listVideos by creator", api("listVideos?creator=did:plc:synthetic42")),
-        ("search, one word (~1 % of rows)", api("listVideos?q=lighthouse")),
+        (
+            "listVideos, a page 20 100 rows deep",
+            api(&format!("listVideos?cursor={cursor}")),
+        ),
+        (
+            "listVideos by creator",
+            api("listVideos?creator=did:plc:synthetic42"),
+        ),
+        (
+            "search, one word (~1 % of rows)",
+            api("listVideos?q=lighthouse"),
+        ),
         ("search, two words", api("listVideos?q=lighthouse%20keeper")),
     ];
     for (_, url) in &urls {
@@ -213,7 +231,10 @@ async fn run() {
             if page["videos"][0]["title"] == title.as_str() {
                 break;
             }
-            assert!(created.elapsed() < Duration::from_secs(10), "{title} never appeared");
+            assert!(
+                created.elapsed() < Duration::from_secs(10),
+                "{title} never appeared"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         firehose.push(created.elapsed());
@@ -237,8 +258,18 @@ async fn run() {
 /// table (and so the same full-text triggers) the sync writes.
 async fn synthesise(server: &Server, rows: usize) {
     const WORDS: [&str; 12] = [
-        "keynote", "panel", "workshop", "demo", "interview", "lightning", "talk", "session",
-        "review", "launch", "retrospective", "tutorial",
+        "keynote",
+        "panel",
+        "workshop",
+        "demo",
+        "interview",
+        "lightning",
+        "talk",
+        "session",
+        "review",
+        "launch",
+        "retrospective",
+        "tutorial",
     ];
     let conn = server.services.db.connect().await.expect("connect");
     let tx = conn.transaction().await.expect("transaction");

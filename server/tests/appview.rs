@@ -494,3 +494,82 @@ async fn profiles_come_from_the_pds_with_avatars_served_through_us() {
     assert!(profile["displayName"].is_null());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_creators_failure_stops_nobody_and_the_job_reports_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--appview-firehose", "false"]).await;
+    let healthy = network().create_account("healthy").await;
+    let leaving = network().create_account("leaving").await;
+    publish(&agent(&healthy).await, &[video("Still here", 1)]).await;
+    let leaving_agent = agent(&leaving).await;
+    publish(&leaving_agent, &[video("About to go", 1)]).await;
+    for account in [&healthy, &leaving] {
+        let (status, body) = server
+            .admin_post("registerCreator", json!({"actor": account.did}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        server.wait_task(body["taskId"].as_str().expect("id")).await;
+    }
+
+    // The second creator deactivates their account: their PDS now refuses listings.
+    let session = leaving_agent.session().await;
+    let response = reqwest::Client::new()
+        .post(
+            network()
+                .pds_url
+                .join("/xrpc/com.atproto.server.deactivateAccount")
+                .expect("url"),
+        )
+        .bearer_auth(session.access_jwt.expose())
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("deactivate");
+    assert!(response.status().is_success(), "{}", response.status());
+
+    // Syncing everyone: one task each, the healthy one completes, the other fails alone.
+    let (status, body) = server.admin_post("triggerSync", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let ids = body["taskIds"].as_array().expect("taskIds").clone();
+    assert_eq!(ids.len(), 2);
+    let mut outcomes = Vec::new();
+    for id in &ids {
+        let view = server.wait_task(id.as_str().expect("id")).await;
+        outcomes.push(view["status"].as_str().unwrap_or_default().to_string());
+    }
+    outcomes.sort();
+    assert_eq!(outcomes, ["complete", "failed"]);
+    let (_, stats) = server.get("getStats").await;
+    let error_of = |did: &str| {
+        stats["perCreator"]
+            .as_array()
+            .expect("perCreator")
+            .iter()
+            .find(|c| c["did"] == did)
+            .map(|c| c["error"].clone())
+            .expect("creator")
+    };
+    assert!(error_of(&healthy.did).is_null(), "{stats}");
+    // Its videos stay listed: a failed sync changes nothing.
+    assert!(
+        error_of(&leaving.did)
+            .as_str()
+            .is_some_and(|e| e.contains("listRecords")),
+        "{stats}"
+    );
+    assert_eq!(server.all_videos(&leaving.did).await.len(), 1);
+    assert_eq!(server.all_videos(&healthy.did).await.len(), 1);
+
+    // The 15-minute job does the same, and its run says who failed.
+    let scheduler = server.services.scheduler.clone();
+    let later = chrono::Utc::now().timestamp_millis() + 16 * 60 * 1000;
+    let runs = scheduler.tick(later).await.expect("tick");
+    let run = runs
+        .iter()
+        .find(|run| run.job == "appview.syncAllCreators")
+        .expect("the sync job ran");
+    let error = run.error.as_deref().unwrap_or_default();
+    assert!(error.starts_with("1 of 2 creators failed"), "{error}");
+    server.stop().await;
+}

@@ -82,6 +82,20 @@ pub enum AppViewError {
     Db(#[from] DbError),
 }
 
+impl AppViewError {
+    /// Whether trying again soon could succeed: network trouble and server errors, not
+    /// answers like "this repository is deactivated" (the next scheduled sync retries
+    /// those).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Upstream(AtprotoError::Net(_) | AtprotoError::InvalidResponse { .. }) => true,
+            Self::Upstream(AtprotoError::Xrpc { status, .. }) => *status >= 500 || *status == 429,
+            Self::Db(_) | Self::Tasks(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// A registration's outcome.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -98,6 +112,7 @@ pub struct Registered {
 
 /// The AppView service.
 pub struct AppView {
+    db: Db,
     store: IndexStore,
     index: VideoIndex,
     identity: Arc<IdentityResolver>,
@@ -125,7 +140,8 @@ impl AppView {
     ) -> Result<Arc<Self>, DbError> {
         let appview = Arc::new(Self {
             store: IndexStore::open(db.clone()).await?,
-            index: VideoIndex::new(db),
+            index: VideoIndex::new(db.clone()),
+            db,
             identity,
             http,
             tasks,
@@ -160,12 +176,10 @@ impl AppView {
         Ok(stats)
     }
 
-    /// Makes sure the schema exists. Migrations run at every start, so this only checks
-    /// that the database answers with the AppView's tables in place.
-    pub async fn init(&self) -> Result<(), AppViewError> {
-        self.store.creators().await?;
-        self.store.cursor("").await?;
-        Ok(())
+    /// Makes sure the schema exists: applies any migration not yet applied (all of them
+    /// run at start, so this normally finds nothing to do); returns the schema version.
+    pub async fn init(&self) -> Result<i64, AppViewError> {
+        Ok(self.db.migrate().await?.current)
     }
 
     /// Registers `actor` (a handle or DID) and starts syncing them.

@@ -142,10 +142,8 @@ pub(super) fn sync_task(appview: Weak<AppView>, concurrency: u32) -> TaskDef {
                     "deleted": counts.deleted,
                     "skipped": counts.skipped,
                 })),
-                Err(err @ (AppViewError::NotRegistered(_) | AppViewError::InvalidActor(_))) => {
-                    Err(TaskFailure::fatal(err.to_string()))
-                }
-                Err(err) => Err(TaskFailure::retry(err.to_string())),
+                Err(err) if err.is_transient() => Err(TaskFailure::retry(err.to_string())),
+                Err(err) => Err(TaskFailure::fatal(err.to_string())),
             }
         }
     })

@@ -18,13 +18,16 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::XrpcError;
-use super::auth::{Admin, AdminAuth, verify_password};
+use super::auth::{Admin, AdminAuth, is_cross_site, verify_password};
 use crate::appview::query::{DEFAULT_LIMIT, MAX_LIMIT, VideoQuery};
 use crate::appview::{AppView, AppViewError};
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::HttpClient;
 use crate::config::Secret;
 use crate::tasks::scheduler::Scheduler;
+
+/// Why a sign-in or sign-out from another site is refused.
+const CROSS_SITE: &str = "signing in and out only works from this site's own pages";
 
 /// Longest search query accepted.
 const MAX_QUERY_CHARS: usize = app::catalog::MAX_QUERY_CHARS;
@@ -98,8 +101,8 @@ pub(super) async fn init(
     _: Admin,
     State(appview): State<Arc<AppView>>,
 ) -> Result<Json<Value>, XrpcError> {
-    appview.init().await.map_err(appview_error)?;
-    Ok(Json(json!({ "ok": true })))
+    let version = appview.init().await.map_err(appview_error)?;
+    Ok(Json(json!({ "ok": true, "schemaVersion": version })))
 }
 
 pub(super) async fn register_creator(
@@ -273,8 +276,12 @@ pub(super) async fn login(
     State(auth): State<Arc<AdminAuth>>,
     State(identity): State<Arc<IdentityResolver>>,
     State(http): State<HttpClient>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    if is_cross_site(&headers) {
+        return back("error", CROSS_SITE).into_response();
+    }
     let password = Secret::new(form.password);
     match verify_password(&identity, &http, &form.identifier, &password).await {
         Ok(did) => {
@@ -286,6 +293,9 @@ pub(super) async fn login(
 }
 
 pub(super) async fn logout(State(auth): State<Arc<AdminAuth>>, headers: HeaderMap) -> Response {
+    if is_cross_site(&headers) {
+        return back("error", CROSS_SITE).into_response();
+    }
     (auth.sign_out(&headers), back("notice", "Signed out.")).into_response()
 }
 

@@ -252,7 +252,7 @@ pub async fn verify_password(
 }
 
 /// Whether a browser sent this request from another site.
-fn is_cross_site(headers: &HeaderMap) -> bool {
+pub fn is_cross_site(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return !matches!(site, "same-origin" | "none");
     }
