@@ -9,50 +9,30 @@
 //!   served the same way;
 //! - firehose latency: a record created upstream → visible in `listVideos`.
 
+mod support;
+
 #[path = "../tests/common/network.rs"]
 #[allow(dead_code)]
 mod network;
 
-#[path = "../tests/common/appview.rs"]
+#[path = "../tests/common/instance.rs"]
 #[allow(dead_code)]
-mod appview;
+mod instance;
 
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::routing::get;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
-use appview::{Server, agent, publish, video};
+use instance::{Server, agent, publish, video};
 use network::network;
+use support::{latencies, percentile, trivial_handler};
 
 const CREATORS: usize = 100;
 const VIDEOS_PER_CREATOR: u64 = 100;
 const SYNTHETIC_ROWS: usize = 100_000;
 const LATENCY_SAMPLES: usize = 1000;
 const FIREHOSE_SAMPLES: usize = 15;
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
-}
-
-async fn latencies(client: &reqwest::Client, url: &str, n: usize) -> Vec<Duration> {
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        let response = client.get(url).send().await.expect("GET");
-        assert!(
-            response.status().is_success(),
-            "{url}: {}",
-            response.status()
-        );
-        response.bytes().await.expect("body");
-        samples.push(started.elapsed());
-    }
-    samples
-}
 
 fn summary(name: &str, mut samples: Vec<Duration>, baseline: Duration) -> Duration {
     let p50 = percentile(&mut samples, 0.5);
@@ -65,11 +45,7 @@ fn summary(name: &str, mut samples: Vec<Duration>, baseline: Duration) -> Durati
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    support::block_on(run());
 }
 
 async fn run() {
@@ -146,17 +122,7 @@ async fn run() {
         filled.elapsed()
     );
 
-    let trivial_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let trivial = format!("http://{}/", trivial_listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        axum::serve(
-            trivial_listener,
-            axum::Router::new().route("/", get(|| async { Json(json!({"ok": true})) })),
-        )
-        .await
-    });
+    let trivial = trivial_handler().await;
     let client = reqwest::Client::new();
     let api = |path: &str| format!("{}/api/appview/{path}", server.url);
     let (_, deep) = server.get("listVideos?limit=100").await;

@@ -7,6 +7,8 @@
 //! - a trivial axum JSON handler, over the same HTTP client;
 //! - the cold first call of a newly deployed version.
 
+mod support;
+
 #[path = "../tests/common/network.rs"]
 #[allow(dead_code)]
 mod network;
@@ -15,8 +17,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::routing::get;
 use serde_json::json;
 use server::atproto::session::Agent;
 use server::config::{Config, Secret};
@@ -25,6 +25,7 @@ use server::runner::sandbox::{Sandbox, SandboxPolicy, install_harness};
 use server::runner::{Runner, bundler, deploy, permissions};
 use server::services::Services;
 use server::web::{self, AppState};
+use support::{latencies, percentile, trivial_handler};
 use tokio_util::sync::CancellationToken;
 
 const LATENCY_SAMPLES: usize = 2000;
@@ -39,27 +40,6 @@ fn deno() -> PathBuf {
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/deno")
         })
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
-}
-
-async fn latencies(client: &reqwest::Client, url: &str, n: usize) -> Vec<Duration> {
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        let response = client.get(url).send().await.expect("GET");
-        assert!(
-            response.status().is_success(),
-            "{url}: {}",
-            response.status()
-        );
-        response.bytes().await.expect("body");
-        samples.push(started.elapsed());
-    }
-    samples
 }
 
 async fn throughput(client: &reqwest::Client, url: &str) -> f64 {
@@ -86,11 +66,7 @@ async fn throughput(client: &reqwest::Client, url: &str) -> f64 {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    support::block_on(run());
 }
 
 async fn run() {
@@ -133,24 +109,19 @@ async fn run() {
     let path = |p: &str| dir.path().join(p).display().to_string();
     let (data, runner_home, deno_path) =
         (path("data"), path("runner"), deno().display().to_string());
-    let config = Config::from_args([
-        "streamhut",
-        "--data-dir",
-        &data,
-        "--atrun-home",
-        &runner_home,
-        "--plc-url",
-        net.plc_url.as_str(),
-        "--handle-resolver-url",
-        net.pds_url.as_str(),
-        "--allow-private-network",
-        "true",
-        "--deno-path",
-        &deno_path,
-        "--atrun-rate-limit",
-        "0",
-    ])
-    .expect("config");
+    let mut args = vec![
+        "streamhut".to_string(),
+        "--data-dir".into(),
+        data,
+        "--atrun-home".into(),
+        runner_home,
+        "--deno-path".into(),
+        deno_path,
+        "--atrun-rate-limit".into(),
+        "0".into(),
+    ];
+    args.extend(net.server_args());
+    let config = Config::from_args(args).expect("config");
     let db = Db::open(&config.database()).await.expect("db");
     db.migrate().await.expect("migrate");
     let shutdown = CancellationToken::new();
@@ -166,17 +137,7 @@ async fn run() {
         AppState::new(&config, &services),
         shutdown.clone(),
     ));
-    let trivial_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let trivial = format!("http://{}/", trivial_listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        axum::serve(
-            trivial_listener,
-            axum::Router::new().route("/", get(|| async { Json(json!({"ok": true})) })),
-        )
-        .await
-    });
+    let trivial = trivial_handler().await;
 
     let client = reqwest::Client::new();
     let warm_url = format!("{base}/bundle/{}/hello/1.0.0/hello?name=bench", account.did);

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::appview::{Server, agent, publish, video};
+use common::instance::{Server, agent, publish, video};
 use common::network::network;
 use serde_json::{Value, json};
 

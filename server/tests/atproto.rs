@@ -197,38 +197,13 @@ async fn a_tampered_blob_is_refused() {
 async fn list_records_pages_through_more_than_100_records() {
     let (account, agent) = login("list").await;
     let session = agent.session().await;
-    let http = reqwest::Client::new();
-    let mut expected = HashSet::new();
-    for batch in 0..3 {
-        let writes: Vec<_> = (0..80)
-            .map(|i| {
-                let n = batch * 80 + i;
-                json!({
-                    "$type": "com.atproto.repo.applyWrites#create",
-                    "collection": "dev.streamhut.item",
-                    "value": {"$type": "dev.streamhut.item", "n": n},
-                })
-            })
-            .collect();
-        let response = http
-            .post(
-                network()
-                    .pds_url
-                    .join("/xrpc/com.atproto.repo.applyWrites")
-                    .expect("url"),
-            )
-            .bearer_auth(session.access_jwt.expose())
-            .json(&json!({"repo": account.did, "writes": writes}))
-            .send()
-            .await
-            .expect("applyWrites");
-        assert!(
-            response.status().is_success(),
-            "{}",
-            response.text().await.unwrap_or_default()
-        );
-        expected.extend((batch * 80)..(batch * 80 + 80));
-    }
+    let values: Vec<_> = (0..240)
+        .map(|n| json!({"$type": "dev.streamhut.item", "n": n}))
+        .collect();
+    network()
+        .apply_writes(&session, "dev.streamhut.item", &values)
+        .await;
+    let expected: HashSet<i64> = (0..240).collect();
 
     let pds = network().pds();
     let records: Vec<_> = pds

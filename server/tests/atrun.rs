@@ -8,75 +8,37 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::instance::Server;
 use common::network::network;
 use common::runner::deno;
 use serde_json::{Value, json};
-use server::config::Config;
-use server::db::Db;
-use server::services::Services;
-use server::web::{self, AppState};
-use tokio_util::sync::CancellationToken;
 
-struct Server {
-    url: String,
-    scheduler: std::sync::Arc<server::tasks::scheduler::Scheduler>,
-    shutdown: CancellationToken,
+/// The server, in this process, configured for the local network and Deno (plus `extra`
+/// flags), with the temporary directory it lives in.
+struct Running {
+    server: Server,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+impl std::ops::Deref for Running {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.server
     }
 }
 
-/// The server, in this process, configured for the local network (plus `extra` flags).
-async fn server_with(extra: &[&str]) -> Server {
-    let net = network();
+async fn server_with(extra: &[&str]) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = |p: &str| dir.path().join(p).display().to_string();
-    let (data, runner, deno) = (path("data"), path("runner"), deno().display().to_string());
-    let mut args = vec![
-        "streamhut",
-        "--data-dir",
-        &data,
-        "--site-root",
-        &data,
-        "--atrun-home",
-        &runner,
-        "--plc-url",
-        net.plc_url.as_str(),
-        "--handle-resolver-url",
-        net.pds_url.as_str(),
-        "--allow-private-network",
-        "true",
-        "--deno-path",
-        &deno,
-    ];
+    let runner = dir.path().join("runner").display().to_string();
+    let deno = deno().display().to_string();
+    let mut args = vec!["--atrun-home", &runner, "--deno-path", &deno];
     args.extend_from_slice(extra);
-    let config = Config::from_args(args).expect("config");
-    let db = Db::open(&config.database()).await.expect("db");
-    db.migrate().await.expect("migrate");
-    let shutdown = CancellationToken::new();
-    let services = Services::start(&config, db, &shutdown)
-        .await
-        .expect("services");
-    services.tasks.start(shutdown.clone());
-    let state = AppState::new(&config, &services);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(web::serve(listener, state, shutdown.clone()));
-    Server {
-        url,
-        scheduler: services.scheduler.clone(),
-        shutdown,
-        _dir: dir,
-    }
+    let server = Server::start(&dir.path().join("data"), &args).await;
+    Running { server, _dir: dir }
 }
 
-async fn server() -> Server {
+async fn server() -> Running {
     server_with(&[]).await
 }
 
@@ -292,13 +254,18 @@ async fn jobs_allowlist_and_rate_limit() {
 
     // The installer runs first, then the bundle's jobs.
     let now = chrono::Utc::now().timestamp_millis();
-    let runs = server.scheduler.tick(now).await.expect("tick");
+    let runs = server.services.scheduler.tick(now).await.expect("tick");
     assert!(
         runs.iter()
             .any(|r| r.job == "atrun.jobs" && r.error.is_none()),
         "{runs:?}"
     );
-    let runs = server.scheduler.tick(now + 1000).await.expect("tick");
+    let runs = server
+        .services
+        .scheduler
+        .tick(now + 1000)
+        .await
+        .expect("tick");
     let tick = runs
         .iter()
         .find(|r| r.job.ends_with("/jobs-demo:tick"))
@@ -319,7 +286,12 @@ async fn jobs_allowlist_and_rate_limit() {
         !runs.iter().any(|r| r.job.contains(&other.did)),
         "only installed bundles run jobs"
     );
-    let history = server.scheduler.history(10).await.expect("history");
+    let history = server
+        .services
+        .scheduler
+        .history(10)
+        .await
+        .expect("history");
     assert!(
         history
             .iter()

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-pub mod appview;
+pub mod instance;
 pub mod network;
 pub mod runner;
 

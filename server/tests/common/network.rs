@@ -107,6 +107,59 @@ impl Network {
         .expect("http client")
     }
 
+    /// The server flags that point it at this network (and let it reach loopback).
+    pub fn server_args(&self) -> Vec<String> {
+        vec![
+            "--plc-url".into(),
+            self.plc_url.to_string(),
+            "--handle-resolver-url".into(),
+            self.pds_url.to_string(),
+            "--allow-private-network".into(),
+            "true".into(),
+        ]
+    }
+
+    /// Creates `values` in `session`'s `collection` with `com.atproto.repo.applyWrites`,
+    /// 200 at a time; returns their AT-URIs in order.
+    pub async fn apply_writes(
+        &self,
+        session: &server::atproto::session::Session,
+        collection: &str,
+        values: &[serde_json::Value],
+    ) -> Vec<String> {
+        let mut uris = Vec::new();
+        for chunk in values.chunks(200) {
+            let writes: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|value| {
+                    json!({
+                        "$type": "com.atproto.repo.applyWrites#create",
+                        "collection": collection,
+                        "value": value,
+                    })
+                })
+                .collect();
+            let response = reqwest::Client::new()
+                .post(
+                    self.pds_url
+                        .join("/xrpc/com.atproto.repo.applyWrites")
+                        .expect("url"),
+                )
+                .bearer_auth(session.access_jwt.expose())
+                .json(&json!({ "repo": session.did, "writes": writes }))
+                .send()
+                .await
+                .expect("applyWrites");
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.expect("applyWrites JSON");
+            assert!(status.is_success(), "applyWrites: {status} {body}");
+            for result in body["results"].as_array().expect("results") {
+                uris.push(result["uri"].as_str().expect("uri").to_string());
+            }
+        }
+        uris
+    }
+
     /// A client for the PDS.
     pub fn pds(&self) -> XrpcClient {
         XrpcClient::new(self.http(), self.pds_url.clone())

@@ -1,5 +1,5 @@
-//! A real server (TCP listener, as in production) on the local network, for the AppView
-//! tests and benchmark, and helpers that write `place.stream.video` records.
+//! A real server (a TCP listener and the whole service stack, as in production) on the
+//! local network, and helpers that write `place.stream.video` records.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -35,6 +35,7 @@ impl Server {
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let network_args = net.server_args();
         let mut args = vec![
             "streamhut",
             "--public-url",
@@ -43,17 +44,12 @@ impl Server {
             &data,
             "--site-root",
             &data,
-            "--plc-url",
-            net.plc_url.as_str(),
-            "--handle-resolver-url",
-            net.pds_url.as_str(),
-            "--allow-private-network",
-            "true",
             "--admin-token",
             ADMIN_TOKEN,
             "--bsky-public-api-url",
             "",
         ];
+        args.extend(network_args.iter().map(String::as_str));
         args.extend_from_slice(extra);
         let config = Config::from_args(args).expect("config");
         let db = Db::open(&config.database()).await.expect("db");
@@ -186,41 +182,14 @@ pub fn video(title: &str, n: u64) -> Value {
     })
 }
 
-/// Creates `records` in `account`'s `place.stream.video` collection in batches of 200
-/// (`com.atproto.repo.applyWrites`); returns their record keys in order.
+/// Creates `records` in `agent`'s `place.stream.video` collection; returns their record
+/// keys in order.
 pub async fn publish(agent: &Agent, records: &[Value]) -> Vec<String> {
     let session = agent.session().await;
-    let mut rkeys = Vec::new();
-    for chunk in records.chunks(200) {
-        let writes: Vec<Value> = chunk
-            .iter()
-            .map(|value| {
-                json!({
-                    "$type": "com.atproto.repo.applyWrites#create",
-                    "collection": "place.stream.video",
-                    "value": value,
-                })
-            })
-            .collect();
-        let response = reqwest::Client::new()
-            .post(
-                network()
-                    .pds_url
-                    .join("/xrpc/com.atproto.repo.applyWrites")
-                    .expect("url"),
-            )
-            .bearer_auth(session.access_jwt.expose())
-            .json(&json!({ "repo": session.did, "writes": writes }))
-            .send()
-            .await
-            .expect("applyWrites");
-        let status = response.status();
-        let body: Value = response.json().await.expect("applyWrites JSON");
-        assert!(status.is_success(), "applyWrites: {status} {body}");
-        for result in body["results"].as_array().expect("results") {
-            let uri = result["uri"].as_str().expect("uri");
-            rkeys.push(uri.rsplit('/').next().expect("rkey").to_string());
-        }
-    }
-    rkeys
+    network()
+        .apply_writes(&session, "place.stream.video", records)
+        .await
+        .into_iter()
+        .map(|uri| uri.rsplit('/').next().expect("rkey").to_string())
+        .collect()
 }

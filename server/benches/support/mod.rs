@@ -1,0 +1,56 @@
+//! What the benchmarks share: latency sampling, percentiles, and the trivial axum JSON
+//! handler every HTTP figure is compared with (served the same way, in the same run).
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::routing::get;
+use serde_json::json;
+
+/// Runs a benchmark's async body on a multi-threaded runtime.
+pub fn block_on<F: Future<Output = ()>>(body: F) {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(body);
+}
+
+/// The `p`-th quantile (0 to 1) of `samples`.
+pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// `n` sequential GETs of `url`, each timed until its body is read.
+pub async fn latencies(client: &reqwest::Client, url: &str, n: usize) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let response = client.get(url).send().await.expect("GET");
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        response.bytes().await.expect("body");
+        samples.push(started.elapsed());
+    }
+    samples
+}
+
+/// Serves `{"ok": true}` from a trivial axum handler on loopback; returns its URL.
+pub async fn trivial_handler() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::Router::new().route("/", get(|| async { Json(json!({"ok": true})) })),
+        )
+        .await
+    });
+    url
+}
