@@ -28,7 +28,9 @@ use server::web::{self, AppState};
 use support::{latencies, percentile, trivial_handler};
 use tokio_util::sync::CancellationToken;
 
-const LATENCY_SAMPLES: usize = 2000;
+const LATENCY_SAMPLES: usize = 3000;
+/// Latencies are sampled in this many interleaved rounds.
+const ROUNDS: usize = 10;
 const SPAWN_SAMPLES: usize = 30;
 const COLD_SAMPLES: usize = 10;
 const CONCURRENCY: usize = 16;
@@ -144,14 +146,15 @@ async fn run() {
     latencies(&client, &warm_url, 50).await; // warm up: resolve, fetch, extract, spawn
     latencies(&client, &trivial, 50).await;
 
-    let mut axum_lat = latencies(&client, &trivial, LATENCY_SAMPLES).await;
-    let mut ours_lat = latencies(
-        &client,
-        &format!("{base}/.well-known/at-run"),
-        LATENCY_SAMPLES,
-    )
-    .await;
-    let mut warm_lat = latencies(&client, &warm_url, LATENCY_SAMPLES).await;
+    // Interleaved rounds, so that drift in the machine's load hits both sides alike.
+    let well_known = format!("{base}/.well-known/at-run");
+    let (mut axum_lat, mut ours_lat, mut warm_lat) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let n = LATENCY_SAMPLES / ROUNDS;
+        axum_lat.extend(latencies(&client, &trivial, n).await);
+        ours_lat.extend(latencies(&client, &well_known, n).await);
+        warm_lat.extend(latencies(&client, &warm_url, n).await);
+    }
     let axum_rate = throughput(&client, &trivial).await;
     let warm_rate = throughput(&client, &warm_url).await;
 
@@ -230,7 +233,7 @@ async fn run() {
     let invoke_p50 = percentile(&mut invoke_lat, 0.5);
     let ours_p50 = percentile(&mut ours_lat, 0.5);
     println!(
-        "runner benchmark (one run; {LATENCY_SAMPLES} sequential samples, {CONCURRENCY} clients × {ROUND:?} for throughput)"
+        "runner benchmark (one run; {LATENCY_SAMPLES} sequential samples in {ROUNDS} interleaved rounds, {CONCURRENCY} clients × {ROUND:?} for throughput)"
     );
     println!("trivial axum JSON handler: p50 {axum_p50:?}, p99 {axum_p99:?}, {axum_rate:.0} req/s");
     println!("warm bundle call (HTTP):   p50 {warm_p50:?}, p99 {warm_p99:?}, {warm_rate:.0} req/s");

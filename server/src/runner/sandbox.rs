@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
@@ -103,6 +103,15 @@ struct Wire {
     ready: Option<bool>,
     manifest: Option<RawManifest>,
     fatal: Option<String>,
+}
+
+/// One call, as the harness reads it (borrowed: the arguments are not copied).
+#[derive(Serialize)]
+struct CallLine<'a> {
+    id: u64,
+    export: &'a str,
+    args: &'a Value,
+    ctx: &'a Value,
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Reply, SandboxError>>>>>;
@@ -276,11 +285,18 @@ impl Sandbox {
         let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_used_ms.store(now_ms, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let call = CallLine {
+            id,
+            export,
+            args,
+            ctx,
+        };
+        let mut line = serde_json::to_vec(&call)
+            .map_err(|err| SandboxError::Handler(format!("the arguments are not JSON: {err}")))?;
+        line.push(b'\n');
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
-        let mut line = json!({ "id": id, "export": export, "args": args, "ctx": ctx }).to_string();
-        line.push('\n');
-        let written = self.stdin.lock().await.write_all(line.as_bytes()).await;
+        let written = self.stdin.lock().await.write_all(&line).await;
         if let Err(err) = written {
             lock(&self.pending).remove(&id);
             self.kill();
