@@ -191,3 +191,17 @@ test("a wrong app password is refused with a clear message", async ({ page }) =>
   await expect(page.getByRole("alert")).toContainText("wrong");
   await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
 });
+
+test("the dashboard works with JavaScript turned off", async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto(`${baseURL}/admin`);
+  await page.getByLabel("Handle").fill(admin.handle);
+  await page.getByLabel("App password").fill(admin.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByText(`Signed in as ${admin.did}`)).toBeVisible();
+  await page.getByRole("button", { name: "Sync all" }).click();
+  await expect(page.getByRole("status")).toContainText("Syncing");
+  await expect(page.getByRole("heading", { name: "Last job runs" })).toBeVisible();
+  await context.close();
+});

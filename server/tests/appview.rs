@@ -438,6 +438,45 @@ async fn the_firehose_applies_changes_live_and_resumes_after_a_restart() {
     server.stop().await;
 }
 
+/// Stands in for the public Bluesky API (which tests must not reach): answers
+/// `app.bsky.actor.getProfile` for one DID.
+async fn public_api(did: String) -> String {
+    use axum::extract::Query;
+    use axum::response::IntoResponse;
+    use std::collections::HashMap;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = axum::Router::new().route(
+        "/xrpc/app.bsky.actor.getProfile",
+        axum::routing::get(move |Query(query): Query<HashMap<String, String>>| {
+            let known = query.get("actor") == Some(&did);
+            async move {
+                if known {
+                    axum::Json(json!({
+                        "did": query["actor"],
+                        "handle": "elsewhere.test",
+                        "displayName": "From the public API",
+                        "avatar": "https://cdn.example/avatar.jpg",
+                    }))
+                    .into_response()
+                } else {
+                    (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        axum::Json(
+                            json!({"error": "InvalidRequest", "message": "Profile not found"}),
+                        ),
+                    )
+                        .into_response()
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profiles_come_from_the_pds_with_avatars_served_through_us() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -492,6 +531,33 @@ async fn profiles_come_from_the_pds_with_avatars_served_through_us() {
     assert_eq!(profile["source"], "none");
     assert_eq!(profile["handle"], bare.handle.as_str());
     assert!(profile["displayName"].is_null());
+    server.stop().await;
+
+    // With a public API configured, a profile the PDS lacks comes from there.
+    let api = public_api(bare.did.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        dir.path(),
+        &["--appview-firehose", "false", "--bsky-public-api-url", &api],
+    )
+    .await;
+    let (status, profile) = server
+        .get(&format!("getProfile?actor={}", bare.handle))
+        .await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["source"], "bsky");
+    assert_eq!(profile["displayName"], "From the public API");
+    assert_eq!(
+        profile["handle"],
+        bare.handle.as_str(),
+        "our verified handle wins"
+    );
+    assert_eq!(profile["avatar"], "https://cdn.example/avatar.jpg");
+    // The PDS's own profile still comes first.
+    let (_, profile) = server
+        .get(&format!("getProfile?actor={}", with_profile.did))
+        .await;
+    assert_eq!(profile["source"], "pds");
     server.stop().await;
 }
 

@@ -46,9 +46,11 @@ impl Server {
             &data,
             "--admin-token",
             ADMIN_TOKEN,
-            "--bsky-public-api-url",
-            "",
         ];
+        // Tests never reach the internet: no public profile API unless a test names one.
+        if !extra.contains(&"--bsky-public-api-url") {
+            args.extend(["--bsky-public-api-url", ""]);
+        }
         args.extend(network_args.iter().map(String::as_str));
         args.extend_from_slice(extra);
         let config = Config::from_args(args).expect("config");
