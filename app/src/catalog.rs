@@ -51,6 +51,35 @@ pub fn format_duration(duration_ms: u64) -> String {
     }
 }
 
+/// `2026-11-21T10:00:00Z` → `Nov 21, 2026`; anything unparseable is shown as given.
+pub fn format_date(rfc3339: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut parts = rfc3339.get(..10).unwrap_or_default().split('-');
+    let parsed = (|| {
+        let year: u32 = parts.next()?.parse().ok()?;
+        let month: usize = parts.next()?.parse().ok()?;
+        let day: u32 = parts.next()?.parse().ok()?;
+        Some(format!(
+            "{} {day}, {year}",
+            MONTHS.get(month.checked_sub(1)?)?
+        ))
+    })();
+    parsed.unwrap_or_else(|| rfc3339.to_string())
+}
+
+/// `2026-11-21T10:04:05.000Z` → `Nov 21, 2026, 10:04 UTC` (times we store are UTC).
+pub fn format_date_time(rfc3339: &str) -> String {
+    let date = format_date(rfc3339);
+    match rfc3339.get(10..16) {
+        Some(time) if time.starts_with('T') && date != rfc3339 => {
+            format!("{date}, {} UTC", &time[1..])
+        }
+        _ => date,
+    }
+}
+
 /// Server side of the catalog: what the server must provide to the pages.
 #[cfg(feature = "ssr")]
 pub mod ssr {
@@ -80,7 +109,21 @@ pub mod ssr {
 
 #[cfg(test)]
 mod tests {
-    use super::format_duration;
+    use super::{format_date, format_date_time, format_duration};
+
+    #[test]
+    fn dates_are_short_and_tolerant() {
+        assert_eq!(format_date("2026-11-21T10:00:00.000Z"), "Nov 21, 2026");
+        assert_eq!(format_date("2026-01-02"), "Jan 2, 2026");
+        assert_eq!(format_date("2026-13-02T00:00:00Z"), "2026-13-02T00:00:00Z");
+        assert_eq!(format_date("soon"), "soon");
+        assert_eq!(
+            format_date_time("2026-11-21T10:04:05.000Z"),
+            "Nov 21, 2026, 10:04 UTC"
+        );
+        assert_eq!(format_date_time("2026-01-02"), "Jan 2, 2026");
+        assert_eq!(format_date_time("never"), "never");
+    }
 
     #[test]
     fn durations_read_like_a_player() {

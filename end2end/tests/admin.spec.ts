@@ -171,6 +171,7 @@ test("an admin signs in, registers a creator and sees their video count", async 
     await expect(row.locator("td.videos")).toHaveText("3", { timeout: 1_000 });
   }).toPass({ timeout: 20_000 });
   await expect(row).toContainText(creator.handle);
+  await page.screenshot({ path: "test-results/admin-dashboard.png", fullPage: true });
 
   // The videos are on the home page too.
   await page.goto(`${baseURL}/`);

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::catalog::{VideoSummary, format_duration};
+use crate::catalog::{VideoSummary, format_date, format_duration};
 
 /// A grid of video cards.
 #[component]
@@ -52,36 +52,5 @@ pub fn VideoCard(
                 </p>
             </div>
         </article>
-    }
-}
-
-/// `2026-11-21T10:00:00Z` → `Nov 21, 2026`; anything unparseable is shown as given.
-fn format_date(rfc3339: &str) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let mut parts = rfc3339.get(..10).unwrap_or_default().split('-');
-    let parsed = (|| {
-        let year: u32 = parts.next()?.parse().ok()?;
-        let month: usize = parts.next()?.parse().ok()?;
-        let day: u32 = parts.next()?.parse().ok()?;
-        Some(format!(
-            "{} {day}, {year}",
-            MONTHS.get(month.checked_sub(1)?)?
-        ))
-    })();
-    parsed.unwrap_or_else(|| rfc3339.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_date;
-
-    #[test]
-    fn dates_are_short_and_tolerant() {
-        assert_eq!(format_date("2026-11-21T10:00:00.000Z"), "Nov 21, 2026");
-        assert_eq!(format_date("2026-01-02"), "Jan 2, 2026");
-        assert_eq!(format_date("2026-13-02T00:00:00Z"), "2026-13-02T00:00:00Z");
-        assert_eq!(format_date("soon"), "soon");
     }
 }

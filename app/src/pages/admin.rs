@@ -7,6 +7,7 @@ use leptos_meta::{Meta, Title};
 use leptos_router::hooks::use_query_map;
 
 use crate::admin::{CreatorRow, Dashboard, JobRunRow, Viewer};
+use crate::catalog::format_date_time;
 use crate::components::ErrorNotice;
 use crate::error::AppError;
 
@@ -151,7 +152,12 @@ fn CreatorLine(creator: CreatorRow) -> impl IntoView {
             <td>{creator.handle.clone().unwrap_or_else(|| "—".into())}</td>
             <td><code>{creator.did.clone()}</code></td>
             <td class="videos">{creator.video_count}</td>
-            <td>{creator.last_sync_at.clone().unwrap_or_else(|| "never".into())}</td>
+            <td>
+                {match creator.last_sync_at.clone() {
+                    Some(at) => view! { <time datetime=at.clone()>{format_date_time(&at)}</time> }.into_any(),
+                    None => "never".into_any(),
+                }}
+            </td>
             <td class="error">
                 {creator.error.clone()}
                 {skipped.map(|text| view! { <span class="hint">{text}</span> })}
@@ -194,7 +200,7 @@ fn Jobs(jobs: Vec<JobRunRow>) -> impl IntoView {
                             {jobs.into_iter().map(|run| view! {
                                 <tr>
                                     <td><code>{run.job}</code></td>
-                                    <td>{run.started_at}</td>
+                                    <td><time datetime=run.started_at.clone()>{format_date_time(&run.started_at)}</time></td>
                                     <td class=format!("outcome outcome--{}", run.outcome)>{run.outcome.clone()}</td>
                                     <td class="error">{run.error}</td>
                                 </tr>
