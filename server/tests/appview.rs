@@ -502,6 +502,23 @@ async fn profiles_come_from_the_pds_with_avatars_served_through_us() {
         .await
         .expect("profile");
 
+    // Before registration: the profile, but no avatar proxied for a stranger.
+    let (status, profile) = server
+        .get(&format!("getProfile?actor={}", with_profile.handle))
+        .await;
+    assert_eq!(status, 200, "{profile}");
+    assert!(profile["avatar"].is_null(), "{profile}");
+    let stranger = format!(
+        "{}/api/appview/avatar/{}/{}",
+        server.url, with_profile.did, blob.cid
+    );
+    let response = server.client().get(&stranger).send().await.expect("GET");
+    assert_eq!(response.status(), 404);
+
+    let (status, _) = server
+        .admin_post("registerCreator", json!({"actor": with_profile.did}))
+        .await;
+    assert_eq!(status, 200);
     let (status, profile) = server
         .get(&format!("getProfile?actor={}", with_profile.handle))
         .await;

@@ -191,6 +191,7 @@ impl AppView {
             pds_url: Some(identity.pds.to_string()),
         };
         self.store.register(&creator).await?;
+        self.profiles.invalidate(&creator.did).await;
         self.hosts_changed.notify_one();
         let task_id = self.submit_sync(&creator.did).await?;
         tracing::info!(did = %creator.did, handle = ?creator.handle, "creator registered");
@@ -206,6 +207,7 @@ impl AppView {
     pub async fn unregister(&self, actor: &str) -> Result<String, AppViewError> {
         let creator = self.registered(actor).await?;
         self.store.unregister(&creator.did).await?;
+        self.profiles.invalidate(&creator.did).await;
         self.hosts_changed.notify_one();
         tracing::info!(did = %creator.did, "creator unregistered");
         Ok(creator.did)

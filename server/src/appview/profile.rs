@@ -1,8 +1,9 @@
 //! Creator profiles: read from the creator's own PDS (`app.bsky.actor.profile/self`),
 //! falling back to a public Bluesky API when the PDS has none and one is configured.
-//! Avatars are served through us (`/api/appview/avatar/{did}/{cid}`), checked against
-//! their CID and cached on disk by CID, so a page of creators costs their PDSes nothing
-//! after the first view.
+//! Registered creators' avatars are served through us (`/api/appview/avatar/{did}/{cid}`),
+//! checked against their CID and cached on disk by CID, so a page of creators costs their
+//! PDSes nothing after the first view. Only registered creators': an open image proxy
+//! with a disk cache would let anyone fill our disk from their own PDS.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -75,6 +76,7 @@ impl AppView {
             return Ok(profile);
         }
         let handle = identity.handle.as_ref().map(ToString::to_string);
+        let registered = self.store.creator(&did).await?.is_some();
         let xrpc = XrpcClient::new(self.http.clone(), identity.pds);
         let from_pds = xrpc
             .get_record(&did, "app.bsky.actor.profile", "self")
@@ -82,7 +84,7 @@ impl AppView {
             .map(|entry| serde_json::from_value::<ProfileRecord>(entry.value));
         let profile = match from_pds {
             Ok(Ok(record)) => Profile {
-                avatar: record.avatar.map(|avatar| {
+                avatar: record.avatar.filter(|_| registered).map(|avatar| {
                     format!(
                         "{}/api/appview/avatar/{did}/{}",
                         self.options.public_url, avatar.cid
@@ -142,8 +144,8 @@ impl AppView {
         }
     }
 
-    /// The avatar blob `cid` of `did`: from the disk cache, or fetched from their PDS,
-    /// verified, and cached. Only images are served.
+    /// The avatar blob `cid` of the registered creator `did`: from the disk cache, or
+    /// fetched from their PDS, verified, and cached. Only images are served.
     pub async fn avatar(&self, did: &str, cid: &str) -> Result<Avatar, AppViewError> {
         let did = syntax::did(did).map_err(|err| AppViewError::InvalidActor(err.to_string()))?;
         let cid = parse_cid(cid)
@@ -157,6 +159,9 @@ impl AppView {
                 bytes: bytes.into(),
                 mime_type,
             });
+        }
+        if self.store.creator(did.as_str()).await?.is_none() {
+            return Err(AppViewError::NotRegistered(did.to_string()));
         }
         let identity = self
             .identity
