@@ -582,6 +582,31 @@ mod tests {
         assert_eq!(video.thumb.map(|t| t.cid), Some(cid.to_string()));
     }
 
+    /// `wss://` goes through rustls, which panics at connect time if it cannot pick a
+    /// crypto provider; the local PDS only speaks `ws://`, so check the TLS path here: a
+    /// peer that hangs up mid-handshake must give an error, not a panic.
+    #[tokio::test]
+    async fn wss_connections_fail_cleanly() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            if let Ok((stream, _)) = listener.accept().await {
+                drop(stream);
+            }
+        });
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let outcome = tokio_tungstenite::client_async_tls_with_config(
+            "wss://pds.example/xrpc/com.atproto.sync.subscribeRepos",
+            tcp,
+            None,
+            None,
+        )
+        .await;
+        assert!(outcome.is_err());
+    }
+
     #[test]
     fn hosts_are_origins() {
         assert_eq!(
