@@ -106,21 +106,23 @@ pub(super) async fn init(
 }
 
 pub(super) async fn register_creator(
-    _: Admin,
+    admin: Admin,
     State(appview): State<Arc<AppView>>,
     body: Bytes,
 ) -> Result<Json<Value>, XrpcError> {
     let body: ActorBody = json_body(&body, r#"{"actor": handle or DID}"#)?;
+    tracing::info!(by = %admin, actor = %body.actor, "registerCreator");
     let registered = appview.register(&body.actor).await.map_err(appview_error)?;
     Ok(Json(json!(registered)))
 }
 
 pub(super) async fn unregister_creator(
-    _: Admin,
+    admin: Admin,
     State(appview): State<Arc<AppView>>,
     body: Bytes,
 ) -> Result<Json<Value>, XrpcError> {
     let body: ActorBody = json_body(&body, r#"{"actor": handle or DID}"#)?;
+    tracing::info!(by = %admin, actor = %body.actor, "unregisterCreator");
     let did = appview
         .unregister(&body.actor)
         .await
@@ -129,11 +131,12 @@ pub(super) async fn unregister_creator(
 }
 
 pub(super) async fn trigger_sync(
-    _: Admin,
+    admin: Admin,
     State(appview): State<Arc<AppView>>,
     body: Bytes,
 ) -> Result<Json<Value>, XrpcError> {
     let body: OptionalActorBody = json_body(&body, r#"{"actor"?: handle or DID}"#)?;
+    tracing::info!(by = %admin, actor = ?body.actor, "triggerSync");
     match body.actor {
         Some(actor) => {
             let creator = appview.registered(&actor).await.map_err(appview_error)?;
@@ -307,13 +310,15 @@ async fn form_action<F>(admin: AdminCheck, form: ActorFormInput, action: F) -> R
 where
     F: AsyncFnOnce(ActorForm) -> Result<String, XrpcError>,
 {
-    if let Err(err) = admin {
-        return back("error", err.message());
-    }
+    let admin = match admin {
+        Ok(admin) => admin,
+        Err(err) => return back("error", err.message()),
+    };
     let form = match form {
         Ok(Form(form)) => form,
         Err(rejection) => return back("error", &rejection.body_text()),
     };
+    tracing::info!(by = %admin, actor = %form.actor, "dashboard action");
     match action(form).await {
         Ok(notice) => back("notice", &notice),
         Err(err) => back("error", err.message()),

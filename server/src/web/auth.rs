@@ -78,6 +78,15 @@ pub enum Admin {
     Did(String),
 }
 
+impl std::fmt::Display for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Token => f.write_str("the admin token"),
+            Self::Did(did) => f.write_str(did),
+        }
+    }
+}
+
 impl AdminAuth {
     /// Admin settings from `config`; the cookie key is `STREAMHUT_SESSION_SECRET`, or one
     /// generated once into the data directory.
