@@ -225,8 +225,10 @@ async fn connection(appview: &Weak<AppView>, host: &str, hosts: &Hosts) -> Resul
             status.cursor = cursor;
         });
     }
-    if cursor.is_none() {
-        resync_host(appview, host, hosts).await;
+    if cursor.is_none()
+        && let Some(appview) = appview.upgrade()
+    {
+        resync_host(&appview, host, hosts).await;
     }
 
     let mut position = Position {
@@ -319,6 +321,11 @@ struct Header {
 }
 
 #[derive(Deserialize)]
+struct InfoBody {
+    name: String,
+}
+
+#[derive(Deserialize)]
 struct ErrorBody {
     error: String,
     message: Option<String>,
@@ -394,7 +401,16 @@ async fn handle_frame(
             }
             position.advance(appview, event.seq, relevant).await;
         }
-        _ => {} // #info and event kinds we do not use
+        Some("#info") => {
+            let info: InfoBody = serde_ipld_dagcbor::de::from_reader_once(&mut reader)
+                .map_err(|err| FrameError::Skip(format!("bad info: {err}")))?;
+            if info.name == "OutdatedCursor" {
+                // The PDS no longer has every event since our cursor: fill the gap.
+                tracing::warn!(%host, "the stored cursor is too old; re-syncing this PDS's creators");
+                resync_host(appview, host, hosts).await;
+            }
+        }
+        _ => {} // event kinds we do not use
     }
     Ok(())
 }
@@ -480,10 +496,7 @@ async fn resync(appview: &AppView, did: &str) {
 }
 
 /// Syncs every creator on `host` (the stream has a gap we cannot replay).
-async fn resync_host(appview: &Weak<AppView>, host: &str, hosts: &Hosts) {
-    let Some(appview) = appview.upgrade() else {
-        return;
-    };
+async fn resync_host(appview: &AppView, host: &str, hosts: &Hosts) {
     let dids: Vec<String> = hosts
         .read()
         .await
@@ -492,7 +505,7 @@ async fn resync_host(appview: &Weak<AppView>, host: &str, hosts: &Hosts) {
         .map(|(did, _)| did.clone())
         .collect();
     for did in dids {
-        resync(&appview, &did).await;
+        resync(appview, &did).await;
     }
 }
 
