@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
-use instance::{Server, agent, publish, video};
+use instance::{Server, publish, video};
 use network::network;
 use support::{latencies, percentile, trivial_handler};
 
@@ -57,7 +57,7 @@ async fn run() {
     let accounts = futures::stream::iter(0..CREATORS)
         .map(|i| async move {
             let account = net.create_account(&format!("b{i}")).await;
-            let agent = agent(&account).await;
+            let agent = net.login(&account).await;
             let records: Vec<Value> = (0..VIDEOS_PER_CREATOR)
                 .map(|n| video(&format!("Creator {i} talk {n}"), n))
                 .collect();
@@ -171,7 +171,7 @@ async fn run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &[]).await;
     let account = net.create_account("live").await;
-    let live = agent(&account).await;
+    let live = net.login(&account).await;
     let (_, registered) = server
         .admin_post("registerCreator", json!({"actor": account.did}))
         .await;

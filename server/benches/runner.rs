@@ -13,20 +13,22 @@ mod support;
 #[allow(dead_code)]
 mod network;
 
-use std::path::PathBuf;
-use std::sync::Arc;
+#[path = "../tests/common/instance.rs"]
+#[allow(dead_code)]
+mod instance;
+
+#[path = "../tests/common/runner.rs"]
+#[allow(dead_code)]
+mod runner;
+
 use std::time::{Duration, Instant};
 
+use instance::Server;
+use runner::{bundle_fixture, deno, policy};
 use serde_json::json;
-use server::atproto::session::Agent;
-use server::config::{Config, Secret};
-use server::db::Db;
-use server::runner::sandbox::{Sandbox, SandboxPolicy, install_harness};
-use server::runner::{Runner, bundler, deploy, permissions};
-use server::services::Services;
-use server::web::{self, AppState};
-use support::{latencies, percentile, trivial_handler};
-use tokio_util::sync::CancellationToken;
+use server::runner::sandbox::Sandbox;
+use server::runner::{Runner, deploy, permissions};
+use support::{latencies, percentile, throughput, trivial_handler};
 
 const LATENCY_SAMPLES: usize = 3000;
 /// Latencies are sampled in this many interleaved rounds.
@@ -36,37 +38,6 @@ const COLD_SAMPLES: usize = 10;
 const CONCURRENCY: usize = 16;
 const ROUND: Duration = Duration::from_secs(3);
 
-fn deno() -> PathBuf {
-    std::env::var_os("DENO_PATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/deno")
-        })
-}
-
-async fn throughput(client: &reqwest::Client, url: &str) -> f64 {
-    let started = Instant::now();
-    let mut clients = tokio::task::JoinSet::new();
-    for _ in 0..CONCURRENCY {
-        let (client, url) = (client.clone(), url.to_string());
-        clients.spawn(async move {
-            let mut done = 0u64;
-            while started.elapsed() < ROUND {
-                let response = client.get(&url).send().await.expect("GET");
-                assert!(response.status().is_success());
-                response.bytes().await.expect("body");
-                done += 1;
-            }
-            done
-        });
-    }
-    let mut total = 0;
-    while let Some(done) = clients.join_next().await {
-        total += done.expect("client");
-    }
-    total as f64 / started.elapsed().as_secs_f64()
-}
-
 fn main() {
     support::block_on(run());
 }
@@ -74,27 +45,9 @@ fn main() {
 async fn run() {
     let net = network::network();
     let account = net.create_account("bench").await;
-    let agent = Agent::login(
-        net.pds(),
-        &account.handle,
-        &Secret::new(account.password.clone()),
-    )
-    .await
-    .expect("login");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let harness = install_harness(&dir.path().join("runtime")).expect("harness");
-    let policy = Arc::new(SandboxPolicy {
-        deno: deno(),
-        deno_dir: dir.path().join("deno"),
-        heap_mb: 256,
-        data_limit_mb: 2048,
-        call_timeout: Duration::from_secs(10),
-        start_timeout: Duration::from_secs(10),
-        max_response_bytes: 1 << 20,
-        deny_private_network: true,
-    });
-    let entry = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runner/hello.ts");
-    let code = bundler::bundle(&deno(), &entry).await.expect("bundle");
+    let agent = net.login(&account).await;
+    let (policy, harness, dir) = policy();
+    let code = bundle_fixture("hello").await;
     let manifest = Runner::extract_manifest(policy.clone(), &harness, &code)
         .await
         .expect("manifest");
@@ -108,37 +61,23 @@ async fn run() {
     .await
     .expect("publish");
 
-    let path = |p: &str| dir.path().join(p).display().to_string();
-    let (data, runner_home, deno_path) =
-        (path("data"), path("runner"), deno().display().to_string());
-    let mut args = vec![
-        "streamhut".to_string(),
-        "--data-dir".into(),
-        data,
-        "--atrun-home".into(),
-        runner_home,
-        "--deno-path".into(),
-        deno_path,
-        "--atrun-rate-limit".into(),
-        "0".into(),
-    ];
-    args.extend(net.server_args());
-    let config = Config::from_args(args).expect("config");
-    let db = Db::open(&config.database()).await.expect("db");
-    db.migrate().await.expect("migrate");
-    let shutdown = CancellationToken::new();
-    let services = Services::start(&config, db, &shutdown)
-        .await
-        .expect("services");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(web::serve(
-        listener,
-        AppState::new(&config, &services),
-        shutdown.clone(),
-    ));
+    let (runner_home, deno_path) = (
+        dir.path().join("runner").display().to_string(),
+        deno().display().to_string(),
+    );
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--atrun-home",
+            &runner_home,
+            "--deno-path",
+            &deno_path,
+            "--atrun-rate-limit",
+            "0",
+        ],
+    )
+    .await;
+    let base = server.url.clone();
     let trivial = trivial_handler().await;
 
     let client = reqwest::Client::new();
@@ -155,8 +94,10 @@ async fn run() {
         ours_lat.extend(latencies(&client, &well_known, n).await);
         warm_lat.extend(latencies(&client, &warm_url, n).await);
     }
-    let axum_rate = throughput(&client, &trivial).await;
-    let warm_rate = throughput(&client, &warm_url).await;
+    let url = trivial.clone();
+    let axum_rate = throughput(&client, CONCURRENCY, ROUND, move |c| c.get(&url)).await;
+    let url = warm_url.clone();
+    let warm_rate = throughput(&client, CONCURRENCY, ROUND, move |c| c.get(&url)).await;
 
     // One process per call, as the original runner did.
     let serve = permissions::serve_args(&manifest.permissions, true, 256, &harness);
@@ -177,7 +118,8 @@ async fn run() {
     let mut invoke_lat = Vec::new();
     for _ in 0..LATENCY_SAMPLES {
         let started = Instant::now();
-        services
+        server
+            .services
             .runner
             .invoke(
                 &account.did,
@@ -217,7 +159,7 @@ async fn run() {
         let url = format!("{base}/bundle/{}/hello/latest/hello?name=cold", account.did);
         cold_lat.extend(latencies(&client, &url, 1).await);
     }
-    shutdown.cancel();
+    server.stop().await;
 
     let (axum_p50, axum_p99) = (
         percentile(&mut axum_lat, 0.5),

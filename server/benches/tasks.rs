@@ -7,18 +7,18 @@
 //!   handler's throughput, measured in the same process, with the same client, in
 //!   alternating rounds, because absolute numbers move on a shared machine.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::routing::get;
 use serde_json::json;
 use server::config::{Config, DatabaseLocation};
 use server::db::Db;
 use server::services::Services;
 use server::tasks::{TaskDef, TaskPolicy, TaskSystem};
 use server::web::{AppState, router};
-use tokio::net::TcpListener;
+use support::{percentile, serve, throughput, trivial_handler};
 use tokio::sync::{Mutex, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -26,52 +26,8 @@ const LATENCY_SAMPLES: usize = 500;
 const CONCURRENCY: usize = 32;
 const ROUND: Duration = Duration::from_secs(3);
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
-async fn serve(app: axum::Router) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
-/// Requests per second of `request` with `CONCURRENCY` clients for `ROUND`.
-async fn throughput(
-    client: &reqwest::Client,
-    request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync + 'static,
-) -> f64 {
-    let request = Arc::new(request);
-    let started = Instant::now();
-    let mut clients = tokio::task::JoinSet::new();
-    for _ in 0..CONCURRENCY {
-        let (client, request) = (client.clone(), request.clone());
-        clients.spawn(async move {
-            let mut done = 0u64;
-            while started.elapsed() < ROUND {
-                let response = request(&client).send().await.expect("request");
-                assert!(response.status().is_success(), "{}", response.status());
-                response.bytes().await.expect("body");
-                done += 1;
-            }
-            done
-        });
-    }
-    let mut total = 0;
-    while let Some(done) = clients.join_next().await {
-        total += done.expect("client");
-    }
-    total as f64 / started.elapsed().as_secs_f64()
-}
-
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    support::block_on(run());
 }
 
 async fn run() {
@@ -127,8 +83,10 @@ async fn run() {
             .expect("signal");
         latencies.push(started - submitted);
     }
-    latencies.sort();
-    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    let (p50, p99) = (
+        percentile(&mut latencies, 0.5),
+        percentile(&mut latencies, 0.99),
+    );
 
     // Cached-result requests against a trivial handler.
     let data_dir = dir.path().display().to_string();
@@ -145,8 +103,7 @@ async fn run() {
         .expect("services");
     services.tasks = tasks.clone();
     let app = serve(router(AppState::new(&config, &services))).await;
-    let trivial =
-        serve(axum::Router::new().route("/", get(|| async { Json(json!({"ok": true})) }))).await;
+    let trivial = trivial_handler().await;
     let cached = tasks
         .submit("bench.cached", json!({"uri": "at://x"}))
         .await
@@ -162,12 +119,12 @@ async fn run() {
     let (mut base, mut get_rate, mut post_rate) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..3 {
         let url = trivial.clone();
-        base.push(throughput(&client, move |c| c.get(&url)).await);
+        base.push(throughput(&client, CONCURRENCY, ROUND, move |c| c.get(&url)).await);
         let url = format!("{app}/api/tasks/{cached}");
-        get_rate.push(throughput(&client, move |c| c.get(&url)).await);
+        get_rate.push(throughput(&client, CONCURRENCY, ROUND, move |c| c.get(&url)).await);
         let url = format!("{app}/api/tasks");
         post_rate.push(
-            throughput(&client, move |c| {
+            throughput(&client, CONCURRENCY, ROUND, move |c| {
                 c.post(&url)
                     .json(&json!({"task": "bench.cached", "input": {"uri": "at://x"}}))
             })

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::instance::{Server, agent, publish, video};
+use common::instance::{Server, publish, video};
 use common::network::network;
 use serde_json::{Value, json};
 
@@ -41,7 +41,7 @@ async fn registration_syncs_pages_edits_deletions_and_reports_bad_records() {
     // Without the firehose, only syncs can bring changes: this test is about syncs.
     let server = Server::start(dir.path(), &["--appview-firehose", "false"]).await;
     let account = network().create_account("sync").await;
-    let agent = agent(&account).await;
+    let agent = network().login(&account).await;
     let mut records: Vec<Value> = (0..130).map(|n| video(&format!("Talk {n}"), n)).collect();
     records.push(json!({"$type": VIDEO, "description": "no title at all"}));
     let rkeys = publish(&agent, &records).await;
@@ -367,7 +367,7 @@ async fn admin_endpoints_need_an_admin() {
 async fn the_firehose_applies_changes_live_and_resumes_after_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let account = network().create_account("live").await;
-    let agent = agent(&account).await;
+    let agent = network().login(&account).await;
     let first = publish(&agent, &[video("Before registration", 1)]).await;
 
     let server = Server::start(dir.path(), &[]).await;
@@ -482,7 +482,7 @@ async fn profiles_come_from_the_pds_with_avatars_served_through_us() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &["--appview-firehose", "false"]).await;
     let with_profile = network().create_account("face").await;
-    let agent = agent(&with_profile).await;
+    let agent = network().login(&with_profile).await;
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82";
     let blob = agent
         .upload_blob(bytes::Bytes::from_static(png), "image/png")
@@ -584,8 +584,8 @@ async fn one_creators_failure_stops_nobody_and_the_job_reports_it() {
     let server = Server::start(dir.path(), &["--appview-firehose", "false"]).await;
     let healthy = network().create_account("healthy").await;
     let leaving = network().create_account("leaving").await;
-    publish(&agent(&healthy).await, &[video("Still here", 1)]).await;
-    let leaving_agent = agent(&leaving).await;
+    publish(&network().login(&healthy).await, &[video("Still here", 1)]).await;
+    let leaving_agent = network().login(&leaving).await;
     publish(&leaving_agent, &[video("About to go", 1)]).await;
     for account in [&healthy, &leaving] {
         let (status, body) = server

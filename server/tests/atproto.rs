@@ -23,15 +23,8 @@ use tokio::net::TcpListener;
 use url::Url;
 
 async fn login(name: &str) -> (common::network::Account, Agent) {
-    let net = network();
-    let account = net.create_account(name).await;
-    let agent = Agent::login(
-        net.pds(),
-        &account.handle,
-        &Secret::new(account.password.clone()),
-    )
-    .await
-    .expect("login");
+    let account = network().create_account(name).await;
+    let agent = network().login(&account).await;
     (account, agent)
 }
 

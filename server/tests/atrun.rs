@@ -44,17 +44,8 @@ async fn server() -> Running {
 
 /// Publishes the fixture `file` (in `fixtures/runner/`) as `version` with the library.
 async fn publish(account: &common::network::Account, file: &str, version: &str) {
-    use server::atproto::session::Agent;
-    let password = server::config::Secret::new(account.password.clone());
-    let agent = Agent::login(network().pds(), &account.handle, &password)
-        .await
-        .expect("login");
-    let entry = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/runner")
-        .join(file);
-    let code = server::runner::bundler::bundle(&deno(), &entry)
-        .await
-        .expect("bundle");
+    let agent = network().login(account).await;
+    let code = common::runner::bundle_fixture(file.trim_end_matches(".ts")).await;
     let (policy, harness, _dir) = common::runner::policy();
     let manifest = server::runner::Runner::extract_manifest(policy, &harness, &code)
         .await

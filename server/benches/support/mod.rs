@@ -1,6 +1,9 @@
 //! What the benchmarks share: latency sampling, percentiles, and the trivial axum JSON
 //! handler every HTTP figure is compared with (served the same way, in the same run).
 
+#![allow(dead_code)] // each bench uses its own subset
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -39,18 +42,49 @@ pub async fn latencies(client: &reqwest::Client, url: &str, n: usize) -> Vec<Dur
     samples
 }
 
-/// Serves `{"ok": true}` from a trivial axum handler on loopback; returns its URL.
-pub async fn trivial_handler() -> String {
+/// Requests per second of `request`, sent by `clients` concurrent clients for `round`.
+pub async fn throughput(
+    client: &reqwest::Client,
+    clients: usize,
+    round: Duration,
+    request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync + 'static,
+) -> f64 {
+    let request = Arc::new(request);
+    let started = Instant::now();
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (client, request) = (client.clone(), request.clone());
+        running.spawn(async move {
+            let mut done = 0u64;
+            while started.elapsed() < round {
+                let response = request(&client).send().await.expect("request");
+                assert!(response.status().is_success(), "{}", response.status());
+                response.bytes().await.expect("body");
+                done += 1;
+            }
+            done
+        });
+    }
+    let mut total = 0;
+    while let Some(done) = running.join_next().await {
+        total += done.expect("client");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Serves `router` on a free loopback port; returns its base URL (no trailing slash).
+pub async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let url = format!("http://{}/", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            axum::Router::new().route("/", get(|| async { Json(json!({"ok": true})) })),
-        )
-        .await
-    });
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
     url
+}
+
+/// Serves `{"ok": true}` from a trivial axum handler on loopback; returns its URL.
+pub async fn trivial_handler() -> String {
+    let base =
+        serve(axum::Router::new().route("/", get(|| async { Json(json!({"ok": true})) }))).await;
+    format!("{base}/")
 }

@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use server::atproto::session::Agent;
-use server::config::{Config, Secret};
+use server::config::Config;
 use server::db::Db;
 use server::services::Services;
 use server::web::{self, AppState};
 use tokio_util::sync::CancellationToken;
 
-use super::network::{Account, network};
+use super::network::network;
 
 /// The admin token the test servers accept.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
@@ -160,17 +160,6 @@ impl Server {
         assert_eq!(before, uris.len(), "duplicate videos in listVideos");
         videos
     }
-}
-
-/// A signed-in agent for `account`.
-pub async fn agent(account: &Account) -> Agent {
-    Agent::login(
-        network().pds(),
-        &account.handle,
-        &Secret::new(account.password.clone()),
-    )
-    .await
-    .expect("login")
 }
 
 /// A valid video record.

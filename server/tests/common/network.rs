@@ -160,6 +160,17 @@ impl Network {
         uris
     }
 
+    /// `account`, signed in on the PDS.
+    pub async fn login(&self, account: &Account) -> server::atproto::session::Agent {
+        server::atproto::session::Agent::login(
+            self.pds(),
+            &account.handle,
+            &server::config::Secret::new(account.password.clone()),
+        )
+        .await
+        .expect("login")
+    }
+
     /// A client for the PDS.
     pub fn pds(&self) -> XrpcClient {
         XrpcClient::new(self.http(), self.pds_url.clone())
