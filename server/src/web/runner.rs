@@ -19,6 +19,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::tasks::{task_response, wait_param};
@@ -26,7 +27,6 @@ use super::{AppState, XrpcError};
 use crate::runner::manifest::valid_bundle_name;
 use crate::runner::sandbox::Reply;
 use crate::runner::{Invocation, Runner, RunnerError, SDK_VERSION, VersionSpec};
-use crate::tasks::TaskSystem;
 
 /// Headers a bundle may not set: hop-by-hop, framing, and cookies for our origin.
 const FORBIDDEN_HEADERS: &[&str] = &[
@@ -113,28 +113,27 @@ fn query_args(query: Option<&str>, skip_wait: bool) -> Value {
     Value::Object(args)
 }
 
+/// The path of a call: whose bundle, which version, which export.
+#[derive(Deserialize)]
+pub(super) struct CallPath {
+    actor: String,
+    name: String,
+    version: String,
+    endpoint: String,
+}
+
 pub(super) async fn call_get(
     State(state): State<AppState>,
-    Path((actor, name, version, endpoint)): Path<(String, String, String, String)>,
+    Path(path): Path<CallPath>,
     RawQuery(query): RawQuery,
 ) -> Response {
     let args = query_args(query.as_deref(), true);
-    call(
-        state.runner,
-        state.tasks,
-        actor,
-        name,
-        version,
-        endpoint,
-        args,
-        query,
-    )
-    .await
+    call(state, path, args, query).await
 }
 
 pub(super) async fn call_post(
     State(state): State<AppState>,
-    Path((actor, name, version, endpoint)): Path<(String, String, String, String)>,
+    Path(path): Path<CallPath>,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
@@ -153,35 +152,22 @@ pub(super) async fn call_post(
             }
         }
     };
-    call(
-        state.runner,
-        state.tasks,
+    call(state, path, args, query).await
+}
+
+async fn call(state: AppState, path: CallPath, args: Value, query: Option<String>) -> Response {
+    let CallPath {
         actor,
         name,
         version,
         endpoint,
-        args,
-        query,
-    )
-    .await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn call(
-    runner: Arc<Runner>,
-    tasks: TaskSystem,
-    actor: String,
-    name: String,
-    version: String,
-    endpoint: String,
-    args: Value,
-    query: Option<String>,
-) -> Response {
+    } = path;
     let started = Instant::now();
     let response = async {
         let wait = wait_param(query.as_deref())?;
         let spec = parse_target(&name, &version)?;
-        match runner
+        match state
+            .runner
             .invoke(&actor, &name, &spec, &endpoint, args)
             .await
             .map_err(runner_error)?
@@ -191,7 +177,7 @@ async fn call(
                 let view = if wait.is_zero() || view.status.is_terminal() {
                     view
                 } else {
-                    match tasks.wait(&view.id, wait).await {
+                    match state.tasks.wait(&view.id, wait).await {
                         Ok(Some(later)) => later,
                         _ => view,
                     }
