@@ -52,26 +52,9 @@ pub struct Config {
     #[arg(long, env = "TURSO_AUTH_TOKEN", hide_env_values = true)]
     pub turso_auth_token: Option<Secret>,
 
-    /// PLC directory that resolves `did:plc` identities.
-    #[arg(long, env = "PLC_URL", default_value = "https://plc.directory")]
-    pub plc_url: Url,
-
-    /// A service answering `com.atproto.identity.resolveHandle`, tried after DNS and
-    /// `/.well-known/atproto-did` (e.g. a PDS, for handles without DNS).
-    #[arg(long, env = "HANDLE_RESOLVER_URL")]
-    pub handle_resolver_url: Option<Url>,
-
-    /// Allow outbound requests to private, loopback and link-local addresses. Off by
-    /// default so DID documents cannot point us at the internal network; local
-    /// development and tests turn it on.
-    #[arg(
-        long,
-        env = "ALLOW_PRIVATE_NETWORK",
-        default_value = "false",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        action = clap::ArgAction::Set,
-    )]
-    pub allow_private_network: bool,
+    /// Identity resolution and the private-network guard.
+    #[command(flatten)]
+    pub network: NetworkArgs,
 
     /// How long a failed task's error is returned for the same input before it is tried
     /// afresh, in seconds.
@@ -162,6 +145,50 @@ pub struct Config {
     pub bsky_public_api_url: String,
 }
 
+/// How identities are resolved and whether private addresses may be reached: the same
+/// settings for the server and the `at-run` command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NetworkArgs {
+    /// PLC directory that resolves `did:plc` identities.
+    #[arg(
+        long,
+        env = "PLC_URL",
+        default_value = "https://plc.directory",
+        global = true
+    )]
+    pub plc_url: Url,
+
+    /// A service answering `com.atproto.identity.resolveHandle`, tried after DNS and
+    /// `/.well-known/atproto-did` (e.g. a PDS, for handles without DNS).
+    #[arg(long, env = "HANDLE_RESOLVER_URL", global = true)]
+    pub handle_resolver_url: Option<Url>,
+
+    /// Allow outbound requests to private, loopback and link-local addresses. Off by
+    /// default so DID documents cannot point us at the internal network; local
+    /// development and tests turn it on.
+    #[arg(
+        long,
+        env = "ALLOW_PRIVATE_NETWORK",
+        default_value = "false",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub allow_private_network: bool,
+}
+
+impl NetworkArgs {
+    /// Identity resolution with these settings, results cached for `cache_ttl`.
+    pub fn identity_options(&self, cache_ttl: Duration) -> IdentityOptions {
+        IdentityOptions {
+            plc_url: self.plc_url.clone(),
+            handle_resolver_url: self.handle_resolver_url.clone(),
+            cache_ttl,
+            dns: true,
+        }
+    }
+}
+
 /// Where the database lives, derived from [`Config`].
 #[derive(Debug, Clone)]
 pub enum DatabaseLocation {
@@ -209,7 +236,7 @@ impl Config {
     /// The outbound HTTP policy for AT Protocol traffic.
     pub fn http_policy(&self) -> HttpPolicy {
         HttpPolicy {
-            allow_private_network: self.allow_private_network,
+            allow_private_network: self.network.allow_private_network,
             ..HttpPolicy::default()
         }
     }
@@ -251,7 +278,7 @@ impl Config {
                 call_timeout: Duration::from_secs(self.atrun_call_timeout_secs),
                 start_timeout: Duration::from_secs(15),
                 max_response_bytes: self.atrun_max_response_bytes,
-                deny_private_network: !self.allow_private_network,
+                deny_private_network: !self.network.allow_private_network,
             },
             pool: PoolPolicy {
                 max_workers: self.atrun_max_workers.max(1),
@@ -266,12 +293,7 @@ impl Config {
 
     /// Where identities are resolved.
     pub fn identity_options(&self) -> IdentityOptions {
-        IdentityOptions {
-            plc_url: self.plc_url.clone(),
-            handle_resolver_url: self.handle_resolver_url.clone(),
-            cache_ttl: Duration::from_secs(600),
-            dns: true,
-        }
+        self.network.identity_options(Duration::from_secs(600))
     }
 
     /// How the AppView indexes and serves.
@@ -387,7 +409,7 @@ mod tests {
             let config = parse(&["--allow-private-network", value]);
             assert!(config.http_policy().allow_private_network, "{value}");
         }
-        assert_eq!(parse(&[]).plc_url.as_str(), "https://plc.directory/");
+        assert_eq!(parse(&[]).network.plc_url.as_str(), "https://plc.directory/");
     }
 
     #[test]

@@ -17,11 +17,11 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::atproto::identity::{IdentityOptions, IdentityResolver};
+use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::{HttpClient, HttpPolicy};
 use crate::atproto::session::{Agent, Session};
 use crate::atproto::xrpc::XrpcClient;
-use crate::config::Secret;
+use crate::config::{NetworkArgs, Secret};
 use crate::runner::permissions::valid_env_name;
 use crate::runner::sandbox::{SandboxPolicy, install_harness};
 use crate::runner::secrets::RunnerKey;
@@ -37,27 +37,8 @@ struct Cli {
     /// The `deno` executable used to bundle and check code.
     #[arg(long, env = "DENO_PATH", default_value = "deno", global = true)]
     deno: PathBuf,
-    /// PLC directory for `did:plc` identities.
-    #[arg(
-        long,
-        env = "PLC_URL",
-        default_value = "https://plc.directory",
-        global = true
-    )]
-    plc_url: Url,
-    /// A `resolveHandle` service tried after DNS and `/.well-known/atproto-did`.
-    #[arg(long, env = "HANDLE_RESOLVER_URL", global = true)]
-    handle_resolver_url: Option<Url>,
-    /// Allow private and loopback addresses (local development).
-    #[arg(
-        long,
-        env = "ALLOW_PRIVATE_NETWORK",
-        default_value = "false",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        action = clap::ArgAction::Set,
-        global = true
-    )]
-    allow_private_network: bool,
+    #[command(flatten)]
+    network: NetworkArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -153,18 +134,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .join(".at-run"),
     };
     let http = HttpClient::new(HttpPolicy {
-        allow_private_network: cli.allow_private_network,
+        allow_private_network: cli.network.allow_private_network,
         request_timeout: Duration::from_secs(60),
         ..HttpPolicy::default()
     })?;
     let identity = IdentityResolver::new(
         http.clone(),
-        IdentityOptions {
-            plc_url: cli.plc_url.clone(),
-            handle_resolver_url: cli.handle_resolver_url.clone(),
-            cache_ttl: Duration::from_secs(60),
-            dns: true,
-        },
+        cli.network.identity_options(Duration::from_secs(60)),
     );
     let ctx = CliContext {
         home,
