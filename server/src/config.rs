@@ -409,7 +409,10 @@ mod tests {
             let config = parse(&["--allow-private-network", value]);
             assert!(config.http_policy().allow_private_network, "{value}");
         }
-        assert_eq!(parse(&[]).network.plc_url.as_str(), "https://plc.directory/");
+        assert_eq!(
+            parse(&[]).network.plc_url.as_str(),
+            "https://plc.directory/"
+        );
     }
 
     #[test]

@@ -33,7 +33,8 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::AppView;
-use super::record::{VIDEO_COLLECTION, now, parse_video};
+use super::record::{VIDEO_COLLECTION, parse_video};
+use crate::atproto::syntax::now;
 
 /// How often the set of hosts is reconciled even without a change notice.
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);

@@ -6,10 +6,11 @@
 //! the whole video. Times are normalised to RFC 3339 UTC with milliseconds, so that
 //! ordering by the stored text is ordering by time.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::atproto::blob::BlobRef;
+use crate::atproto::syntax::datetime;
 
 /// The collection we index.
 pub const VIDEO_COLLECTION: &str = "place.stream.video";
@@ -49,11 +50,6 @@ pub struct InvalidRecord {
     pub rkey: String,
     /// What is wrong with it.
     pub reason: String,
-}
-
-/// The current time as stored.
-pub fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// `value` (the record as JSON) parsed for the index.
@@ -110,10 +106,9 @@ pub fn parse_video(
 
 /// An RFC 3339 time in our stored form, or `None` when it is not one.
 fn normalise_time(text: &str) -> Option<String> {
-    DateTime::parse_from_rfc3339(text).ok().map(|time| {
-        time.with_timezone(&Utc)
-            .to_rfc3339_opts(SecondsFormat::Millis, true)
-    })
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| datetime(time.with_timezone(&Utc)))
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {

@@ -7,7 +7,8 @@
 
 use libsql::{Value, params};
 
-use super::record::{VideoRow, now};
+use super::record::VideoRow;
+use crate::atproto::syntax::now;
 use crate::db::{Db, DbError, Writer};
 
 /// Most warnings kept per creator.

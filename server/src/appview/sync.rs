@@ -12,10 +12,10 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::record::{VIDEO_COLLECTION, now, parse_video};
+use super::record::{VIDEO_COLLECTION, parse_video};
 use super::store::{Creator, SyncCounts};
 use super::{AppView, AppViewError};
-use crate::atproto::syntax::{self, AtIdentifier};
+use crate::atproto::syntax::{self, AtIdentifier, now};
 use crate::atproto::xrpc::XrpcClient;
 use crate::tasks::scheduler::{JobDef, Schedule};
 use crate::tasks::{TaskDef, TaskFailure};

@@ -1,4 +1,4 @@
-//! AT Protocol identifiers: DID, handle, NSID, AT-URI, record key, TID.
+//! AT Protocol identifiers (DID, handle, NSID, AT-URI, record key, TID) and datetimes.
 //!
 //! Validation follows the specs (<https://atproto.com/specs/did>, `/handle`, `/nsid`,
 //! `/at-uri-scheme`, `/record-key`, `/tid`) and is done by `jacquard-common`'s validated
@@ -13,7 +13,20 @@ pub use jacquard_common::types::nsid::Nsid;
 pub use jacquard_common::types::recordkey::Rkey;
 pub use jacquard_common::types::tid::Tid;
 
+use chrono::{DateTime, SecondsFormat, Utc};
+
 use super::error::AtprotoError;
+
+/// A time as records and our API write it: RFC 3339, UTC, milliseconds, `Z`. Stored
+/// times in this form sort as text in time order.
+pub fn datetime(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The current time, as [`datetime`] writes it.
+pub fn now() -> String {
+    datetime(Utc::now())
+}
 
 fn syntax(kind: &'static str, value: &str, err: impl std::fmt::Display) -> AtprotoError {
     AtprotoError::Syntax {

@@ -2,7 +2,6 @@
 //! tests use these; the runner only reads what they write.
 
 use bytes::Bytes;
-use chrono::{SecondsFormat, Utc};
 use futures::TryStreamExt;
 use semver::Version;
 
@@ -33,10 +32,6 @@ pub enum DeployError {
         /// The version.
         version: Version,
     },
-}
-
-fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 fn snapshot(manifest: &Manifest) -> ManifestSnapshot {
@@ -104,7 +99,7 @@ pub async fn publish(
         version: version.to_string(),
         code: blob,
         entry: entry.to_string(),
-        created_at: now(),
+        created_at: crate::atproto::syntax::now(),
         manifest: Some(snapshot(manifest)),
     };
     Ok(agent.create_record(BUNDLE_NSID, None, &record).await?)
@@ -124,7 +119,7 @@ pub async fn put_secret(
         bundle: bundle.to_string(),
         name: name.to_string(),
         ciphertext: secrets::seal(runner_public_key, value)?,
-        created_at: now(),
+        created_at: crate::atproto::syntax::now(),
     };
     let rkey = secrets::record_key(bundle, name, runner_public_key);
     Ok(agent.put_record(SECRET_NSID, &rkey, &record).await?)

@@ -203,11 +203,6 @@ impl Scheduler {
             .retain(|job| !job.name.starts_with(prefix) || keep.contains(&job.name));
     }
 
-    /// The jobs, by name.
-    pub fn job_names(&self) -> Vec<String> {
-        self.snapshot().iter().map(|job| job.name.clone()).collect()
-    }
-
     fn snapshot(&self) -> Vec<JobDef> {
         self.jobs
             .read()

@@ -23,7 +23,7 @@ pub fn now_ms() -> i64 {
 pub fn rfc3339(ms: i64) -> String {
     Utc.timestamp_millis_opt(ms)
         .single()
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .map(crate::atproto::syntax::datetime)
         .unwrap_or_default()
 }
 
