@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::atproto::AtprotoError;
 use crate::atproto::identity::{Identity, IdentityResolver};
 use crate::atproto::net::HttpClient;
+use crate::atproto::syntax::AtIdentifier;
 use crate::db::{Db, DbError};
 use crate::tasks::scheduler::Scheduler;
 use crate::tasks::{TaskError, TaskSystem};
@@ -215,36 +216,27 @@ impl AppView {
 
     /// The registered creator named by `actor` (DID or handle, as stored).
     pub async fn registered(&self, actor: &str) -> Result<Creator, AppViewError> {
-        let actor = actor.trim().trim_start_matches('@');
-        crate::atproto::syntax::actor(actor)
-            .map_err(|err| AppViewError::InvalidActor(err.to_string()))?;
-        let key = if actor.starts_with("did:") {
-            actor.to_string()
-        } else {
-            actor.to_ascii_lowercase()
-        };
+        let key = parse_actor(actor)?.to_string();
         self.store
             .creator(&key)
             .await?
-            .ok_or_else(|| AppViewError::NotRegistered(actor.to_string()))
+            .ok_or(AppViewError::NotRegistered(key))
     }
 
     /// Resolves a handle or DID as a user typed it.
     async fn resolve(&self, actor: &str) -> Result<Identity, AppViewError> {
-        let actor = actor.trim().trim_start_matches('@');
-        let parsed = crate::atproto::syntax::actor(actor)
-            .map_err(|err| AppViewError::InvalidActor(err.to_string()))?;
+        let parsed = parse_actor(actor)?;
         self.identity.resolve(&parsed).await.map_err(|err| {
-            if err.is_not_found()
-                || matches!(
-                    err,
-                    AtprotoError::HandleMismatch { .. } | AtprotoError::NoPds(_)
-                )
-            {
-                AppViewError::UnknownActor(format!("cannot resolve {actor}: {err}"))
+            if err.is_unresolvable() {
+                AppViewError::UnknownActor(format!("cannot resolve {parsed}: {err}"))
             } else {
                 AppViewError::Upstream(err)
             }
         })
     }
+}
+
+/// A handle (any case, `@` allowed) or a DID, as users type them.
+fn parse_actor(actor: &str) -> Result<AtIdentifier, AppViewError> {
+    crate::atproto::syntax::actor(actor).map_err(|err| AppViewError::InvalidActor(err.to_string()))
 }

@@ -102,14 +102,7 @@ impl IndexStore {
                 params![actor],
             )
             .await?;
-        match rows.next().await? {
-            Some(row) => Ok(Some(Creator {
-                did: row.get(0)?,
-                handle: row.get(1)?,
-                pds_url: row.get(2)?,
-            })),
-            None => Ok(None),
-        }
+        rows.next().await?.as_ref().map(creator_from).transpose()
     }
 
     /// Every registered creator.
@@ -121,11 +114,7 @@ impl IndexStore {
             .await?;
         let mut creators = Vec::new();
         while let Some(row) = rows.next().await? {
-            creators.push(Creator {
-                did: row.get(0)?,
-                handle: row.get(1)?,
-                pds_url: row.get(2)?,
-            });
+            creators.push(creator_from(&row)?);
         }
         Ok(creators)
     }
@@ -287,6 +276,15 @@ impl IndexStore {
         };
         Ok(())
     }
+}
+
+/// A creator from a `SELECT did, handle, pds_url` row.
+fn creator_from(row: &libsql::Row) -> Result<Creator, DbError> {
+    Ok(Creator {
+        did: row.get(0)?,
+        handle: row.get(1)?,
+        pds_url: row.get(2)?,
+    })
 }
 
 fn warnings_json(warnings: &[String]) -> Option<String> {

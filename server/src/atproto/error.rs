@@ -86,6 +86,12 @@ pub enum AtprotoError {
 }
 
 impl AtprotoError {
+    /// Whether an account named by handle or DID cannot be resolved to a PDS: it does not
+    /// exist, its handle is not claimed back, or its document names no PDS.
+    pub fn is_unresolvable(&self) -> bool {
+        self.is_not_found() || matches!(self, Self::HandleMismatch { .. } | Self::NoPds(_))
+    }
+
     /// Whether the thing asked for does not exist (record, repository, blob, handle, DID).
     pub fn is_not_found(&self) -> bool {
         matches!(

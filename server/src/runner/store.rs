@@ -82,14 +82,7 @@ pub struct BundleStore {
 fn upstream(err: AtprotoError) -> RunnerError {
     match err {
         AtprotoError::Syntax { .. } => RunnerError::InvalidRequest(err.to_string()),
-        err if err.is_not_found()
-            || matches!(
-                err,
-                AtprotoError::HandleMismatch { .. } | AtprotoError::NoPds(_)
-            ) =>
-        {
-            RunnerError::NotFound(err.to_string())
-        }
+        err if err.is_unresolvable() => RunnerError::NotFound(err.to_string()),
         err => RunnerError::Upstream(err.to_string()),
     }
 }
