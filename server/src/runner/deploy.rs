@@ -57,20 +57,29 @@ fn snapshot(manifest: &Manifest) -> ManifestSnapshot {
     }
 }
 
-/// The bundle records in the signed-in account: `(name, version, record URI)`.
-pub async fn list_bundles(agent: &Agent) -> Result<Vec<(String, String, String)>, AtprotoError> {
+/// The signed-in account's records in `collection` that parse as `T`, with their URIs.
+async fn own_records<T: serde::de::DeserializeOwned>(
+    agent: &Agent,
+    collection: &str,
+) -> Result<Vec<(T, String)>, AtprotoError> {
     let did = agent.did().await;
     let records: Vec<_> = agent
         .xrpc()
-        .list_records(&did, BUNDLE_NSID)
+        .list_records(&did, collection)
         .try_collect()
         .await?;
     Ok(records
         .into_iter()
-        .filter_map(|entry| {
-            let record: BundleRecord = serde_json::from_value(entry.value).ok()?;
-            Some((record.name, record.version, entry.uri))
-        })
+        .filter_map(|entry| Some((serde_json::from_value(entry.value).ok()?, entry.uri)))
+        .collect())
+}
+
+/// The bundle records in the signed-in account: `(name, version, record URI)`.
+pub async fn list_bundles(agent: &Agent) -> Result<Vec<(String, String, String)>, AtprotoError> {
+    Ok(own_records::<BundleRecord>(agent, BUNDLE_NSID)
+        .await?
+        .into_iter()
+        .map(|(record, uri)| (record.name, record.version, uri))
         .collect())
 }
 
@@ -129,17 +138,11 @@ pub async fn put_secret(
 pub async fn list_secrets(
     agent: &Agent,
 ) -> Result<Vec<(String, String, String, String)>, AtprotoError> {
-    let did = agent.did().await;
-    let records: Vec<_> = agent
-        .xrpc()
-        .list_records(&did, SECRET_NSID)
-        .try_collect()
-        .await?;
-    Ok(records
+    Ok(own_records::<SecretRecord>(agent, SECRET_NSID)
+        .await?
         .into_iter()
-        .filter_map(|entry| {
-            let record: SecretRecord = serde_json::from_value(entry.value).ok()?;
-            let rkey = entry.uri.rsplit('/').next()?.to_string();
+        .filter_map(|(record, uri)| {
+            let rkey = uri.rsplit('/').next()?.to_string();
             Some((record.bundle, record.name, record.runner_key, rkey))
         })
         .collect())
