@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use instance::Server;
 use runner::{bundle_fixture, deno, policy};
 use serde_json::json;
-use server::runner::sandbox::Sandbox;
-use server::runner::{Runner, deploy, permissions};
+use server::runner::sandbox::{Launch, Sandbox, ServeGrants};
+use server::runner::{Runner, deploy};
 use support::{latencies, percentile, throughput, trivial_handler};
 
 const LATENCY_SAMPLES: usize = 3000;
@@ -100,8 +100,12 @@ async fn run() {
     let warm_rate = throughput(&client, CONCURRENCY, ROUND, move |c| c.get(&url)).await;
 
     // One process per call, as the original runner did.
-    let serve = permissions::serve_args(&manifest.permissions, true, 256, &harness);
-    let (direct, _) = Sandbox::start(policy.clone(), serve.clone(), Vec::new(), &code, false)
+    let grants = || ServeGrants {
+        permissions: manifest.permissions.clone(),
+        env: Vec::new(),
+        egress: None,
+    };
+    let (direct, _) = Sandbox::start(policy.clone(), &harness, Launch::Serve(grants()), &code)
         .await
         .expect("spawn");
     let mut direct_lat = Vec::new();
@@ -135,7 +139,7 @@ async fn run() {
     let mut spawn_lat = Vec::new();
     for _ in 0..SPAWN_SAMPLES {
         let started = Instant::now();
-        let (sandbox, _) = Sandbox::start(policy.clone(), serve.clone(), Vec::new(), &code, false)
+        let (sandbox, _) = Sandbox::start(policy.clone(), &harness, Launch::Serve(grants()), &code)
             .await
             .expect("spawn");
         sandbox

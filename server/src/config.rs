@@ -272,19 +272,18 @@ impl Config {
         RunnerPolicy {
             sandbox: SandboxPolicy {
                 deno: self.deno_path.clone(),
-                deno_dir: work_dir.join("deno"),
                 heap_mb: self.atrun_heap_mb,
                 data_limit_mb: self.atrun_process_memory_mb,
                 call_timeout: Duration::from_secs(self.atrun_call_timeout_secs),
                 start_timeout: Duration::from_secs(15),
                 max_response_bytes: self.atrun_max_response_bytes,
-                deny_private_network: !self.network.allow_private_network,
             },
             pool: PoolPolicy {
                 max_workers: self.atrun_max_workers.max(1),
                 ..PoolPolicy::default()
             },
             allowed_authors: (!authors.is_empty()).then_some(authors),
+            allow_private_network: self.network.allow_private_network,
             secrets_ttl: Duration::from_secs(5),
             home,
             work_dir,

@@ -76,7 +76,8 @@ impl Services {
             http.clone(),
             tasks.clone(),
             shutdown.child_token(),
-        )?;
+        )
+        .await?;
         let scheduler = Arc::new(Scheduler::new(db.clone()));
         scheduler.add(tasks.cleanup_job());
         if !config.atrun_jobs.is_empty() {

@@ -3,10 +3,13 @@
 
 mod common;
 
+use std::time::Duration;
+
 use serde_json::json;
+use server::config::Secret;
 use server::runner::manifest::Manifest;
-use server::runner::permissions::{self, Permissions};
-use server::runner::sandbox::{Reply, Sandbox, SandboxError};
+use server::runner::permissions::Permissions;
+use server::runner::sandbox::{Launch, Reply, Sandbox, SandboxError, ServeGrants};
 
 use common::runner::{bundle_fixture, policy};
 
@@ -16,8 +19,7 @@ async fn a_bundle_declares_its_manifest_and_answers_calls() {
     let (policy, harness, _dir) = policy();
     let code = bundle_fixture("hello").await;
 
-    let extract = permissions::extract_args(policy.heap_mb, &harness);
-    let (_, raw) = Sandbox::start(policy.clone(), extract, Vec::new(), &code, true)
+    let (_, raw) = Sandbox::start(policy.clone(), &harness, Launch::Extract, &code)
         .await
         .expect("extract");
     let manifest = Manifest::validate(raw, Some("hello")).expect("valid manifest");
@@ -33,10 +35,12 @@ async fn a_bundle_declares_its_manifest_and_answers_calls() {
     );
     assert_eq!(view["sdkVersion"], "0.1.0");
 
-    let permissions = manifest.permissions.with_env(["API_KEY"]);
-    let args = permissions::serve_args(&permissions, true, policy.heap_mb, &harness);
-    let env = vec![("GREETING".to_string(), "hej".to_string())];
-    let (sandbox, _) = Sandbox::start(policy, args, env, &code, false)
+    let grants = ServeGrants {
+        permissions: manifest.permissions.with_env(["API_KEY"]),
+        env: vec![("GREETING".to_string(), Secret::new("hej"))],
+        egress: None,
+    };
+    let (sandbox, _) = Sandbox::start(policy, &harness, Launch::Serve(grants), &code)
         .await
         .expect("start");
 
@@ -93,7 +97,6 @@ async fn a_bundle_declares_its_manifest_and_answers_calls() {
         );
     }
     assert!(sandbox.is_alive());
-    let _ = Permissions::default();
 }
 
 /// The pool reuses a warm process per key, replaces dead ones, retires the least recently
@@ -116,21 +119,28 @@ async fn the_pool_reuses_replaces_bounds_and_retires() {
             queue_wait: Duration::from_millis(500),
         },
         policy.clone(),
+        harness,
         shutdown.clone(),
     );
-    let spec = |cid: &str| {
+    let spec_for = |did: &str, cid: &str| {
         let permissions = Permissions::default().with_env(["GREETING"]);
         WorkerSpec {
             key: WorkerKey {
+                did: did.to_string(),
+                bundle: "hello".to_string(),
                 cid: cid.to_string(),
                 permissions: permissions.clone(),
                 secrets_digest: String::new(),
             },
             code: code.clone(),
-            args: permissions::serve_args(&permissions, true, 128, &harness),
-            env: vec![("GREETING".into(), cid.to_string())],
+            grants: ServeGrants {
+                permissions,
+                env: vec![("GREETING".into(), Secret::new(cid))],
+                egress: None,
+            },
         }
     };
+    let spec = |cid: &str| spec_for("did:plc:alice", cid);
     let greet = |sandbox: Arc<Sandbox>| async move {
         sandbox
             .call("hello", &json!({}), &json!({}))
@@ -141,7 +151,16 @@ async fn the_pool_reuses_replaces_bounds_and_retires() {
     let a1 = pool.acquire(spec("a")).await.expect("a");
     let a2 = pool.acquire(spec("a")).await.expect("a again");
     assert!(Arc::ptr_eq(&a1, &a2), "a warm process is reused");
-    drop((a1, a2));
+    // The same code, permissions and secrets deployed by another author: its own process.
+    let other = pool
+        .acquire(spec_for("did:plc:mallory", "a"))
+        .await
+        .expect("another author");
+    assert!(
+        !Arc::ptr_eq(&a1, &other),
+        "a process never serves two authors"
+    );
+    drop((a1, a2, other));
     let b = pool.acquire(spec("b")).await.expect("b");
     assert_eq!(
         greet(b.clone()).await,
@@ -176,5 +195,110 @@ async fn the_pool_reuses_replaces_bounds_and_retires() {
     // Idle workers are retired.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(pool.stats().await.expect("stats").workers, 0);
+    shutdown.cancel();
+}
+
+/// A bundle reaches its declared hosts through the egress forwarder with `fetch` as the
+/// web defines it: methods, bodies, headers, redirects followed hop by hop (each one
+/// checked), `Response.url` and `redirected`; an undeclared host is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_fetch_their_declared_hosts_through_the_forwarder() {
+    use axum::routing::{get, post};
+    use server::runner::egress::Egress;
+    use tokio_util::sync::CancellationToken;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let app = axum::Router::new()
+        .route("/hello", get(|| async { "hi" }))
+        .route(
+            "/echo",
+            post(|headers: axum::http::HeaderMap, body: String| async move {
+                let kind = headers
+                    .get("x-kind")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                format!("{kind}:{body}")
+            }),
+        )
+        .route(
+            "/hop",
+            get(|| async { axum::response::Redirect::temporary("/hello") }),
+        )
+        .route(
+            "/away",
+            get(move || async move {
+                axum::response::Redirect::temporary(&format!("http://127.0.0.2:{port}/hello"))
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let shutdown = CancellationToken::new();
+    let egress = Egress::start(true, Duration::from_secs(5), shutdown.child_token())
+        .await
+        .expect("egress");
+    let (policy, harness, dir) = policy();
+    let entry = dir.path().join("fetcher.ts");
+    std::fs::write(
+        &entry,
+        r#"import { endpoint, manifest } from "at-run";
+export const bundle = manifest({ name: "fetcher" });
+export const get = endpoint({ handler: async (args: any) => { const r = await fetch(args.url); return { status: r.status, body: await r.text(), url: r.url, redirected: r.redirected }; } });
+export const post = endpoint({ handler: async (args: any) => (await fetch(args.url, { method: "POST", headers: { "x-kind": "note" }, body: "payload" })).text() });
+"#,
+    )
+    .expect("write");
+    let code = server::runner::bundler::bundle(&common::runner::deno(), &entry)
+        .await
+        .expect("bundle");
+    let grants = ServeGrants {
+        permissions: Permissions::new([format!("127.0.0.1:{port}").as_str()], []).expect("valid"),
+        env: Vec::new(),
+        egress: Some(egress),
+    };
+    let (sandbox, _) = Sandbox::start(policy, &harness, Launch::Serve(grants), &code)
+        .await
+        .expect("start");
+    let base = format!("http://127.0.0.1:{port}");
+    let call = |export: &'static str, url: String| {
+        let sandbox = &sandbox;
+        async move {
+            sandbox
+                .call(export, &json!({ "url": url }), &json!({}))
+                .await
+        }
+    };
+
+    assert_eq!(
+        call("get", format!("{base}/hello")).await,
+        Ok(Reply::Json(
+            json!({"status": 200, "body": "hi", "url": format!("{base}/hello"), "redirected": false})
+        ))
+    );
+    assert_eq!(
+        call("post", format!("{base}/echo")).await,
+        Ok(Reply::Json(json!("note:payload")))
+    );
+    assert_eq!(
+        call("get", format!("{base}/hop")).await,
+        Ok(Reply::Json(
+            json!({"status": 200, "body": "hi", "url": format!("{base}/hello"), "redirected": true})
+        ))
+    );
+    for url in [
+        format!("{base}/away"),
+        format!("http://127.0.0.2:{port}/hello"),
+    ] {
+        match call("get", url.clone()).await {
+            Err(SandboxError::Handler(message)) => assert!(
+                message.contains("Requires net access to \"127.0.0.2:"),
+                "{url}: {message}"
+            ),
+            other => panic!("{url}: expected a refusal, got {other:?}"),
+        }
+    }
     shutdown.cancel();
 }

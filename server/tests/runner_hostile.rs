@@ -12,10 +12,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use server::config::Secret;
 use server::runner::bundler;
+use server::runner::egress::Egress;
 use server::runner::manifest::Manifest;
-use server::runner::permissions;
-use server::runner::sandbox::{Reply, Sandbox, SandboxError, SandboxPolicy};
+use server::runner::permissions::Permissions;
+use server::runner::sandbox::{
+    Launch, Reply, Sandbox, SandboxError, SandboxPolicy, ServeGrants, cpu_ticks,
+};
+use tokio_util::sync::CancellationToken;
 
 use common::runner::{bundle_fixture, deno, policy};
 
@@ -33,6 +38,8 @@ enum Expect {
     Load(&'static str),
     /// The call succeeds with exactly this value (the attack had no effect on it).
     Returns(&'static str),
+    /// The manifest is refused, with a reason containing this.
+    Refused(&'static str),
 }
 
 struct Attack {
@@ -175,8 +182,18 @@ fn attacks() -> Vec<Attack> {
         ),
         attack(
             "read an undeclared env var",
-            r#"return Deno.env.get("HOME") ?? "unset";"#,
+            r#"return Deno.env.get("SOME_API_KEY") ?? "unset";"#,
             Error(DENIED),
+        ),
+        attack(
+            "read the host's HOME",
+            r#"return Deno.env.get("HOME") ?? "unset";"#,
+            Returns(r#""unset""#),
+        ),
+        attack(
+            "read the host's PATH through process.env",
+            r#"const p = (await import("node:process")).default; return p.env.PATH ?? "unset";"#,
+            Returns(r#""unset""#),
         ),
         attack(
             "dump the environment",
@@ -336,7 +353,54 @@ fn attacks() -> Vec<Attack> {
             Error(&["stdin is reserved"]),
         ),
         Attack {
-            top: r#"Deno.env.get("HOME");"#,
+            env: &["LD_PRELOAD"],
+            ..attack("declaring LD_PRELOAD", r#"return 1;"#, Refused("reserved"))
+        },
+        Attack {
+            env: &["DENO_DIR"],
+            ..attack("declaring DENO_DIR", r#"return 1;"#, Refused("reserved"))
+        },
+        Attack {
+            env: &["PATH"],
+            ..attack("declaring PATH", r#"return 1;"#, Refused("reserved"))
+        },
+        Attack {
+            env: &["HTTPS_PROXY"],
+            ..attack("declaring HTTPS_PROXY", r#"return 1;"#, Refused("reserved"))
+        },
+        Attack {
+            env: &["DENO_V8_FLAGS"],
+            ..attack(
+                "declaring DENO_V8_FLAGS",
+                r#"return 1;"#,
+                Refused("reserved"),
+            )
+        },
+        Attack {
+            env: &["DECLARED"],
+            ..attack(
+                "process.env shows only what is declared",
+                r#"const p = (await import("node:process")).default; return [p.env.DECLARED ?? null, Object.keys(p.env).length];"#,
+                Error(DENIED),
+            )
+        },
+        attack(
+            "localStorage",
+            r#"localStorage.setItem("stolen", "x"); return localStorage.getItem("stolen");"#,
+            Error(&["not available"]),
+        ),
+        attack(
+            "the Cache API",
+            r#"const c = await caches.open("x"); await c.put("https://a.example/", new Response("x")); return "cached";"#,
+            Error(&["not available"]),
+        ),
+        attack(
+            "raw TCP with no hosts declared",
+            r#"const c = await Deno.connect({ hostname: "localhost", port: Number(args.port) }); c.close(); return "connected";"#,
+            Error(DENIED),
+        ),
+        Attack {
+            top: r#"Deno.env.get("API_KEY");"#,
             ..attack(
                 "env access at import time",
                 r#"return 1;"#,
@@ -411,6 +475,7 @@ fn tripwire() -> (u16, Arc<AtomicUsize>) {
 
 async fn run_attack(
     policy: Arc<SandboxPolicy>,
+    egress: Arc<Egress>,
     harness: PathBuf,
     dir: PathBuf,
     attack: &Attack,
@@ -427,9 +492,15 @@ async fn run_attack(
     let code = bundler::bundle(&deno(), &entry)
         .await
         .map_err(|e| format!("bundling: {e}"))?;
-    let extract = permissions::extract_args(policy.heap_mb, &harness);
-    let manifest = match Sandbox::start(policy.clone(), extract, Vec::new(), &code, true).await {
-        Ok((_, raw)) => Manifest::validate(raw, Some("hostile")).map_err(|e| e.to_string())?,
+    let manifest = match Sandbox::start(policy.clone(), &harness, Launch::Extract, &code).await {
+        Ok((_, raw)) => match (Manifest::validate(raw, Some("hostile")), attack.expect) {
+            (Err(err), Expect::Refused(reason)) if err.to_string().contains(reason) => {
+                return Ok(());
+            }
+            (Err(err), _) => return Err(format!("manifest refused: {err}")),
+            (Ok(_), Expect::Refused(_)) => return Err("the manifest was accepted".into()),
+            (Ok(manifest), _) => manifest,
+        },
         Err(SandboxError::Load(message)) => {
             return match attack.expect {
                 Expect::Load(advice) if message.contains(advice) => Ok(()),
@@ -438,13 +509,12 @@ async fn run_attack(
         }
         Err(other) => return Err(format!("extraction failed: {other}")),
     };
-    let args = permissions::serve_args(
-        &manifest.permissions,
-        policy.deny_private_network,
-        policy.heap_mb,
-        &harness,
-    );
-    let (sandbox, _) = Sandbox::start(policy.clone(), args, Vec::new(), &code, false)
+    let grants = ServeGrants {
+        permissions: manifest.permissions,
+        env: vec![("SECRET".into(), Secret::new("runner-secret-value"))],
+        egress: Some(egress),
+    };
+    let (sandbox, _) = Sandbox::start(policy.clone(), &harness, Launch::Serve(grants), &code)
         .await
         .map_err(|e| format!("start: {e}"))?;
     let reply = sandbox
@@ -493,7 +563,6 @@ async fn hostile_bundles_are_contained() {
         call_timeout: Duration::from_secs(2),
         heap_mb: 64,
         max_response_bytes: 1024 * 1024,
-        deny_private_network: true,
         ..(*base).clone()
     });
     let secret_file = dir.path().join("runner-key.json");
@@ -503,16 +572,19 @@ async fn hostile_bundles_are_contained() {
     )
     .expect("write");
     let (port, hits) = tripwire();
+    let shutdown = CancellationToken::new();
+    let egress = Egress::start(false, Duration::from_secs(10), shutdown.child_token())
+        .await
+        .expect("egress");
 
     // A well-behaved bundle answers throughout.
     let hello = bundle_fixture("hello").await;
-    let hello_args = permissions::serve_args(
-        &permissions::Permissions::default().with_env(["GREETING"]),
-        true,
-        128,
-        &harness,
-    );
-    let (good, _) = Sandbox::start(base.clone(), hello_args, Vec::new(), &hello, false)
+    let grants = ServeGrants {
+        permissions: Permissions::default().with_env(["GREETING"]),
+        env: Vec::new(),
+        egress: None,
+    };
+    let (good, _) = Sandbox::start(base.clone(), &harness, Launch::Serve(grants), &hello)
         .await
         .expect("hello");
     let good = Arc::new(good);
@@ -542,13 +614,17 @@ async fn hostile_bundles_are_contained() {
     let mut failures = Vec::new();
     for batch in attacks.chunks(4) {
         let runs = batch.iter().map(|attack| {
-            let (policy, harness, dir) =
-                (policy.clone(), harness.clone(), work.path().to_path_buf());
+            let (policy, egress, harness, dir) = (
+                policy.clone(),
+                egress.clone(),
+                harness.clone(),
+                work.path().to_path_buf(),
+            );
             let secret = secret_file.display().to_string();
             async move {
                 (
                     attack.name,
-                    run_attack(policy, harness, dir, attack, port, &secret).await,
+                    run_attack(policy, egress, harness, dir, attack, port, &secret).await,
                 )
             }
         });
@@ -582,4 +658,262 @@ async fn hostile_bundles_are_contained() {
         "the good bundle answered meanwhile"
     );
     assert!(good.is_alive());
+}
+
+/// Starts `source` (a bundle's TypeScript) in a serving sandbox with `grants`.
+async fn serve(
+    policy: Arc<SandboxPolicy>,
+    harness: &std::path::Path,
+    dir: &std::path::Path,
+    source: &str,
+    grants: ServeGrants,
+) -> Sandbox {
+    let entry = dir.join(format!("b{}.ts", uuid_like()));
+    std::fs::write(&entry, source).expect("write");
+    let code = bundler::bundle(&deno(), &entry).await.expect("bundle");
+    Sandbox::start(policy, harness, Launch::Serve(grants), &code)
+        .await
+        .expect("start")
+        .0
+}
+
+fn uuid_like() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+fn handler_error(reply: Result<Reply, SandboxError>) -> String {
+    match reply {
+        Err(SandboxError::Handler(message)) => message,
+        other => panic!("expected the handler to fail, got {other:?}"),
+    }
+}
+
+/// Every spelling of a private destination, and names that resolve to one, are refused
+/// by the egress forwarder, even when granted (as a manifest written straight to a PDS
+/// could, were it not refused first); raw sockets, WebSockets and `node:http` reach
+/// nothing. The author is told which host was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn private_networks_are_unreachable_in_every_spelling() {
+    let (policy, harness, dir) = policy();
+    let (port, hits) = tripwire();
+    let shutdown = CancellationToken::new();
+    let egress = Egress::start(false, Duration::from_secs(5), shutdown.child_token())
+        .await
+        .expect("egress");
+    let hosts = [
+        "127.0.0.1",
+        "127.1",
+        "2130706433",
+        "0x7f000001",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+        "[::1]",
+        "localhost",
+        "[fd00::1]",
+        "[::ffff:169.254.169.254]",
+        "169.254.169.254",
+        "10.0.0.1",
+        "192.0.2.1",
+        "198.51.100.1",
+        "203.0.113.1",
+        "240.0.0.1",
+        "0.0.0.0",
+    ];
+    let permissions = Permissions {
+        net: hosts.iter().map(ToString::to_string).collect(),
+        env: Default::default(),
+    };
+    let sandbox = serve(
+        policy,
+        &harness,
+        dir.path(),
+        r#"import { endpoint, manifest } from "at-run";
+export const bundle = manifest({ name: "prober" });
+export const get = endpoint({ handler: async (args: any) => (await fetch(args.url)).status });
+export const raw = endpoint({ handler: async (args: any) => { const c = await Deno.connect({ hostname: args.host, port: Number(args.port) }); c.close(); return "connected"; } });
+export const ws = endpoint({ handler: async (args: any) => { const s = new WebSocket(args.url); await new Promise((ok, fail) => { s.onopen = ok; s.onerror = (e: any) => fail(new Error("websocket: " + e.message)); }); return "open"; } });
+export const node = endpoint({ handler: async (args: any) => { const http = await import("node:http"); return await new Promise((ok, fail) => { const r = http.get(args.url, (res: any) => ok(res.statusCode)); r.on("error", fail); }); } });
+"#,
+        ServeGrants {
+            permissions,
+            env: Vec::new(),
+            egress: Some(egress),
+        },
+    )
+    .await;
+    for host in hosts {
+        let url = format!("http://{host}:{port}/latest/meta-data/");
+        let message = handler_error(
+            sandbox
+                .call("get", &json!({ "url": url }), &json!({}))
+                .await,
+        );
+        assert!(
+            message.starts_with("NotCapable: refusing to connect to"),
+            "{host}: {message}"
+        );
+    }
+    for host in ["127.0.0.1", "localhost", "::1"] {
+        let message = handler_error(
+            sandbox
+                .call("raw", &json!({"host": host, "port": port}), &json!({}))
+                .await,
+        );
+        assert!(
+            message.contains("NotCapable"),
+            "raw TCP to {host}: {message}"
+        );
+    }
+    let url = format!("ws://localhost:{port}/");
+    handler_error(sandbox.call("ws", &json!({ "url": url }), &json!({})).await);
+    let url = format!("http://localhost:{port}/");
+    handler_error(
+        sandbox
+            .call("node", &json!({ "url": url }), &json!({}))
+            .await,
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "a connection got through");
+    assert!(sandbox.is_alive());
+    shutdown.cancel();
+}
+
+/// Secrets and declared variables reach the bundle's `Deno.env` and `process.env` over
+/// the harness's pipe; the process environment holds none of them, nor anything else of
+/// the author's choosing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_enter_the_process_environment() {
+    let (policy, harness, dir) = policy();
+    let sandbox = serve(
+        policy,
+        &harness,
+        dir.path(),
+        r#"import { endpoint, manifest } from "at-run";
+export const bundle = manifest({ name: "env", permissions: { env: ["LOG_LEVEL"] } });
+export const read = endpoint({ handler: async () => ({
+  deno: Deno.env.get("API_KEY") ?? null,
+  process: (globalThis as any).process.env.API_KEY ?? null,
+  level: Deno.env.get("LOG_LEVEL") ?? null,
+}) });
+"#,
+        ServeGrants {
+            permissions: Permissions::new([], ["LOG_LEVEL"])
+                .expect("valid")
+                .with_env(["API_KEY"]),
+            env: vec![("API_KEY".into(), Secret::new("sk-very-secret-value"))],
+            egress: None,
+        },
+    )
+    .await;
+    let reply = sandbox
+        .call("read", &json!({}), &json!({}))
+        .await
+        .expect("call");
+    assert_eq!(
+        reply,
+        Reply::Json(
+            json!({"deno": "sk-very-secret-value", "process": "sk-very-secret-value", "level": null})
+        )
+    );
+    let pid = sandbox.pid().expect("running");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    let mut names: Vec<String> = environ
+        .split(|&b| b == 0)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| String::from_utf8_lossy(entry).into_owned())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|e| e.contains("sk-very-secret") || e.contains("API_KEY")),
+        "{names:?}"
+    );
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "DENO_DIR=/dev/null/deno",
+            "DENO_NO_UPDATE_CHECK=1",
+            "NO_COLOR=1"
+        ],
+        "the environment is the runner's, not the author's"
+    );
+}
+
+/// CPU seconds a process uses over `window` (until it exits, if it does).
+async fn cpu_over(pid: u32, window: Duration) -> f64 {
+    let before = cpu_ticks(pid).unwrap_or(0);
+    let mut last = before;
+    let started = std::time::Instant::now();
+    while started.elapsed() < window {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        match cpu_ticks(pid) {
+            Some(ticks) => last = ticks,
+            None => break,
+        }
+    }
+    last.saturating_sub(before) as f64 / 100.0
+}
+
+/// Work a call starts does not outlive it: workers are terminated when no call runs,
+/// and a process that keeps burning CPU anyway (a `node:worker_threads` thread) is
+/// stopped within a second or so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_started_by_a_call_stops_when_it_returns() {
+    let (policy, harness, dir) = policy();
+    let source = r#"import { endpoint, manifest } from "at-run";
+export const bundle = manifest({ name: "spinner" });
+const spin = URL.createObjectURL(new Blob(["for (;;) {}"], { type: "application/javascript" }));
+export const worker = endpoint({ handler: async () => { for (let i = 0; i < 2; i++) new Worker(spin, { type: "module" }); return "started"; } });
+export const threads = endpoint({ handler: async () => { const { Worker } = await import("node:worker_threads"); new Worker("for (;;) {}", { eval: true }); return "started"; } });
+export const ping = endpoint({ handler: async () => "pong" });
+"#;
+    let grants = || ServeGrants {
+        permissions: Permissions::default(),
+        env: Vec::new(),
+        egress: None,
+    };
+
+    // A process with nothing running is left alone.
+    let idle = serve(policy.clone(), &harness, dir.path(), source, grants()).await;
+    assert_eq!(
+        idle.call("ping", &json!({}), &json!({})).await,
+        Ok(Reply::Json(json!("pong")))
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(idle.is_alive(), "an idle process is not stopped");
+
+    let sandbox = serve(policy.clone(), &harness, dir.path(), source, grants()).await;
+    let pid = sandbox.pid().expect("pid");
+    let reply = sandbox.call("worker", &json!({}), &json!({})).await;
+    assert_eq!(reply, Ok(Reply::Json(json!("started"))));
+    let after_worker = cpu_over(pid, Duration::from_secs(3)).await;
+    println!(
+        "CPU seconds in the 3 s after a call that left two Workers spinning: {after_worker:.2}"
+    );
+    assert!(
+        after_worker < 1.5,
+        "{after_worker} CPU seconds after return"
+    );
+    assert!(!sandbox.is_alive(), "the process was stopped");
+
+    let sandbox = serve(policy, &harness, dir.path(), source, grants()).await;
+    let pid = sandbox.pid().expect("pid");
+    let reply = sandbox.call("threads", &json!({}), &json!({})).await;
+    assert_eq!(reply, Ok(Reply::Json(json!("started"))));
+    let after_threads = cpu_over(pid, Duration::from_secs(3)).await;
+    println!(
+        "CPU seconds in the 3 s after a call that left a node:worker_threads thread spinning: {after_threads:.2}"
+    );
+    assert!(
+        after_threads < 1.5,
+        "{after_threads} CPU seconds after return"
+    );
+    let later = cpu_over(pid, Duration::from_secs(1)).await;
+    assert!(
+        later < 0.1,
+        "still spinning: {later} CPU seconds in the next second"
+    );
 }

@@ -39,6 +39,8 @@ pub struct HttpPolicy {
     pub max_response_bytes: usize,
     /// Whether private, loopback and link-local addresses may be reached.
     pub allow_private_network: bool,
+    /// Redirects followed per request (0: redirects are returned to the caller).
+    pub max_redirects: usize,
 }
 
 impl Default for HttpPolicy {
@@ -48,6 +50,7 @@ impl Default for HttpPolicy {
             request_timeout: Duration::from_secs(15),
             max_response_bytes: 16 * 1024 * 1024,
             allow_private_network: false,
+            max_redirects: 5,
         }
     }
 }
@@ -98,12 +101,15 @@ impl HttpClient {
     /// A client with `policy`. Fails only when the TLS backend cannot initialise.
     pub fn new(policy: HttpPolicy) -> Result<Self, NetError> {
         let allow_private = policy.allow_private_network;
+        let max_redirects = policy.max_redirects;
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.request_timeout)
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= 5 {
+                if max_redirects == 0 {
+                    attempt.stop()
+                } else if attempt.previous().len() >= max_redirects {
                     attempt.error("too many redirects")
                 } else if !allow_private && !url_host_allowed(attempt.url()) {
                     let target = attempt.url().host_str().unwrap_or_default().to_string();
@@ -290,6 +296,19 @@ fn url_host_allowed(url: &Url) -> bool {
     }
 }
 
+/// Whether `host` (a name or an IP literal in any spelling the URL standard accepts:
+/// `127.1`, `0x7f000001`, `[::ffff:127.0.0.1]`…) names a private, loopback or link-local
+/// destination without asking DNS. Names that resolve to such addresses are caught when
+/// they are resolved.
+pub fn host_is_private(host: &str) -> bool {
+    match Host::parse(host) {
+        Ok(Host::Ipv4(ip)) => !is_public(IpAddr::V4(ip)),
+        Ok(Host::Ipv6(ip)) => !is_public(IpAddr::V6(ip)),
+        Ok(Host::Domain(name)) => is_local_name(&name),
+        Err(_) => true,
+    }
+}
+
 /// Names that always mean this machine or its network, whatever DNS says.
 fn is_local_name(name: &str) -> bool {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
@@ -448,5 +467,38 @@ mod tests {
         assert!(!allowed("http://metadata.internal/"));
         assert!(allowed("https://bsky.social/"));
         assert!(allowed("https://1.1.1.1/"));
+    }
+
+    #[test]
+    fn private_hosts_are_recognised_in_every_spelling() {
+        for host in [
+            "127.0.0.1",
+            "127.1",
+            "2130706433",
+            "0x7f000001",
+            "0177.0.0.1",
+            "[::ffff:127.0.0.1]",
+            "[::ffff:169.254.169.254]",
+            "[fd00::1]",
+            "[::1]",
+            "192.0.2.10",
+            "198.51.100.1",
+            "203.0.113.9",
+            "240.0.0.1",
+            "localhost",
+            "api.localhost",
+            "metadata.google.internal",
+            "printer.local",
+        ] {
+            assert!(host_is_private(host), "{host} is private");
+        }
+        for host in [
+            "example.com",
+            "1.1.1.1",
+            "[2606:4700::1111]",
+            "[::ffff:8.8.8.8]",
+        ] {
+            assert!(!host_is_private(host), "{host} is public");
+        }
     }
 }

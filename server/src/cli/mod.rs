@@ -256,13 +256,11 @@ async fn deploy_bundle(
     let harness = install_harness(&runtime).context("installing the sandbox harness")?;
     let policy = Arc::new(SandboxPolicy {
         deno: deno.to_path_buf(),
-        deno_dir: ctx.home.join("deno"),
         heap_mb: 256,
         data_limit_mb: 2048,
         call_timeout: Duration::from_secs(30),
         start_timeout: Duration::from_secs(30),
         max_response_bytes: 1024 * 1024,
-        deny_private_network: true,
     });
     let manifest = Runner::extract_manifest(policy, &harness, &code).await?;
     if let Some(name) = name.filter(|name| name != &manifest.name) {

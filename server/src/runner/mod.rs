@@ -4,21 +4,24 @@
 //! # Layout
 //!
 //! - `js/sdk.ts`: what authors import as `"at-run"` (`manifest`, `endpoint`, `task`, `job`).
-//! - `js/harness.js`: the main module of every bundle process; the bundle itself runs in
-//!   a Web Worker inside it and answers calls over a nonce-framed stdio protocol.
-//! - [`permissions`]: the Deno command line per kind of run, in one place.
+//! - `js/harness.js`: the main module of every bundle process; it imports the bundle and
+//!   answers calls over a nonce-framed stdio protocol.
+//! - [`permissions`]: the Deno command line per kind of run, and what a manifest may ask.
+//! - [`egress`]: the loopback forwarder that is a bundle's only way to the network.
 //! - [`sandbox`]: one Deno process: start, call with timeout and size limit, kill.
 //! - [`manifest`]: the manifest a bundle declares, validated.
 //! - [`bundler`]: `deno bundle` with `"at-run"` mapped to the shipped SDK.
 //! - [`jobs`]: scheduling the `job()` exports of bundles listed in `ATRUN_JOBS`.
 //! - [`deploy`]: publishing bundle versions and secrets to one's own PDS (CLI, tests).
-//! - [`pool`]: the warm pool actor: processes keyed by (CID, permissions, secrets).
+//! - [`pool`]: the warm pool actor: processes keyed by (author, bundle, CID, permissions,
+//!   secrets).
 //! - [`secrets`]: the runner's X25519 key; sealing and opening secret values.
 //! - `store`: resolving author + name + version to a record and its verified code.
 //! - [`Runner`]: the facade the HTTP routes, the task system and the scheduler call.
 
 pub mod bundler;
 pub mod deploy;
+pub mod egress;
 pub mod jobs;
 pub mod manifest;
 pub mod permissions;
@@ -73,15 +76,19 @@ use crate::atproto::net::HttpClient;
 use crate::atproto::records::{SECRET_NSID, SecretRecord};
 use crate::config::Secret;
 use crate::tasks::{TaskDef, TaskError, TaskFailure, TaskSystem};
+use egress::Egress;
 use manifest::{ExportKind, Manifest};
 use pool::{PoolError, PoolHandle, PoolPolicy, WorkerKey, WorkerSpec};
-use sandbox::{Reply, Sandbox, SandboxError, SandboxPolicy};
+use sandbox::{Launch, Reply, Sandbox, SandboxError, SandboxPolicy, ServeGrants};
 use secrets::RunnerKey;
 
 pub use store::{BundleStore, ResolvedBundle, VersionSpec};
 
 /// The SDK version this runner ships.
 pub const SDK_VERSION: &str = "0.1.0";
+
+/// How long a bundle whose manifest could not be read is refused without trying again.
+const MANIFEST_FAILURE_TTL: Duration = Duration::from_secs(30);
 
 /// Why a bundle call failed; each variant maps to one HTTP status at the edge.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -168,6 +175,8 @@ pub struct RunnerPolicy {
     pub pool: PoolPolicy,
     /// Authors whose bundles may run; `None` for everyone.
     pub allowed_authors: Option<HashSet<String>>,
+    /// Whether bundles may reach private, loopback and link-local addresses.
+    pub allow_private_network: bool,
     /// How long opened secrets are reused before the author's PDS is asked again.
     pub secrets_ttl: Duration,
 }
@@ -196,8 +205,10 @@ pub struct Runner {
     pool: PoolHandle,
     key: RunnerKey,
     sandbox: Arc<SandboxPolicy>,
-    harness: PathBuf,
+    egress: Arc<Egress>,
     manifests: Cache<String, Arc<Manifest>>,
+    /// Manifests that could not be read, by CID, remembered for a short time.
+    failed_manifests: Cache<String, RunnerError>,
     secrets: Cache<(String, String), OpenedSecrets>,
     tasks: TaskSystem,
     allowed_authors: Option<HashSet<String>>,
@@ -213,8 +224,9 @@ impl std::fmt::Debug for Runner {
 }
 
 impl Runner {
-    /// Loads (or creates) the runner key, installs the harness and starts the pool.
-    pub fn start(
+    /// Loads (or creates) the runner key, installs the harness, starts the egress
+    /// forwarder and the pool.
+    pub async fn start(
         policy: RunnerPolicy,
         identity: Arc<IdentityResolver>,
         http: HttpClient,
@@ -230,14 +242,26 @@ impl Runner {
         let harness = sandbox::install_harness(&runtime)
             .map_err(|err| RunnerError::Unavailable(format!("installing the harness: {err}")))?;
         let sandbox = Arc::new(policy.sandbox);
-        let pool = PoolHandle::start(policy.pool, sandbox.clone(), shutdown);
+        let longest_call = sandbox.call_timeout.max(Duration::from_secs(3600));
+        let egress = Egress::start(
+            policy.allow_private_network,
+            longest_call,
+            shutdown.child_token(),
+        )
+        .await
+        .map_err(|err| RunnerError::Unavailable(format!("starting the egress forwarder: {err}")))?;
+        let pool = PoolHandle::start(policy.pool, sandbox.clone(), harness, shutdown);
         Ok(Arc::new_cyclic(|this| Self {
             store: BundleStore::new(identity, http, policy.work_dir.join("bundles")),
             pool,
             key,
             sandbox,
-            harness,
+            egress,
             manifests: Cache::builder().max_capacity(10_000).build(),
+            failed_manifests: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(MANIFEST_FAILURE_TTL)
+                .build(),
             secrets: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(policy.secrets_ttl)
@@ -265,8 +289,7 @@ impl Runner {
         harness: &std::path::Path,
         code: &str,
     ) -> Result<Manifest, RunnerError> {
-        let args = permissions::extract_args(policy.heap_mb, harness);
-        let (_, raw) = Sandbox::start(policy, args, Vec::new(), code, true).await?;
+        let (_, raw) = Sandbox::start(policy, harness, Launch::Extract, code).await?;
         Manifest::validate(raw, None).map_err(|err| RunnerError::InvalidBundle(err.to_string()))
     }
 
@@ -290,21 +313,38 @@ impl Runner {
         Ok((bundle, manifest))
     }
 
+    /// The manifest of `bundle`'s code: read once per CID (concurrent callers share one
+    /// run), and a failure is remembered for [`MANIFEST_FAILURE_TTL`].
     async fn manifest(&self, bundle: &ResolvedBundle) -> Result<Arc<Manifest>, RunnerError> {
-        if let Some(manifest) = self.manifests.get(&bundle.code_cid).await {
-            return Ok(manifest);
+        let cid = &bundle.code_cid;
+        if let Some(failure) = self.failed_manifests.get(cid).await {
+            return Err(failure);
         }
-        let code = self.store.code(bundle).await?;
-        let args = permissions::extract_args(self.sandbox.heap_mb, &self.harness);
-        let (_, raw) = Sandbox::start(self.sandbox.clone(), args, Vec::new(), &code, true).await?;
-        let manifest = Arc::new(
-            Manifest::validate(raw, Some(&bundle.name))
-                .map_err(|err| RunnerError::InvalidBundle(err.to_string()))?,
-        );
-        self.manifests
-            .insert(bundle.code_cid.clone(), manifest.clone())
+        let read = self
+            .manifests
+            .try_get_with(cid.clone(), async {
+                let code = self.store.code(bundle).await?;
+                let raw = self.pool.extract(code).await?;
+                let manifest = Manifest::validate(raw, Some(&bundle.name))
+                    .map_err(|err| RunnerError::InvalidBundle(err.to_string()))?;
+                if !self.egress.allows_private_network() {
+                    manifest
+                        .permissions
+                        .refuse_private_hosts()
+                        .map_err(|err| RunnerError::InvalidBundle(err.to_string()))?;
+                }
+                Ok::<_, RunnerError>(Arc::new(manifest))
+            })
             .await;
-        Ok(manifest)
+        read.map_err(|err| {
+            let err = (*err).clone();
+            if matches!(err, RunnerError::InvalidBundle(_)) {
+                let (failures, cid, remembered) =
+                    (self.failed_manifests.clone(), cid.clone(), err.clone());
+                tokio::spawn(async move { failures.insert(cid, remembered).await });
+            }
+            err
+        })
     }
 
     /// The bundle's secrets for this runner, opened.
@@ -328,10 +368,9 @@ impl Runner {
             if record.bundle != bundle.name || record.runner_key != self.key.public_base64() {
                 continue;
             }
-            if !permissions::valid_env_name(&record.name) {
-                return Err(RunnerError::Secret(format!(
-                    "secret {:?} has an invalid name",
-                    record.name
+            if let Err(err) = permissions::check_env_name(&record.name) {
+                return Err(RunnerError::InvalidBundle(format!(
+                    "the bundle's secrets cannot be used: {err}"
                 )));
             }
             let value = self
@@ -368,6 +407,8 @@ impl Runner {
             .permissions
             .with_env(secrets.values.iter().map(|(name, _)| name.as_str()));
         let key = WorkerKey {
+            did: bundle.did.clone(),
+            bundle: bundle.name.clone(),
             cid: bundle.code_cid.clone(),
             permissions,
             secrets_digest: secrets.digest.clone(),
@@ -375,20 +416,13 @@ impl Runner {
         let sandbox = match self.pool.warm(&key) {
             Some(sandbox) => sandbox,
             None => {
-                let args = permissions::serve_args(
-                    &key.permissions,
-                    self.sandbox.deny_private_network,
-                    self.sandbox.heap_mb,
-                    &self.harness,
-                );
                 let spec = WorkerSpec {
                     code: self.store.code(bundle).await?,
-                    args,
-                    env: secrets
-                        .values
-                        .iter()
-                        .map(|(name, value)| (name.clone(), value.expose().to_string()))
-                        .collect(),
+                    grants: ServeGrants {
+                        permissions: key.permissions.clone(),
+                        env: secrets.values.clone(),
+                        egress: Some(self.egress.clone()),
+                    },
                     key,
                 };
                 self.pool.acquire(spec).await?

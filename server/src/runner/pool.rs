@@ -1,5 +1,11 @@
-//! The warm pool: Deno processes reused across calls, keyed by (bundle CID, permission
-//! set, secrets), bounded overall, retired when idle, replaced when they die.
+//! The warm pool: Deno processes reused across calls, keyed by (author, bundle, CID,
+//! permission set, secrets), bounded overall, retired when idle, replaced when they die.
+//! A process never serves two (author, bundle) pairs: the same code deployed by two
+//! authors runs in two processes, so no global state crosses authors.
+//!
+//! Manifest extraction runs through the pool too: it takes a capacity permit for as long
+//! as its process lives, so a flood of bundles that never finish loading cannot start
+//! more processes than the bound.
 //!
 //! The pool is an actor (as in supabase's edge-runtime): one task owns the table of
 //! workers and answers [`PoolMsg`]s, each with a oneshot reply. The loop never waits on
@@ -10,14 +16,16 @@
 //! [`PoolPolicy::queue_wait`].
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::manifest::RawManifest;
 use super::permissions::Permissions;
-use super::sandbox::{Sandbox, SandboxError, SandboxPolicy};
+use super::sandbox::{Launch, Sandbox, SandboxError, SandboxPolicy, ServeGrants};
 
 /// Bounds of the pool.
 #[derive(Debug, Clone)]
@@ -43,6 +51,10 @@ impl Default for PoolPolicy {
 /// What identifies a worker: calls with the same key share a process.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WorkerKey {
+    /// The author's DID.
+    pub did: String,
+    /// The bundle's name.
+    pub bundle: String,
     /// The bundle's code CID.
     pub cid: String,
     /// Its permissions (declared plus secret names).
@@ -57,10 +69,8 @@ pub struct WorkerSpec {
     pub key: WorkerKey,
     /// The bundle's code.
     pub code: Arc<str>,
-    /// Deno's arguments.
-    pub args: Vec<String>,
-    /// The process's whole environment.
-    pub env: Vec<(String, String)>,
+    /// What the process may use.
+    pub grants: ServeGrants,
 }
 
 /// Why no worker could be had.
@@ -85,6 +95,10 @@ enum PoolMsg {
     Started {
         key: WorkerKey,
         result: Result<(Arc<Sandbox>, OwnedSemaphorePermit), PoolError>,
+    },
+    Extract {
+        code: Arc<str>,
+        reply: oneshot::Sender<Result<RawManifest, PoolError>>,
     },
     Sweep,
     Stats {
@@ -123,6 +137,7 @@ struct Pool {
     warm: Warm,
     policy: PoolPolicy,
     sandbox: Arc<SandboxPolicy>,
+    harness: PathBuf,
     capacity: Arc<Semaphore>,
     workers: HashMap<WorkerKey, Entry>,
     starting: HashMap<WorkerKey, Waiters>,
@@ -130,10 +145,12 @@ struct Pool {
 }
 
 impl PoolHandle {
-    /// Starts the pool actor; it stops (killing its processes) when `shutdown` fires.
+    /// Starts the pool actor, whose processes run `harness`; it stops (killing its
+    /// processes) when `shutdown` fires.
     pub fn start(
         policy: PoolPolicy,
         sandbox: Arc<SandboxPolicy>,
+        harness: PathBuf,
         shutdown: CancellationToken,
     ) -> Self {
         let (tx, mut rx) = mpsc::channel(1024);
@@ -143,6 +160,7 @@ impl PoolHandle {
             capacity: Arc::new(Semaphore::new(policy.max_workers)),
             policy,
             sandbox,
+            harness,
             workers: HashMap::new(),
             starting: HashMap::new(),
             tx: tx.clone(),
@@ -196,6 +214,17 @@ impl PoolHandle {
         rx.await.map_err(|_| PoolError::Closed)?
     }
 
+    /// Reads the manifest `code` declares in a process with no permissions, counted
+    /// against the pool's bound like any other process.
+    pub async fn extract(&self, code: Arc<str>) -> Result<RawManifest, PoolError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(PoolMsg::Extract { code, reply })
+            .await
+            .map_err(|_| PoolError::Closed)?;
+        rx.await.map_err(|_| PoolError::Closed)?
+    }
+
     /// How many workers there are.
     pub async fn stats(&self) -> Result<PoolStats, PoolError> {
         let (reply, rx) = oneshot::channel();
@@ -225,6 +254,7 @@ impl Pool {
     fn handle(&mut self, message: PoolMsg) {
         match message {
             PoolMsg::Acquire { spec, reply } => self.acquire(spec, reply),
+            PoolMsg::Extract { code, reply } => self.extract(code, reply),
             PoolMsg::Started { key, result } => {
                 let waiters = self.starting.remove(&key).unwrap_or_default();
                 match result {
@@ -291,19 +321,40 @@ impl Pool {
             self.sandbox.clone(),
             self.tx.clone(),
         );
+        let harness = self.harness.clone();
         tokio::spawn(async move {
             let key = spec.key.clone();
             let result = async {
-                let permit = tokio::time::timeout(wait, capacity.acquire_owned())
-                    .await
-                    .map_err(|_| PoolError::QueueTimeout(wait))?
-                    .map_err(|_| PoolError::Closed)?;
+                let permit = permit_within(capacity, wait).await?;
                 let (sandbox, _) =
-                    Sandbox::start(policy, spec.args, spec.env, &spec.code, false).await?;
+                    Sandbox::start(policy, &harness, Launch::Serve(spec.grants), &spec.code)
+                        .await?;
                 Ok((Arc::new(sandbox), permit))
             }
             .await;
             let _ = tx.send(PoolMsg::Started { key, result }).await;
+        });
+    }
+
+    fn extract(&mut self, code: Arc<str>, reply: oneshot::Sender<Result<RawManifest, PoolError>>) {
+        if self.capacity.available_permits() == 0 {
+            self.retire_least_recently_used();
+        }
+        let (capacity, wait, policy, harness) = (
+            self.capacity.clone(),
+            self.policy.queue_wait,
+            self.sandbox.clone(),
+            self.harness.clone(),
+        );
+        tokio::spawn(async move {
+            let result = async {
+                let _permit = permit_within(capacity, wait).await?;
+                let (_, manifest) =
+                    Sandbox::start(policy, &harness, Launch::Extract, &code).await?;
+                Ok(manifest)
+            }
+            .await;
+            let _ = reply.send(result);
         });
     }
 
@@ -322,4 +373,15 @@ impl Pool {
             self.publish();
         }
     }
+}
+
+/// A capacity permit, waiting at most `wait` for one.
+async fn permit_within(
+    capacity: Arc<Semaphore>,
+    wait: Duration,
+) -> Result<OwnedSemaphorePermit, PoolError> {
+    tokio::time::timeout(wait, capacity.acquire_owned())
+        .await
+        .map_err(|_| PoolError::QueueTimeout(wait))?
+        .map_err(|_| PoolError::Closed)
 }

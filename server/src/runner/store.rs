@@ -188,8 +188,8 @@ impl BundleStore {
         }
         let expected = parse_cid(cid).map_err(|err| RunnerError::InvalidBundle(err.to_string()))?;
         let path = self.blob_dir.join(format!("{cid}.js"));
-        let bytes = match tokio::fs::read(&path).await {
-            Ok(bytes) if verify_blob(&expected, &bytes).is_ok() => bytes,
+        let code: Arc<str> = match tokio::fs::read(&path).await {
+            Ok(bytes) if verify_blob(&expected, &bytes).is_ok() => code_text(bytes)?,
             _ => {
                 let bytes = self
                     .pds(&bundle.pds)
@@ -197,23 +197,41 @@ impl BundleStore {
                     .await
                     .map_err(upstream)?
                     .to_vec();
-                if let Err(err) = crate::fsutil::write_atomically(&path, &bytes).await {
+                // Checked before anything the author chose is written to disk.
+                let code = code_text(bytes)?;
+                if let Err(err) = crate::fsutil::write_atomically(&path, code.as_bytes()).await {
                     tracing::warn!(%cid, error = %err, "could not cache bundle code on disk");
                 }
-                bytes
+                code
             }
         };
-        let code: Arc<str> = String::from_utf8(bytes)
-            .map_err(|_| RunnerError::InvalidBundle("the bundle's code is not UTF-8 text".into()))?
-            .into();
         self.code.insert(cid.clone(), code.clone()).await;
         Ok(code)
     }
 }
 
+/// Bundle code as text: at most [`MAX_BUNDLE_BYTES`] of UTF-8.
+fn code_text(bytes: Vec<u8>) -> Result<Arc<str>, RunnerError> {
+    if bytes.len() > MAX_BUNDLE_BYTES {
+        return Err(RunnerError::InvalidBundle(format!(
+            "the bundle's code is larger than {MAX_BUNDLE_BYTES} bytes"
+        )));
+    }
+    String::from_utf8(bytes)
+        .map(Arc::from)
+        .map_err(|_| RunnerError::InvalidBundle("the bundle's code is not UTF-8 text".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_is_checked_before_it_is_kept() {
+        assert!(code_text(b"export const x = 1;".to_vec()).is_ok());
+        assert!(code_text(b"\x7fELF\x02\x01\x01\0\xff\xfe".to_vec()).is_err());
+        assert!(code_text(vec![b' '; MAX_BUNDLE_BYTES + 1]).is_err());
+    }
 
     #[test]
     fn versions_are_latest_or_semver() {

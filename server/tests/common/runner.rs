@@ -23,13 +23,11 @@ pub fn policy() -> (Arc<SandboxPolicy>, PathBuf, tempfile::TempDir) {
     let harness = install_harness(dir.path()).expect("harness");
     let policy = SandboxPolicy {
         deno: deno(),
-        deno_dir: dir.path().join("deno"),
         heap_mb: 128,
         data_limit_mb: 2048,
         call_timeout: Duration::from_secs(3),
         start_timeout: Duration::from_secs(10),
         max_response_bytes: 1024 * 1024,
-        deny_private_network: true,
     };
     (Arc::new(policy), harness, dir)
 }

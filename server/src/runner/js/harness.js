@@ -1,14 +1,23 @@
 // at-run harness: the main module of every bundle's Deno process.
 //
-// The runner writes one JSON line to stdin to start (`{nonce, mode, code, maxBytes}`),
-// then one line per call (`{id, export, args, ctx}`). Replies go to stdout as
-// `<nonce> <json>` lines. The nonce, like everything this module uses, is captured
-// before any bundle code runs and lives in this module's scope, which bundle code cannot
-// reach: whatever a bundle prints or overwrites, it cannot forge a reply, read another
-// process's input, or take over the runner's stdin; `Deno.exit` and `Deno.stdin` are
-// locked before the bundle is imported. Permissions are the process's own: exactly what
-// the manifest declares. (A bundle can break its own process, which the runner then
-// replaces; it shares that process with nobody.)
+// The runner writes one JSON line to stdin to start
+// (`{nonce, mode, code, maxBytes, loadTimeoutMs, env: {names, values}, egress}`), then one
+// line per call (`{id, export, args, ctx}`). Replies go to stdout as `<nonce> <json>`
+// lines. The nonce, like everything this module uses, is captured before any bundle code
+// runs and lives in this module's scope, which bundle code cannot reach: whatever a
+// bundle prints or overwrites, it cannot forge a reply, read another process's input, or
+// take over the runner's stdin; `Deno.exit` and `Deno.stdin` are locked before the bundle
+// is imported. A process serves one bundle of one author, and nobody else.
+//
+// What this module gives the bundle in place of Deno's own:
+// - `Deno.env` (and so `process.env`): the declared names and secrets from the start
+//   line; the process itself runs with `--deny-env` and an environment the runner chose.
+// - `fetch`: every request goes through the runner's egress forwarder, the only address
+//   Deno lets this process reach, which checks the declared hosts and private networks
+//   and follows no redirects (this module follows them, through the forwarder again).
+// - `localStorage` and `caches`: off. Deno would keep them on disk, keyed by this
+//   module's URL, which every bundle shares.
+// - `Worker`: workers a call starts are terminated when no call is running any more.
 
 const TAG = Symbol.for("at-run");
 const stdoutWriteSync = Deno.stdout.writeSync.bind(Deno.stdout);
@@ -23,6 +32,25 @@ const stdin = Deno.stdin;
 const readStdin = stdin.read.bind(stdin);
 const readStdinSync = stdin.readSync.bind(stdin);
 const ResponseClass = Response;
+const RequestClass = Request;
+const HeadersClass = Headers;
+const URLClass = URL;
+const MapClass = Map;
+const SetClass = Set;
+const uncurry = (fn) => Function.prototype.call.bind(fn);
+const setAdd = uncurry(Set.prototype.add);
+const setValues = uncurry(Set.prototype.values);
+const setClear = uncurry(Set.prototype.clear);
+const arrayFrom = Array.from;
+const TypeErrorClass = TypeError;
+const NotCapable = Deno.errors.NotCapable;
+const originalFetch = globalThis.fetch;
+const WorkerClass = globalThis.Worker;
+const terminateWorker = uncurry(WorkerClass.prototype.terminate);
+const defineProperty = Object.defineProperty;
+const freeze = Object.freeze;
+const setTimer = setTimeout;
+const clearTimer = clearTimeout;
 const createObjectURL = URL.createObjectURL;
 const BlobClass = Blob;
 const toBase64 = (bytes) => {
@@ -35,7 +63,7 @@ for (const [name, message] of [
   ["exit", "Deno.exit is not allowed in a bundle: return from the handler instead"],
   ["stdin", "stdin is reserved for the runner; handlers get their input as arguments"],
 ]) {
-  Object.defineProperty(Deno, name, {
+  defineProperty(Deno, name, {
     get() {
       throw new Error(message);
     },
@@ -63,11 +91,151 @@ function describe(error) {
   return String(error);
 }
 
+// --- what the bundle sees instead of Deno's own ----------------------------------------
+
+// Reserved names (runtime settings such as NODE_OPTIONS, which Node's compatibility layer
+// reads) are never available to a bundle: they read as unset. Other undeclared names are
+// refused, with advice.
+function installEnv({ names = [], values = {}, reserved = { names: [], prefixes: [], suffix: "_PROXY" } }) {
+  const allowed = new SetClass(names);
+  const vars = new MapClass(Object.entries(values));
+  const reservedNames = new SetClass(reserved.names);
+  const isReserved = (name) => {
+    const upper = String(name).toUpperCase();
+    return reservedNames.has(upper) || reserved.prefixes.some((p) => upper.startsWith(p)) || upper.endsWith(reserved.suffix);
+  };
+  const check = (name) => {
+    if (!allowed.has(name)) {
+      throw new NotCapable(`Requires env access to "${name}", which the bundle does not declare`);
+    }
+  };
+  const env = freeze({
+    get(name) {
+      if (isReserved(name)) return undefined;
+      check(name);
+      return vars.get(name);
+    },
+    has(name) {
+      if (isReserved(name)) return false;
+      check(name);
+      return vars.has(name);
+    },
+    set(name, value) {
+      check(name);
+      vars.set(name, String(value));
+    },
+    delete(name) {
+      check(name);
+      vars.delete(name);
+    },
+    toObject() {
+      throw new NotCapable("Requires env access to all variables; read declared names one by one");
+    },
+  });
+  defineProperty(Deno, "env", { value: env, writable: false, configurable: false });
+}
+
+function installStorage() {
+  for (const name of ["localStorage", "caches"]) {
+    defineProperty(globalThis, name, {
+      get() {
+        throw new Error(
+          `${name} is not available to at-run bundles: keep state in your PDS or an external service`,
+        );
+      },
+      configurable: false,
+    });
+  }
+}
+
+// Workers started by calls; terminated when no call is running.
+const workers = new SetClass();
+function installWorkers() {
+  class Worker extends WorkerClass {
+    constructor(...args) {
+      super(...args);
+      setAdd(workers, this);
+    }
+  }
+  defineProperty(globalThis, "Worker", { value: Worker, writable: true, configurable: true });
+}
+function stopWorkers() {
+  for (const worker of arrayFrom(setValues(workers))) {
+    try {
+      terminateWorker(worker);
+    } catch {
+      // already gone
+    }
+  }
+  setClear(workers);
+}
+
+const NULL_BODY = new SetClass([101, 103, 204, 205, 304]);
+const REDIRECT = new SetClass([301, 302, 303, 307, 308]);
+
+function installFetch(egress) {
+  async function fetch(input, init) {
+    const request = new RequestClass(input, init);
+    let target = new URLClass(request.url);
+    if (target.protocol !== "http:" && target.protocol !== "https:") return originalFetch(request);
+    let method = request.method;
+    let body = method === "GET" || method === "HEAD" ? undefined : new Uint8Array(await request.arrayBuffer());
+    let headers = new HeadersClass(request.headers);
+    const mode = request.redirect;
+    for (let hops = 0; ; hops++) {
+      const via = new HeadersClass(headers);
+      via.set("x-atrun-egress", egress.token);
+      via.set("x-atrun-url", target.href);
+      const response = await originalFetch(egress.url, {
+        __proto__: null,
+        method,
+        headers: via,
+        body,
+        redirect: "manual",
+        signal: request.signal,
+      });
+      const refused = response.headers.get("x-atrun-egress-error");
+      if (refused) {
+        const message = await response.text();
+        if (refused === "denied" || refused === "private") throw new NotCapable(message);
+        throw new TypeErrorClass(`fetch ${target.origin} failed: ${message}`);
+      }
+      const location = response.headers.get("location");
+      if (!REDIRECT.has(response.status) || mode === "manual" || location === null) {
+        return wrap(response, target, hops > 0);
+      }
+      await response.body?.cancel();
+      if (mode === "error") throw new TypeErrorClass(`fetch ${target.href} was redirected, and redirect is "error"`);
+      if (hops >= 20) throw new TypeErrorClass(`fetch ${request.url}: too many redirects`);
+      const next = new URLClass(location, target);
+      if (next.origin !== target.origin) headers.delete("authorization");
+      if (response.status === 303 ? method !== "HEAD" : (response.status <= 302 && method === "POST")) {
+        method = "GET";
+        body = undefined;
+        for (const name of ["content-type", "content-length", "content-encoding", "content-language"]) headers.delete(name);
+      }
+      target = next;
+    }
+  }
+  function wrap(response, url, redirected) {
+    const out = new ResponseClass(NULL_BODY.has(response.status) ? null : response.body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+    defineProperty(out, "url", { value: url.href });
+    defineProperty(out, "redirected", { value: redirected });
+    return out;
+  }
+  defineProperty(globalThis, "fetch", { value: fetch, writable: true, configurable: true, enumerable: true });
+}
+
+// --- the protocol ----------------------------------------------------------------------
+
 // Calls being handled. While there are none, the process waits for the next line in a
 // blocking read: Deno's async stdin read goes through a helper thread, which costs about
 // 50 µs per call, and with no call in flight there is nothing for the event loop to do.
-// (Work a handler leaves running after it returns waits for the next call, as in other
-// serverless runtimes.)
+// (Timers a handler leaves behind wait for the next call; workers are stopped.)
 let inFlight = 0;
 
 // Reads into one reused buffer: a stream reader would allocate a fresh chunk per read.
@@ -91,7 +259,7 @@ async function* lines() {
   }
 }
 
-const exportsByName = new Map();
+const exportsByName = new MapClass();
 
 async function load(code) {
   const module = await import(createObjectURL(new BlobClass([code], { type: "application/javascript" })));
@@ -116,6 +284,19 @@ async function load(code) {
     }
   }
   return manifest;
+}
+
+// A pending timer keeps the event loop alive, so a top-level await that never settles
+// is reported as such instead of Deno exiting with "promise never resolved".
+function loadWithin(code, ms) {
+  let timer;
+  const expired = new Promise((_, fail) => {
+    timer = setTimer(
+      () => fail(new Error(`the bundle's top-level code did not finish within ${ms} ms (a top-level await that never settles?)`)),
+      ms,
+    );
+  });
+  return Promise.race([load(code), expired]).finally(() => clearTimer(timer));
 }
 
 async function call({ id, export: name, args, ctx }) {
@@ -149,6 +330,7 @@ async function reply(message) {
     }
   } finally {
     inFlight--;
+    if (inFlight === 0) stopWorkers();
   }
 }
 
@@ -159,12 +341,17 @@ for await (const line of lines()) {
     const init = parse(line);
     nonce = init.nonce;
     maxBytes = init.maxBytes;
+    installEnv(init.env ?? {});
+    installStorage();
+    installWorkers();
+    if (init.egress) installFetch(init.egress);
     try {
-      send({ ready: true, manifest: await load(init.code) });
+      send({ ready: true, manifest: await loadWithin(init.code, init.loadTimeoutMs) });
     } catch (error) {
       send({ ready: false, error: describe(error) });
       exit(1);
     }
+    stopWorkers();
     if (init.mode === "extract") exit(0);
   } else {
     reply(parse(line));
