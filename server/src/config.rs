@@ -89,6 +89,10 @@ pub struct Config {
     #[arg(long, env = "ATRUN_CALL_TIMEOUT_SECS", default_value_t = 30)]
     pub atrun_call_timeout_secs: u64,
 
+    /// Longest a bundle's top-level code may take to load, in seconds.
+    #[arg(long, env = "ATRUN_LOAD_TIMEOUT_SECS", default_value_t = 15)]
+    pub atrun_load_timeout_secs: u64,
+
     /// V8 heap limit of each bundle process, in MB.
     #[arg(long, env = "ATRUN_HEAP_MB", default_value_t = 256)]
     pub atrun_heap_mb: u64,
@@ -275,7 +279,7 @@ impl Config {
                 heap_mb: self.atrun_heap_mb,
                 data_limit_mb: self.atrun_process_memory_mb,
                 call_timeout: Duration::from_secs(self.atrun_call_timeout_secs),
-                start_timeout: Duration::from_secs(15),
+                start_timeout: Duration::from_secs(self.atrun_load_timeout_secs.max(1)),
                 max_response_bytes: self.atrun_max_response_bytes,
             },
             pool: PoolPolicy {

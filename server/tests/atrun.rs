@@ -58,8 +58,26 @@ async fn publish(account: &common::network::Account, file: &str, version: &str) 
 
 /// Runs `at-run` with the network's settings; returns stdout, or panics with stderr.
 fn at_run(home: &Path, password: &str, args: &[&str]) -> String {
+    let output = at_run_output(home, password, args);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "at-run {args:?} failed:\n{stderr}\n{stdout}"
+    );
+    stdout
+}
+
+/// Runs `at-run` expecting it to fail; returns its stderr.
+fn at_run_failing(home: &Path, password: &str, args: &[&str]) -> String {
+    let output = at_run_output(home, password, args);
+    assert!(!output.status.success(), "at-run {args:?} succeeded");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn at_run_output(home: &Path, password: &str, args: &[&str]) -> std::process::Output {
     let net = network();
-    let output = Command::new(env!("CARGO_BIN_EXE_at-run"))
+    Command::new(env!("CARGO_BIN_EXE_at-run"))
         .args(args)
         .env("ATRUN_HOME", home)
         .env("ATRUN_PASSWORD", password)
@@ -68,14 +86,7 @@ fn at_run(home: &Path, password: &str, args: &[&str]) -> String {
         .env("ALLOW_PRIVATE_NETWORK", "true")
         .env("DENO_PATH", deno())
         .output()
-        .expect("run at-run");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(
-        output.status.success(),
-        "at-run {args:?} failed:\n{stderr}\n{stdout}"
-    );
-    stdout
+        .expect("run at-run")
 }
 
 fn fixture(name: &str) -> String {
@@ -149,8 +160,8 @@ async fn deploy_call_task_upgrade_and_revoke_a_secret() {
             "set",
             "--runner",
             &server.url,
-            "e2e-demo",
             "API_KEY=sk-test-12345",
+            "e2e-demo",
         ],
     );
     assert!(out.contains("API_KEY set"), "{out}");
@@ -330,4 +341,144 @@ async fn jobs_allowlist_and_rate_limit() {
         statuses.contains(&200) && statuses.contains(&429),
         "{statuses:?}"
     );
+}
+
+/// Secret records written straight to a PDS skip the CLI, so the runner itself refuses
+/// reserved names (and never starts a process with them); the CLI refuses them before
+/// sealing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reserved_secret_names_are_refused_by_the_runner_and_the_cli() {
+    let account = network().create_account("reserved").await;
+    publish(&account, "hello.ts", "1.0.0").await;
+    let server = server().await;
+    let agent = network().login(&account).await;
+    server::runner::deploy::put_secret(
+        &agent,
+        server.services.runner.public_key(),
+        "hello",
+        "LD_PRELOAD",
+        "/tmp/evil-preload.so",
+    )
+    .await
+    .expect("a record written straight to the PDS");
+    let (status, body) = get(&format!(
+        "{}/bundle/{}/hello/1.0.0/hello",
+        server.url, account.did
+    ))
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("InvalidBundle")),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("LD_PRELOAD") && message.contains("reserved"),
+        "{body}"
+    );
+    assert!(
+        !message.contains("evil-preload"),
+        "the value never shows: {body}"
+    );
+
+    let cli_home = tempfile::tempdir().expect("tempdir");
+    let (home, pw) = (cli_home.path(), account.password.as_str());
+    at_run(home, pw, &["login", &account.handle]);
+    for assignment in ["DENO_DIR=/tmp", "https_proxy=http://127.0.0.1:1", "PATH=/x"] {
+        let stderr = at_run_failing(
+            home,
+            pw,
+            &[
+                "secrets",
+                "set",
+                "--runner",
+                &server.url,
+                "hello",
+                assignment,
+            ],
+        );
+        assert!(
+            stderr.contains("reserved") || stderr.contains("not a valid variable name"),
+            "{assignment}: {stderr}"
+        );
+    }
+}
+
+/// Deno processes of this server's runner (their command line names its data directory).
+fn runner_processes(data_dir: &Path) -> usize {
+    let needle = data_dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|entry| {
+                    std::fs::read(entry.path().join("cmdline"))
+                        .map(|cmdline| String::from_utf8_lossy(&cmdline).contains(&needle))
+                        .unwrap_or(false)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// A bundle whose top-level await never settles: 24 concurrent calls share one manifest
+/// extraction (within the pool's bound), all get `422 InvalidBundle` with the reason,
+/// and the failure is remembered, so the next calls start no process at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bundle_that_never_loads_is_refused_without_a_flood_of_processes() {
+    let account = network().create_account("stuck").await;
+    let agent = network().login(&account).await;
+    let code = common::runner::bundle_fixture("hello").await;
+    let (policy, harness, _dir) = common::runner::policy();
+    let manifest = server::runner::Runner::extract_manifest(policy, &harness, &code)
+        .await
+        .expect("manifest");
+    let stuck = format!("await new Promise(() => {{}});\n{code}");
+    let version = semver::Version::parse("1.0.0").expect("version");
+    server::runner::deploy::publish(&agent, &stuck, &manifest, &version, "stuck.js")
+        .await
+        .expect("publish");
+    let server = server_with(&["--atrun-max-workers", "4", "--atrun-load-timeout-secs", "2"]).await;
+    let data_dir = server._dir.path().join("data");
+    let url = format!("{}/bundle/{}/hello/1.0.0/hello", server.url, account.did);
+
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (sampling, data_dir) = (sampling.clone(), data_dir.clone());
+        tokio::spawn(async move {
+            let mut most = 0;
+            while sampling.load(std::sync::atomic::Ordering::SeqCst) {
+                most = most.max(runner_processes(&data_dir));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            most
+        })
+    };
+    let calls = (0..24).map(|_| get(&url));
+    let replies = futures::future::join_all(calls).await;
+    sampling.store(false, std::sync::atomic::Ordering::SeqCst);
+    let most = sampler.await.expect("sampler");
+    println!("most Deno processes during 24 concurrent calls to a bundle that never loads: {most}");
+    assert!(most <= 1, "{most} processes for one CID");
+    for (status, body) in &replies {
+        assert_eq!(
+            (*status, body["error"].as_str()),
+            (422, Some("InvalidBundle")),
+            "{body}"
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("top-level") || m.contains("did not load")),
+            "{body}"
+        );
+    }
+    let started = std::time::Instant::now();
+    let (status, _) = get(&url).await;
+    assert_eq!(status, 422);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "the failure is remembered"
+    );
+    assert_eq!(runner_processes(&data_dir), 0);
 }

@@ -22,7 +22,7 @@ use crate::atproto::net::{HttpClient, HttpPolicy};
 use crate::atproto::session::{Agent, Session};
 use crate::atproto::xrpc::XrpcClient;
 use crate::config::{NetworkArgs, Secret};
-use crate::runner::permissions::valid_env_name;
+use crate::runner::permissions::{PermissionError, check_env_name};
 use crate::runner::sandbox::{SandboxPolicy, install_harness};
 use crate::runner::secrets::RunnerKey;
 use crate::runner::{Runner, bundler, deploy};
@@ -78,13 +78,14 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum SecretsCommand {
     /// Seal KEY=VALUE to a runner's key and store it on your PDS.
+    /// `BUNDLE NAME=value`, in either order.
     Set {
         /// The runner's base URL (its public key is read from /.well-known/at-run).
         #[arg(long)]
         runner: Url,
-        /// The bundle the secret is for.
+        /// The bundle the secret is for (or NAME=value, if given first).
         bundle: String,
-        /// NAME=value.
+        /// NAME=value (or the bundle, if NAME=value came first).
         assignment: String,
     },
     /// List your secrets (names only; values are sealed).
@@ -362,10 +363,21 @@ async fn secrets(ctx: &CliContext, command: SecretsCommand) -> anyhow::Result<()
             bundle,
             assignment,
         } => {
-            let (name, value) = assignment.split_once('=').context("expected NAME=value")?;
-            if !valid_env_name(name) {
-                bail!("{name:?} is not a valid variable name (uppercase letters, digits and _)");
-            }
+            // Bundle names never contain '=', so the order does not matter.
+            let (bundle, assignment) = if bundle.contains('=') && !assignment.contains('=') {
+                (assignment, bundle)
+            } else {
+                (bundle, assignment)
+            };
+            let (name, value) = assignment
+                .split_once('=')
+                .context("expected a bundle name and NAME=value")?;
+            check_env_name(name).map_err(|err| match err {
+                PermissionError::Env(_) => anyhow::anyhow!(
+                    "{name:?} is not a valid variable name (uppercase letters, digits and _)"
+                ),
+                other => other.into(),
+            })?;
             let key = runner_key(ctx, &runner).await?;
             with_agent(ctx, async |agent| {
                 deploy::put_secret(agent, &key, &bundle, name, value).await?;
