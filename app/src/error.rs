@@ -47,6 +47,19 @@ impl FromServerFnError for AppError {
     }
 }
 
+/// Where server functions live (`#[server(prefix = "/_app")]` on each): `/api/` is the
+/// XRPC API, whose errors have another shape.
+pub const SERVER_FN_PREFIX: &str = "/_app";
+
+/// `result`, with the server function's HTTP response carrying the error's status (a
+/// client mistake is a 4xx, not the framework's default 500).
+pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    if let Err(err) = &result {
+        set_response_status(err.status_code());
+    }
+    result
+}
+
 /// During server rendering, make the HTTP response carry `status`; in the browser, nothing.
 pub fn set_response_status(status: u16) {
     #[cfg(feature = "ssr")]

@@ -30,6 +30,8 @@ pub const OUTPUT_NAME: &str = "streamhut";
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    send_content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -47,6 +49,49 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// Sends the page's `Content-Security-Policy`: scripts only from this site or carrying
+/// this response's nonce (Leptos puts it on its hydration scripts), so text that slipped
+/// into the page could not run.
+#[cfg(feature = "ssr")]
+fn send_content_security_policy() {
+    use leptos::nonce::use_nonce;
+    if let (Some(nonce), Some(response)) =
+        (use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+    {
+        let policy = format!(
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+             style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https: http:; \
+             media-src 'self' blob: https: http:; connect-src 'self' https: http:; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+        );
+        if let Ok(value) = http::HeaderValue::from_str(&policy) {
+            response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+}
+
+/// Escapes `text` for the server-rendered `<title>`: leptos_meta writes titles into the
+/// HTML as they are. In the browser the title is set as text, so nothing is escaped.
+fn title_text(text: String) -> String {
+    #[cfg(feature = "ssr")]
+    {
+        let mut escaped = String::with_capacity(text.len());
+        for c in text.chars() {
+            match c {
+                '&' => escaped.push_str("&amp;"),
+                '<' => escaped.push_str("&lt;"),
+                '>' => escaped.push_str("&gt;"),
+                '"' => escaped.push_str("&quot;"),
+                '\'' => escaped.push_str("&#39;"),
+                c => escaped.push(c),
+            }
+        }
+        escaped
+    }
+    #[cfg(not(feature = "ssr"))]
+    text
+}
+
 /// The root component: site chrome around the routed page.
 #[component]
 pub fn App() -> impl IntoView {
@@ -58,8 +103,9 @@ pub fn App() -> impl IntoView {
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
         <Meta name="description" content="Streamhut: videos from creators on the AT Protocol." />
         <Meta name="theme-color" content="#0f0f10" />
+        // Every page's title goes through this formatter, which escapes it on the server.
         <Title formatter=|title: String| {
-            if title.is_empty() { "Streamhut".to_string() } else { format!("{title} · Streamhut") }
+            title_text(if title.is_empty() { "Streamhut".to_string() } else { format!("{title} · Streamhut") })
         } />
         <Router>
             <div class="app" class:nav-collapsed=move || !nav_open.get()>

@@ -91,15 +91,15 @@ mod server_fns {
     use crate::error::AppError;
 
     /// The task `id`, waiting up to `wait_secs` (at most [`super::MAX_WAIT_SECS`]) for it to finish.
-    #[leptos::server]
+    #[leptos::server(prefix = "/_app")]
     pub async fn get_task(id: String, wait_secs: u32) -> Result<TaskView, AppError> {
         if wait_secs > super::MAX_WAIT_SECS {
-            return Err(AppError::BadRequest(format!(
+            return crate::error::with_status(Err(AppError::BadRequest(format!(
                 "wait is limited to {} seconds",
                 super::MAX_WAIT_SECS
-            )));
+            ))));
         }
-        super::ssr::tasks()?.wait(&id, wait_secs).await
+        crate::error::with_status(async { super::ssr::tasks()?.wait(&id, wait_secs).await }.await)
     }
 }
 

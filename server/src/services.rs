@@ -97,7 +97,7 @@ impl Services {
             shutdown.child_token(),
         )
         .await?;
-        let auth = Arc::new(AdminAuth::from_config(config)?);
+        let auth = Arc::new(AdminAuth::from_config(config, db.clone())?);
         Ok(Self {
             db,
             http,

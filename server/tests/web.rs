@@ -2,7 +2,8 @@
 
 mod common;
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use common::{TestBed, config_for};
 use server::config::DatabaseLocation;
 use server::db::Db;
@@ -177,4 +178,215 @@ async fn unknown_api_paths_are_xrpc_404s() {
     let reply = bed.get("/api/doesNotExist").await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.json()["error"], "NotFound");
+}
+
+/// A reflected script in the search box stays text: escaped in `<title>` and the page,
+/// and the page's Content-Security-Policy would not run an injected script anyway.
+#[tokio::test(flavor = "multi_thread")]
+async fn search_text_is_escaped_in_the_title_and_scripts_need_the_nonce() {
+    let bed = TestBed::new().await;
+    let reply = bed
+        .get("/search?q=%3C/title%3E%3Cscript%3Ealert(5)%3C/script%3E%22%3E")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(!reply.body.contains("<script>alert(5)"), "{}", reply.body);
+    assert!(
+        reply.body.contains(
+            "<title>&lt;/title&gt;&lt;script&gt;alert(5)&lt;/script&gt;&quot;&gt; – Search"
+        ),
+        "{}",
+        reply.body
+    );
+    let csp = reply
+        .headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        csp.contains("script-src 'self' 'nonce-") && csp.contains("object-src 'none'"),
+        "{csp}"
+    );
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("nonce");
+    assert!(
+        reply.body.contains(&format!("nonce=\"{nonce}\"")),
+        "the hydration script carries the nonce"
+    );
+}
+
+/// Control characters in a search are input, not an outage.
+#[tokio::test(flavor = "multi_thread")]
+async fn control_characters_in_a_search_are_harmless() {
+    let bed = TestBed::new().await;
+    bed.add_video(
+        "did:plc:abc123",
+        "alice.test",
+        "a",
+        "ab talk",
+        "",
+        "2026-01-01T10:00:00Z",
+    )
+    .await;
+    let reply = bed.get("/api/appview/listVideos?q=a%00b").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = bed.get("/search?q=a%00b%07").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+fn request(method: &str, uri: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .expect("request")
+}
+
+/// Whatever goes wrong before a handler runs (a method, a body over the limit, a path
+/// that is not UTF-8) is still answered in the XRPC shape under /api/ and /bundle/.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_api_error_has_the_xrpc_shape() {
+    let bed = TestBed::new().await;
+    let cases = [
+        (
+            request("DELETE", "/api/appview/listVideos", ""),
+            405,
+            "MethodNotAllowed",
+        ),
+        (request("PUT", "/api/tasks", "{}"), 405, "MethodNotAllowed"),
+        (
+            request("POST", "/api/tasks", vec![b'a'; 3 * 1024 * 1024]),
+            413,
+            "PayloadTooLarge",
+        ),
+        (request("GET", "/api/tasks/%ff", ""), 400, "InvalidRequest"),
+        (
+            request("GET", "/api/appview/avatar/%ff/%fe", ""),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            request(
+                "GET",
+                "/api/appview/getProfile?actor=did:key:z6MkhaXgBZD",
+                "",
+            ),
+            400,
+            "InvalidRequest",
+        ),
+    ];
+    for (request, status, error) in cases {
+        let what = format!("{} {}", request.method(), request.uri());
+        let reply = bed.send(request).await;
+        assert_eq!(reply.status.as_u16(), status, "{what}: {}", reply.body);
+        assert!(reply.content_type.starts_with("application/json"), "{what}");
+        let body = reply.json();
+        assert_eq!(body["error"], error, "{what}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
+    }
+    let reply = bed
+        .send(
+            Request::post("/api/appview/registerCreator")
+                .header(
+                    "authorization",
+                    format!("Bearer {}", common::BED_ADMIN_TOKEN),
+                )
+                .header("content-type", "application/json")
+                .body(Body::from(r#"{"actor": "did:key:z6MkhaXgBZD"}"#))
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+}
+
+/// A server function's client mistakes are 4xx answers the page can show.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_functions_answer_client_mistakes_with_4xx() {
+    let bed = TestBed::new().await;
+    let path = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path)
+        .find(|path| path.contains("search_videos"))
+        .expect("the search server function is registered");
+    assert!(path.starts_with(app::error::SERVER_FN_PREFIX), "{path}");
+    let form = |body: Vec<u8>| {
+        Request::post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .expect("request")
+    };
+    for (body, status) in [
+        (b"".to_vec(), 400),
+        (b"nonsense=%%%".to_vec(), 400),
+        (format!("q={}", "a".repeat(300)).into_bytes(), 400),
+        (vec![b'q'; 3 * 1024 * 1024], 400),
+    ] {
+        let reply = bed.send(form(body)).await;
+        assert_eq!(reply.status.as_u16(), status, "{}", reply.body);
+        assert!(reply.body.contains("BadRequest"), "{}", reply.body);
+    }
+    let reply = bed.send(form(b"q=talk".to_vec())).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+/// The dashboard's redirects never echo unbounded input.
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_redirects_stay_short() {
+    let bed = TestBed::new().await;
+    let actor = "a".repeat(100_000);
+    let reply = bed
+        .send(
+            Request::post("/admin/creators")
+                .header(
+                    "authorization",
+                    format!("Bearer {}", common::BED_ADMIN_TOKEN),
+                )
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(format!("actor={actor}")))
+                .expect("request"),
+        )
+        .await;
+    let location = reply
+        .headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(location.starts_with("/admin?error="), "{location}");
+    assert!(location.len() < 2048, "{} bytes", location.len());
+}
+
+/// Signing out ends the session on the server: the same cookie, replayed, is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_out_revokes_the_session() {
+    let bed = TestBed::new().await;
+    let auth = &bed.services.auth;
+    let jar = auth.sign_in("did:plc:admin").await.expect("sign in");
+    let set_cookie = axum::response::IntoResponse::into_response(jar)
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let cookie = set_cookie.split(';').next().unwrap_or_default().to_string();
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("cookie", cookie.parse().expect("header"));
+    assert_eq!(
+        auth.session(&headers).await.expect("session").as_deref(),
+        Some("did:plc:admin")
+    );
+    let reply = bed
+        .send(
+            Request::post("/admin/logout")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(auth.session(&headers).await.expect("session"), None);
 }

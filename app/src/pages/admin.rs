@@ -12,12 +12,12 @@ use crate::components::ErrorNotice;
 use crate::error::AppError;
 
 /// The dashboard as the current visitor may see it.
-#[server]
+#[server(prefix = "/_app")]
 pub async fn admin_dashboard() -> Result<Dashboard, AppError> {
     let headers = use_context::<http::request::Parts>()
         .map(|parts| parts.headers)
         .unwrap_or_default();
-    crate::admin::ssr::admin()?.dashboard(&headers).await
+    crate::error::with_status(async { crate::admin::ssr::admin()?.dashboard(&headers).await }.await)
 }
 
 /// The admin dashboard page.

@@ -8,12 +8,17 @@ use crate::components::{EmptyState, ErrorNotice, VideoGrid};
 use crate::error::AppError;
 
 /// The newest indexed videos.
-#[server]
+#[server(prefix = "/_app")]
 pub async fn recent_videos() -> Result<Vec<VideoSummary>, AppError> {
     const HOME_LIMIT: u32 = 48;
-    crate::catalog::ssr::catalog()?
-        .recent_videos(HOME_LIMIT)
-        .await
+    crate::error::with_status(
+        async {
+            crate::catalog::ssr::catalog()?
+                .recent_videos(HOME_LIMIT)
+                .await
+        }
+        .await,
+    )
 }
 
 /// `/`: a grid of the newest videos.

@@ -9,19 +9,24 @@ use crate::components::{EmptyState, ErrorNotice, VideoGrid};
 use crate::error::AppError;
 
 /// Videos matching `q`, newest first.
-#[server]
+#[server(prefix = "/_app")]
 pub async fn search_videos(q: String) -> Result<Vec<VideoSummary>, AppError> {
     use crate::catalog::MAX_QUERY_CHARS;
     const SEARCH_LIMIT: u32 = 48;
     let q = q.trim();
     if q.chars().count() > MAX_QUERY_CHARS {
-        return Err(AppError::BadRequest(format!(
+        return crate::error::with_status(Err(AppError::BadRequest(format!(
             "search queries are limited to {MAX_QUERY_CHARS} characters"
-        )));
+        ))));
     }
-    crate::catalog::ssr::catalog()?
-        .search_videos(q, SEARCH_LIMIT)
-        .await
+    crate::error::with_status(
+        async {
+            crate::catalog::ssr::catalog()?
+                .search_videos(q, SEARCH_LIMIT)
+                .await
+        }
+        .await,
+    )
 }
 
 /// The search results page.

@@ -227,7 +227,9 @@ impl AppView {
     async fn resolve(&self, actor: &str) -> Result<Identity, AppViewError> {
         let parsed = parse_actor(actor)?;
         self.identity.resolve(&parsed).await.map_err(|err| {
-            if err.is_unresolvable() {
+            if err.is_input_error() {
+                AppViewError::InvalidActor(err.to_string())
+            } else if err.is_unresolvable() {
                 AppViewError::UnknownActor(format!("cannot resolve {parsed}: {err}"))
             } else {
                 AppViewError::Upstream(err)

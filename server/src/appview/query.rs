@@ -277,6 +277,11 @@ impl VideoIndex {
 /// An FTS5 expression matching every word of `q` (each as a prefix), with the user's
 /// text quoted so that none of it is FTS syntax; `None` when nothing searchable is left.
 fn fts_query(q: &str) -> Option<String> {
+    // Control characters (a NUL would end the string inside SQLite) separate words.
+    let q: String = q
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let terms: Vec<String> = q
         .split_whitespace()
         .filter(|word| word.chars().any(char::is_alphanumeric))
@@ -354,6 +359,7 @@ mod tests {
             Some(r#""a""b"* "OR"* "NEAR(x)"*"#.into())
         );
         assert_eq!(fts_query("% * \""), None);
+        assert_eq!(fts_query("a\0b\x07"), Some(r#""a"* "b"*"#.into()));
         assert_eq!(fts_query(""), None);
     }
 

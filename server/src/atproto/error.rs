@@ -86,6 +86,27 @@ pub enum AtprotoError {
 }
 
 impl AtprotoError {
+    /// Whether the caller's own input is at fault (malformed, or a DID method we do not
+    /// resolve), rather than the network.
+    pub fn is_input_error(&self) -> bool {
+        matches!(self, Self::Syntax { .. } | Self::UnsupportedDidMethod(_))
+    }
+
+    /// What a client may be told: names the method or host, never what an upstream server
+    /// said (its messages and bodies go to the log).
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Xrpc { method, status, .. } => {
+                format!("{method} failed upstream (HTTP {status})")
+            }
+            Self::AuthFailed { method, .. } => format!("{method}: the credentials were refused"),
+            Self::InvalidResponse { method, .. } => {
+                format!("{method}: the upstream server answered something unexpected")
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// Whether an account named by handle or DID cannot be resolved to a PDS: it does not
     /// exist, its handle is not claimed back, or its document names no PDS.
     pub fn is_unresolvable(&self) -> bool {

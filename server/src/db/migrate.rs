@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "appview",
         sql: include_str!("../../migrations/0003_appview.sql"),
     },
+    Migration {
+        version: 4,
+        name: "admin_sessions",
+        sql: include_str!("../../migrations/0004_admin_sessions.sql"),
+    },
 ];
 
 /// What a call to [`Db::migrate`] did.

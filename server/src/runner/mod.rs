@@ -359,7 +359,10 @@ impl Runner {
                 .list_records(&bundle.did, SECRET_NSID),
         )
         .await
-        .map_err(|err| RunnerError::Upstream(format!("reading the bundle's secrets: {err}")))?;
+        .map_err(|err| {
+            tracing::warn!(target: "atrun", error = %err, "reading a bundle's secrets failed");
+            RunnerError::Upstream(format!("reading the bundle's secrets: {}", err.summary()))
+        })?;
         let mut opened = Vec::new();
         for entry in records {
             let Ok(record) = serde_json::from_value::<SecretRecord>(entry.value) else {

@@ -81,9 +81,12 @@ pub struct BundleStore {
 
 fn upstream(err: AtprotoError) -> RunnerError {
     match err {
-        AtprotoError::Syntax { .. } => RunnerError::InvalidRequest(err.to_string()),
+        err if err.is_input_error() => RunnerError::InvalidRequest(err.to_string()),
         err if err.is_unresolvable() => RunnerError::NotFound(err.to_string()),
-        err => RunnerError::Upstream(err.to_string()),
+        err => {
+            tracing::warn!(target: "atrun", error = %err, "a bundle's PDS or identity failed");
+            RunnerError::Upstream(err.summary())
+        }
     }
 }
 

@@ -43,9 +43,12 @@ fn appview_error(err: AppViewError) -> XrpcError {
         err @ AppViewError::NotRegistered(_) => {
             XrpcError::new(StatusCode::NOT_FOUND, "CreatorNotFound", err.to_string())
         }
+        AppViewError::Upstream(err) if err.is_input_error() => {
+            XrpcError::invalid_request(err.to_string())
+        }
         AppViewError::Upstream(err) => {
             tracing::warn!(error = %err, "AppView upstream failure");
-            XrpcError::new(StatusCode::BAD_GATEWAY, "UpstreamFailure", err.to_string())
+            XrpcError::new(StatusCode::BAD_GATEWAY, "UpstreamFailure", err.summary())
         }
         AppViewError::Tasks(err) => {
             tracing::error!(error = %err, "AppView task failure");
@@ -267,10 +270,18 @@ pub(super) struct ActorForm {
     actor: String,
 }
 
-/// `/admin` with a message for the page to show.
+/// Longest message carried back to the dashboard in its URL.
+const MAX_FLASH_CHARS: usize = 300;
+
+/// `/admin` with a message for the page to show (cut short: it may quote user input, and
+/// a `Location` header is no place for a long one).
 fn back(kind: &str, message: &str) -> Redirect {
+    let message = match message.char_indices().nth(MAX_FLASH_CHARS) {
+        Some((end, _)) => format!("{}…", &message[..end]),
+        None => message.to_string(),
+    };
     let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair(kind, message)
+        .append_pair(kind, &message)
         .finish();
     Redirect::to(&format!("/admin?{query}"))
 }
@@ -289,7 +300,17 @@ pub(super) async fn login(
     match verify_password(&identity, &http, &form.identifier, &password).await {
         Ok(did) => {
             tracing::info!(%did, admin = auth.is_admin(&did), "signed in");
-            (auth.sign_in(&did), Redirect::to("/admin")).into_response()
+            match auth.sign_in(&did).await {
+                Ok(jar) => (jar, Redirect::to("/admin")).into_response(),
+                Err(err) => {
+                    tracing::error!(error = %err, "storing an admin session failed");
+                    back(
+                        "error",
+                        "signing in is unavailable right now; try again shortly",
+                    )
+                    .into_response()
+                }
+            }
         }
         Err(err) => back("error", err.message()).into_response(),
     }
@@ -299,7 +320,13 @@ pub(super) async fn logout(State(auth): State<Arc<AdminAuth>>, headers: HeaderMa
     if is_cross_site(&headers) {
         return back("error", CROSS_SITE).into_response();
     }
-    (auth.sign_out(&headers), back("notice", "Signed out.")).into_response()
+    match auth.sign_out(&headers).await {
+        Ok(jar) => (jar, back("notice", "Signed out.")).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "ending an admin session failed");
+            back("error", "signing out failed; try again shortly").into_response()
+        }
+    }
 }
 
 type AdminCheck = Result<Admin, XrpcError>;
@@ -395,7 +422,11 @@ impl app::admin::ssr::Admin for Dashboard {
         &self,
         headers: &HeaderMap,
     ) -> Result<app::admin::Dashboard, app::error::AppError> {
-        let Some(did) = self.auth.session(headers) else {
+        let session = self.auth.session(headers).await.map_err(|err| {
+            tracing::error!(error = %err, "reading admin sessions failed");
+            app::error::AppError::Unavailable
+        })?;
+        let Some(did) = session else {
             return Ok(app::admin::Dashboard {
                 viewer: None,
                 creators: Vec::new(),

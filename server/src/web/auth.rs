@@ -28,6 +28,7 @@ use crate::atproto::net::HttpClient;
 use crate::atproto::session::Agent;
 use crate::atproto::xrpc::XrpcClient;
 use crate::config::{Config, Secret};
+use crate::db::{Db, DbError};
 
 /// The session cookie.
 pub const COOKIE: &str = "streamhut_admin";
@@ -36,13 +37,15 @@ const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Shortest `STREAMHUT_SESSION_SECRET` accepted.
 const MIN_SECRET_CHARS: usize = 32;
 
-/// Who may do admin actions, and how sessions are signed.
+/// Who may do admin actions, and their sessions: a random id in a signed cookie, valid
+/// while its row in `admin_sessions` exists and has not expired.
 #[derive(Clone)]
 pub struct AdminAuth {
     admins: HashSet<String>,
     token_digest: Option<[u8; 32]>,
     key: Key,
     secure_cookie: bool,
+    db: Db,
 }
 
 impl std::fmt::Debug for AdminAuth {
@@ -90,7 +93,7 @@ impl std::fmt::Display for Admin {
 impl AdminAuth {
     /// Admin settings from `config`; the cookie key is `STREAMHUT_SESSION_SECRET`, or one
     /// generated once into the data directory.
-    pub fn from_config(config: &Config) -> Result<Self, AuthSetupError> {
+    pub fn from_config(config: &Config, db: Db) -> Result<Self, AuthSetupError> {
         let key = match &config.session_secret {
             Some(secret) if secret.expose().chars().count() < MIN_SECRET_CHARS => {
                 return Err(AuthSetupError::ShortSecret);
@@ -113,6 +116,7 @@ impl AdminAuth {
                 .map(|token| Sha256::digest(token.as_bytes()).into()),
             key,
             secure_cookie: config.public_url().starts_with("https://"),
+            db,
         })
     }
 
@@ -121,37 +125,75 @@ impl AdminAuth {
         self.admins.contains(did)
     }
 
-    /// The signed-in DID of the session cookie in `headers`, if valid and unexpired.
-    pub fn session(&self, headers: &HeaderMap) -> Option<String> {
+    /// The session id in the signed cookie of `headers`.
+    fn session_id(&self, headers: &HeaderMap) -> Option<String> {
         let jar = SignedCookieJar::from_headers(headers, self.key.clone());
-        let value = jar.get(COOKIE)?.value().to_string();
-        let (did, expires) = value.rsplit_once(' ')?;
-        let expires: i64 = expires.parse().ok()?;
-        (chrono::Utc::now().timestamp() < expires).then(|| did.to_string())
+        let id = jar.get(COOKIE)?.value().to_string();
+        (id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit())).then_some(id)
     }
 
-    /// A cookie jar holding a new session for `did`.
-    pub fn sign_in(&self, did: &str) -> SignedCookieJar {
-        let expires = chrono::Utc::now().timestamp() + SESSION_TTL.as_secs() as i64;
-        let cookie = Cookie::build((COOKIE, format!("{did} {expires}")))
+    /// The signed-in DID of the session cookie in `headers`, if its session is live.
+    pub async fn session(&self, headers: &HeaderMap) -> Result<Option<String>, DbError> {
+        let Some(id) = self.session_id(headers) else {
+            return Ok(None);
+        };
+        let mut rows = self
+            .db
+            .conn()
+            .query(
+                "SELECT did FROM admin_sessions WHERE id = ?1 AND expires_at > ?2",
+                libsql::params![id, chrono::Utc::now().timestamp()],
+            )
+            .await?;
+        match rows.next().await? {
+            Some(row) => Ok(Some(row.get::<String>(0)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Starts a session for `did`: a cookie jar holding it.
+    pub async fn sign_in(&self, did: &str) -> Result<SignedCookieJar, DbError> {
+        let now = chrono::Utc::now().timestamp();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let conn = self.db.conn();
+        conn.execute(
+            "DELETE FROM admin_sessions WHERE expires_at <= ?1",
+            libsql::params![now],
+        )
+        .await?;
+        conn.execute(
+            "INSERT INTO admin_sessions (id, did, expires_at) VALUES (?1, ?2, ?3)",
+            libsql::params![id.clone(), did, now + SESSION_TTL.as_secs() as i64],
+        )
+        .await?;
+        let cookie = Cookie::build((COOKIE, id))
             .path("/")
             .http_only(true)
             .secure(self.secure_cookie)
             .same_site(SameSite::Lax)
             .max_age(cookie::time::Duration::seconds(SESSION_TTL.as_secs() as i64))
             .build();
-        SignedCookieJar::new(self.key.clone()).add(cookie)
+        Ok(SignedCookieJar::new(self.key.clone()).add(cookie))
     }
 
-    /// The request's cookie jar (`headers`) with the session removed: the response tells
-    /// the browser to drop it.
-    pub fn sign_out(&self, headers: &HeaderMap) -> SignedCookieJar {
-        SignedCookieJar::from_headers(headers, self.key.clone())
-            .remove(Cookie::build(COOKIE).path("/").build())
+    /// Ends the session of `headers` on the server, and returns the request's cookie jar
+    /// with the cookie removed (the response tells the browser to drop it).
+    pub async fn sign_out(&self, headers: &HeaderMap) -> Result<SignedCookieJar, DbError> {
+        if let Some(id) = self.session_id(headers) {
+            self.db
+                .conn()
+                .execute(
+                    "DELETE FROM admin_sessions WHERE id = ?1",
+                    libsql::params![id],
+                )
+                .await?;
+        }
+        Ok(SignedCookieJar::from_headers(headers, self.key.clone())
+            .remove(Cookie::build(COOKIE).path("/").build()))
     }
 
     /// Who is asking, as far as admin rights go.
-    pub fn check(&self, parts: &Parts) -> Result<Admin, XrpcError> {
+    pub async fn check(&self, parts: &Parts) -> Result<Admin, XrpcError> {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let token = value
                 .to_str()
@@ -175,7 +217,15 @@ impl AdminAuth {
                 ))
             };
         }
-        let Some(did) = self.session(&parts.headers) else {
+        let session = self.session(&parts.headers).await.map_err(|err| {
+            tracing::error!(error = %err, "reading admin sessions failed");
+            XrpcError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                "sign-in is unavailable right now",
+            )
+        })?;
+        let Some(did) = session else {
             return Err(XrpcError::new(
                 StatusCode::UNAUTHORIZED,
                 "AuthRequired",
@@ -205,7 +255,7 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = XrpcError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, XrpcError> {
-        state.auth.check(parts)
+        state.auth.check(parts).await
     }
 }
 
@@ -220,7 +270,9 @@ pub async fn verify_password(
     let actor = crate::atproto::syntax::actor(identifier)
         .map_err(|_| XrpcError::invalid_request("enter your handle (like alice.bsky.social)"))?;
     let account = identity.resolve(&actor).await.map_err(|err| {
-        if err.is_not_found() || matches!(err, AtprotoError::HandleMismatch { .. }) {
+        if err.is_input_error() {
+            XrpcError::invalid_request(format!("{identifier} cannot sign in here: {err}"))
+        } else if err.is_not_found() || matches!(err, AtprotoError::HandleMismatch { .. }) {
             XrpcError::invalid_request(format!("cannot find the account {identifier}"))
         } else {
             tracing::warn!(error = %err, "sign-in: identity resolution failed");

@@ -46,6 +46,8 @@ pub use error::XrpcError;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Sign-in attempts per minute per client IP.
 const SIGN_IN_RATE_LIMIT: u32 = 30;
+/// Largest request body accepted anywhere (bundle calls, API, server functions).
+const MAX_REQUEST_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// After a shutdown signal, how long in-flight requests get to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -201,8 +203,12 @@ pub fn router(state: AppState) -> Router {
                         })
                         .on_failure(()),
                 )
+                .layer(axum::middleware::from_fn(error::error_shapes))
                 .layer(HandleErrorLayer::new(request_failed))
-                .timeout(REQUEST_TIMEOUT),
+                .timeout(REQUEST_TIMEOUT)
+                .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                    MAX_REQUEST_BODY_BYTES,
+                )),
         )
         .with_state(state)
 }

@@ -22,24 +22,61 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::error::BundleReply;
 use super::tasks::{task_response, wait_param};
 use super::{AppState, XrpcError};
 use crate::runner::manifest::valid_bundle_name;
 use crate::runner::sandbox::Reply;
 use crate::runner::{Invocation, Runner, RunnerError, SDK_VERSION, VersionSpec};
 
-/// Headers a bundle may not set: hop-by-hop, framing, and cookies for our origin.
+/// Headers a bundle may not set: hop-by-hop and framing, and those that act on our whole
+/// origin (cookies, stored data, transport security, alternative services, reporting).
 const FORBIDDEN_HEADERS: &[&str] = &[
     "connection",
     "content-length",
     "transfer-encoding",
     "keep-alive",
     "upgrade",
+    "trailer",
     "set-cookie",
+    "set-cookie2",
+    "clear-site-data",
     "strict-transport-security",
+    "public-key-pins",
+    "public-key-pins-report-only",
+    "expect-ct",
+    "alt-svc",
+    "service-worker-allowed",
+    "origin-agent-cluster",
+    "nel",
+    "report-to",
+    "reporting-endpoints",
+    "accept-ch",
+    "critical-ch",
 ];
 
+/// Most headers a bundle's response may carry, and most bytes of them in all.
+const MAX_BUNDLE_HEADERS: usize = 100;
+const MAX_BUNDLE_HEADER_BYTES: usize = 32 * 1024;
+
 fn runner_error(err: RunnerError) -> XrpcError {
+    // The runner's own failures stay in the log; what the bundle did is the author's to see.
+    if let RunnerError::Unavailable(cause) | RunnerError::Secret(cause) = &err {
+        tracing::error!(target: "atrun", error = %cause, "the runner failed");
+        let (status, name, message) = match err {
+            RunnerError::Secret(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SecretUnavailable",
+                "a secret of this bundle cannot be opened on this runner; its author should set it again",
+            ),
+            _ => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                "the runner cannot run bundles right now",
+            ),
+        };
+        return XrpcError::new(status, name, message);
+    }
     let (status, name) = match &err {
         RunnerError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "InvalidRequest"),
         RunnerError::NotFound(_) => (StatusCode::NOT_FOUND, "BundleNotFound"),
@@ -207,7 +244,21 @@ fn reply_response(reply: Reply) -> Response {
             headers,
             body,
         } => {
+            let bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+            if headers.len() > MAX_BUNDLE_HEADERS || bytes > MAX_BUNDLE_HEADER_BYTES {
+                return XrpcError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "BundleError",
+                    format!(
+                        "the bundle's response has {} headers ({bytes} bytes); at most \
+                         {MAX_BUNDLE_HEADERS} headers of {MAX_BUNDLE_HEADER_BYTES} bytes in all are allowed",
+                        headers.len()
+                    ),
+                )
+                .into_response();
+            }
             let mut response = Response::new(Body::from(body));
+            response.extensions_mut().insert(BundleReply);
             *response.status_mut() = StatusCode::from_u16(status)
                 .ok()
                 .filter(|s| !s.is_informational())
@@ -262,12 +313,16 @@ mod tests {
             status: 200,
             headers: vec![
                 ("set-cookie".into(), "session=stolen".into()),
+                ("Clear-Site-Data".into(), "\"*\"".into()),
+                ("alt-svc".into(), "h2=\"evil.example:443\"".into()),
                 ("content-type".into(), "text/html".into()),
                 ("bad header".into(), "x".into()),
             ],
             body: b"<script>alert(1)</script>".to_vec(),
         });
         assert!(response.headers().get(header::SET_COOKIE).is_none());
+        assert!(response.headers().get("clear-site-data").is_none());
+        assert!(response.headers().get(header::ALT_SVC).is_none());
         assert_eq!(response.headers()[header::CONTENT_TYPE], "text/html");
         let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
             .to_str()
@@ -279,5 +334,14 @@ mod tests {
             body: vec![],
         });
         assert_eq!(odd.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let flood = reply_response(Reply::Http {
+            status: 200,
+            headers: (0..10_000)
+                .map(|i| (format!("x-h{i}"), "v".into()))
+                .collect(),
+            body: vec![],
+        });
+        assert_eq!(flood.status(), StatusCode::BAD_GATEWAY);
+        assert!(flood.headers().len() < 10);
     }
 }

@@ -21,18 +21,23 @@ use tower::ServiceExt;
 /// `web::router` on why building a router must not overlap rendering.
 static RENDERING: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
+/// The admin token of test beds.
+pub const BED_ADMIN_TOKEN: &str = "bed-admin-token-0123456789abcdef";
+
 /// A migrated database in a temporary directory, and the router over it.
 pub struct TestBed {
     pub dir: tempfile::TempDir,
     pub config: Config,
     pub db: Db,
     pub router: Router,
+    pub services: Services,
 }
 
 /// What a request returned.
 pub struct Reply {
     pub status: StatusCode,
     pub content_type: String,
+    pub headers: axum::http::HeaderMap,
     pub body: String,
 }
 
@@ -64,12 +69,17 @@ impl TestBed {
             config,
             db,
             router,
+            services,
         }
     }
 
     pub async fn get(&self, uri: &str) -> Reply {
+        self.send(Request::get(uri).body(Body::empty()).expect("request"))
+            .await
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
         let _rendering = RENDERING.read().await;
-        let request = Request::get(uri).body(Body::empty()).expect("request");
         let response = self
             .router
             .clone()
@@ -77,8 +87,8 @@ impl TestBed {
             .await
             .expect("infallible");
         let status = response.status();
-        let content_type = response
-            .headers()
+        let headers = response.headers().clone();
+        let content_type = headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
@@ -89,6 +99,7 @@ impl TestBed {
         Reply {
             status,
             content_type,
+            headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
         }
     }
@@ -131,6 +142,8 @@ pub fn config_for(dir: &tempfile::TempDir) -> Config {
         &data_dir,
         "--bsky-public-api-url",
         "",
+        "--admin-token",
+        BED_ADMIN_TOKEN,
     ])
     .expect("config")
 }
