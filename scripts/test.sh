@@ -10,6 +10,7 @@ cd "$ROOT"
 ensure_apt chromium g++ make python3
 ensure_build_tools
 ensure_npm "$ROOT/end2end"
+ensure_sqld
 
 step "checking that the browser build links no server-only crate"
 server_only="$(cargo tree -p app -e normal --no-default-features --features hydrate \
@@ -27,7 +28,7 @@ step "cargo clippy (server and app, all targets; then the browser crates for was
 cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet -p frontend --target wasm32-unknown-unknown -- -D warnings
 
-step "Rust tests (with Deno at node_modules/.bin/deno and a local PDS from end2end/)"
+step "Rust tests (with Deno at node_modules/.bin/deno, a local PDS from end2end/, sqld)"
 export DENO_PATH="${DENO_PATH:-$ROOT/node_modules/.bin/deno}"
 cargo test --quiet
 
@@ -38,7 +39,7 @@ cargo build --quiet -p server --bin streamhut
 step "Playwright suite (Chromium at /usr/bin/chromium)"
 E2E_DATA_DIR="$(mktemp -d -t streamhut-e2e-XXXXXX)"
 trap 'rm -rf "$E2E_DATA_DIR"' EXIT
-E2E_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+E2E_PORT="$(free_port)"
 (
   cd end2end
   STREAMHUT_E2E_DATA_DIR="$E2E_DATA_DIR" STREAMHUT_E2E_PORT="$E2E_PORT" \

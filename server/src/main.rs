@@ -38,7 +38,17 @@ async fn main() -> anyhow::Result<()> {
         DatabaseLocation::Remote { url, .. } => tracing::info!(%url, "database: remote libSQL"),
     }
     let db = Db::open(&location).await.context("opening the database")?;
-    let report = db.migrate().await.context("migrating the database")?;
+    let report = match db.migrate().await {
+        Ok(report) => report,
+        Err(err) => {
+            let hint = server::db::connection_hint(&location, &err);
+            let err = anyhow::Error::new(err).context("migrating the database");
+            return Err(match hint {
+                Some(hint) => err.context(hint),
+                None => err,
+            });
+        }
+    };
     if report.applied.is_empty() {
         tracing::info!(version = report.current, "database schema is up to date");
     } else {

@@ -9,11 +9,19 @@
 //! The embedded file runs in WAL mode so readers never wait for the writer, and every
 //! connection waits for a busy lock instead of failing, because several processes
 //! (a second server, the CLI) may share the file.
+//!
+//! A remote connection is a Hrana stream whose baton only the server that issued it
+//! accepts: after `sqld` restarts, every statement on the old stream fails ("invalid
+//! baton") forever. So for a remote database a watchdog pings the shared connection
+//! every [`REMOTE_CHECK_INTERVAL`]; when the ping fails and a fresh connection answers,
+//! the fresh one replaces it (and writers reopen theirs on their next use). An instance
+//! recovers within seconds of the database coming back, by itself.
 
 mod migrate;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::config::DatabaseLocation;
@@ -22,6 +30,10 @@ pub use migrate::{MIGRATIONS, Migration, MigrationReport};
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a remote database's shared connection is checked.
+const REMOTE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// How long that check may take.
+const REMOTE_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Errors from opening, migrating or querying the database.
 #[derive(Debug, thiserror::Error)]
@@ -72,12 +84,16 @@ pub struct Db {
 
 struct Inner {
     database: libsql::Database,
-    shared: libsql::Connection,
+    shared: RwLock<libsql::Connection>,
+    /// Bumped whenever the shared connection is replaced: writers reopen theirs.
+    generation: AtomicU64,
     is_file: bool,
 }
 
 impl Db {
-    /// Opens the database (creating the file and its directory if needed).
+    /// Opens the database (creating the file and its directory if needed). A remote
+    /// database is watched and its connection renewed (see the module docs) until the
+    /// last handle is dropped.
     pub async fn open(location: &DatabaseLocation) -> Result<Self, DbError> {
         let (database, is_file) = match location {
             DatabaseLocation::File(path) => (open_file(path).await?, true),
@@ -94,18 +110,27 @@ impl Db {
             // Persistent for the file: set once, not per connection.
             shared.query("PRAGMA journal_mode = WAL", ()).await?;
         }
-        Ok(Self {
+        let db = Self {
             inner: Arc::new(Inner {
                 database,
-                shared,
+                shared: RwLock::new(shared),
+                generation: AtomicU64::new(0),
                 is_file,
             }),
-        })
+        };
+        if !is_file {
+            tokio::spawn(watch_remote(Arc::downgrade(&db.inner)));
+        }
+        Ok(db)
     }
 
     /// The shared connection, for statements that run on their own (autocommit).
-    pub fn conn(&self) -> &libsql::Connection {
-        &self.inner.shared
+    pub fn conn(&self) -> libsql::Connection {
+        self.inner
+            .shared
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// A new connection of its own, for a transaction.
@@ -128,8 +153,10 @@ impl Db {
     /// A connection of its own for one kind of writes (tasks, the index), so that one
     /// writer's transaction never swallows another's statements.
     pub async fn writer(&self) -> Result<Writer, DbError> {
+        let generation = self.inner.generation.load(Ordering::SeqCst);
         Ok(Writer {
-            conn: tokio::sync::Mutex::new(self.connect().await?),
+            conn: tokio::sync::Mutex::new((generation, self.connect().await?)),
+            db: self.clone(),
         })
     }
 
@@ -139,15 +166,36 @@ impl Db {
     }
 }
 
-/// A write connection, used by one task at a time.
+/// A write connection, used by one task at a time; reopened after the database's shared
+/// connection was renewed.
 pub struct Writer {
-    conn: tokio::sync::Mutex<libsql::Connection>,
+    conn: tokio::sync::Mutex<(u64, libsql::Connection)>,
+    db: Db,
+}
+
+/// A locked writer connection.
+pub struct WriterGuard<'a>(tokio::sync::MutexGuard<'a, (u64, libsql::Connection)>);
+
+impl std::ops::Deref for WriterGuard<'_> {
+    type Target = libsql::Connection;
+
+    fn deref(&self) -> &libsql::Connection {
+        &self.0.1
+    }
 }
 
 impl Writer {
     /// The connection, for single statements.
-    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, libsql::Connection> {
-        self.conn.lock().await
+    pub async fn lock(&self) -> WriterGuard<'_> {
+        let mut guard = self.conn.lock().await;
+        let generation = self.db.inner.generation.load(Ordering::SeqCst);
+        if guard.0 != generation {
+            match self.db.connect().await {
+                Ok(fresh) => *guard = (generation, fresh),
+                Err(err) => tracing::warn!(error = %err, "reopening a database writer failed"),
+            }
+        }
+        WriterGuard(guard)
     }
 
     /// Runs `work` in a `BEGIN IMMEDIATE` transaction (which takes the write lock at
@@ -157,7 +205,7 @@ impl Writer {
         &self,
         work: impl AsyncFnOnce(&libsql::Transaction) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        let conn = self.conn.lock().await;
+        let conn = self.lock().await;
         let tx = conn
             .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
             .await?;
@@ -174,6 +222,74 @@ impl Writer {
             }
         }
     }
+}
+
+/// Advice for an error reaching `location`, when its cause is a likely setting mistake:
+/// `libsql://` and `https://` mean TLS, which a local `sqld` does not speak.
+pub fn connection_hint(location: &DatabaseLocation, err: &DbError) -> Option<String> {
+    let DatabaseLocation::Remote { url, .. } = location else {
+        return None;
+    };
+    let text = err.to_string().to_ascii_lowercase();
+    let tls_failed = [
+        "invalidcontenttype",
+        "tls",
+        "certificate",
+        "handshake",
+        "corrupt message",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle));
+    let tls_url = url.starts_with("libsql://") || url.starts_with("https://");
+    (tls_failed && tls_url).then(|| {
+        let plain = url
+            .trim_start_matches("libsql://")
+            .trim_start_matches("https://");
+        format!(
+            "TURSO_URL {url} connects with TLS, which this server did not answer; a local \
+             sqld (libsql-server) without TLS is reached with TURSO_URL=http://{plain}"
+        )
+    })
+}
+
+/// Keeps a remote database's shared connection usable (see the module docs).
+async fn watch_remote(inner: std::sync::Weak<Inner>) {
+    loop {
+        tokio::time::sleep(REMOTE_CHECK_INTERVAL).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let shared = inner
+            .shared
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if answers(&shared).await {
+            continue;
+        }
+        let Ok(fresh) = inner.database.connect() else {
+            continue;
+        };
+        if answers(&fresh).await {
+            *inner
+                .shared
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
+            inner.generation.fetch_add(1, Ordering::SeqCst);
+            tracing::warn!("the database connection broke and was renewed");
+        }
+    }
+}
+
+/// Whether `conn` answers a trivial query in time.
+async fn answers(conn: &libsql::Connection) -> bool {
+    let query = async {
+        let mut rows = conn.query("SELECT 1", ()).await?;
+        rows.next().await?;
+        Ok::<_, libsql::Error>(())
+    };
+    matches!(
+        tokio::time::timeout(REMOTE_CHECK_TIMEOUT, query).await,
+        Ok(Ok(()))
+    )
 }
 
 async fn open_file(path: &Path) -> Result<libsql::Database, DbError> {
