@@ -482,3 +482,41 @@ async fn a_bundle_that_never_loads_is_refused_without_a_flood_of_processes() {
     );
     assert_eq!(runner_processes(&data_dir), 0);
 }
+
+/// Code that is not UTF-8 text is refused before anything of it is written to disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_bundle_code_is_refused_and_never_stored() {
+    let account = network().create_account("binary").await;
+    let agent = network().login(&account).await;
+    let elf: Vec<u8> = [b"\x7fELF\x02\x01\x01\0".as_slice(), &[0xff; 64]].concat();
+    let blob = agent
+        .upload_blob(bytes::Bytes::from(elf), "application/javascript")
+        .await
+        .expect("upload");
+    let record = server::atproto::records::BundleRecord {
+        name: "native".into(),
+        version: "1.0.0".into(),
+        code: blob,
+        entry: "native.so".into(),
+        created_at: server::atproto::syntax::now(),
+        manifest: None,
+    };
+    agent
+        .create_record(server::atproto::records::BUNDLE_NSID, None, &record)
+        .await
+        .expect("record");
+    let server = server().await;
+    let (status, body) = get(&format!(
+        "{}/bundle/{}/native/1.0.0/run",
+        server.url, account.did
+    ))
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("InvalidBundle")),
+        "{body}"
+    );
+    let stored = server._dir.path().join("data/at-run/bundles");
+    let files = std::fs::read_dir(&stored).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(files, 0, "nothing was written under {}", stored.display());
+}

@@ -302,3 +302,23 @@ export const post = endpoint({ handler: async (args: any) => (await fetch(args.u
     }
     shutdown.cancel();
 }
+
+/// A missing Deno is reported as such, with what to set.
+#[tokio::test]
+async fn a_missing_deno_says_how_to_point_at_one() {
+    let (policy, harness, _dir) = policy();
+    let policy = std::sync::Arc::new(server::runner::sandbox::SandboxPolicy {
+        deno: "/nonexistent/bin/deno".into(),
+        ..(*policy).clone()
+    });
+    match Sandbox::start(policy, &harness, Launch::Extract, "export {};").await {
+        Err(SandboxError::Spawn(message)) => {
+            assert!(
+                message.contains("/nonexistent/bin/deno") && message.contains("DENO_PATH"),
+                "{message}"
+            );
+            assert!(!message.contains("os error"), "{message}");
+        }
+        other => panic!("expected a spawn error, got {other:?}"),
+    }
+}

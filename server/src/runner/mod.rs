@@ -241,6 +241,12 @@ impl Runner {
         let runtime = policy.work_dir.join("runtime");
         let harness = sandbox::install_harness(&runtime)
             .map_err(|err| RunnerError::Unavailable(format!("installing the harness: {err}")))?;
+        if !sandbox::executable_exists(&policy.sandbox.deno) {
+            tracing::warn!(
+                deno = %policy.sandbox.deno.display(),
+                "Deno was not found: bundles cannot run until DENO_PATH points at a deno executable"
+            );
+        }
         let sandbox = Arc::new(policy.sandbox);
         let longest_call = sandbox.call_timeout.max(Duration::from_secs(3600));
         let egress = Egress::start(

@@ -246,6 +246,13 @@ impl Sandbox {
                 )
             }
         };
+        if !executable_exists(&policy.deno) {
+            return Err(SandboxError::Spawn(format!(
+                "cannot start Deno: {} was not found; install Deno (the README's commands \
+                 install it into node_modules/.bin) and set DENO_PATH to its path",
+                policy.deno.display()
+            )));
+        }
         let mut command = Command::new("prlimit");
         command
             .arg(format!("--data={}", policy.data_limit_mb * 1024 * 1024))
@@ -676,6 +683,20 @@ async fn keep_tail<R: AsyncRead + Unpin>(mut stream: R, tail: Arc<Mutex<Vec<u8>>
         let excess = kept.len().saturating_sub(STDERR_TAIL_BYTES);
         kept.drain(..excess);
     }
+}
+
+/// Whether `program` names an executable file: a path as given, or a name on `PATH`.
+pub(crate) fn executable_exists(program: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |path: &Path| {
+        path.metadata()
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    };
+    if program.components().count() > 1 {
+        return runnable(program);
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| runnable(&dir.join(program))))
 }
 
 /// Says what to do when Deno cannot be started.
