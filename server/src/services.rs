@@ -15,6 +15,7 @@ use crate::runner::{Runner, RunnerError};
 use crate::tasks::scheduler::Scheduler;
 use crate::tasks::{TaskError, TaskSystem};
 use crate::web::auth::{AdminAuth, AuthSetupError};
+use crate::web::native::NativeBundle;
 
 /// Why the services could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,8 @@ pub struct Services {
     pub appview: Arc<AppView>,
     /// Who may administer it.
     pub auth: Arc<AdminAuth>,
+    /// The native bundles, their tasks and jobs registered.
+    pub native: Arc<Vec<NativeBundle>>,
 }
 
 impl Services {
@@ -92,12 +95,15 @@ impl Services {
             identity.clone(),
             http.clone(),
             tasks.clone(),
-            &scheduler,
             config.appview_options(),
             shutdown.child_token(),
         )
         .await?;
         let auth = Arc::new(AdminAuth::from_config(config, db.clone())?);
+        let native = vec![crate::web::appview::bundle(appview.clone(), auth.clone())];
+        for bundle in &native {
+            bundle.install(&tasks, &scheduler);
+        }
         Ok(Self {
             db,
             http,
@@ -107,6 +113,7 @@ impl Services {
             scheduler,
             appview,
             auth,
+            native: Arc::new(native),
         })
     }
 }

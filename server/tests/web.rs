@@ -390,3 +390,35 @@ async fn signing_out_revokes_the_session() {
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     assert_eq!(auth.session(&headers).await.expect("session"), None);
 }
+
+/// Native bundles describe themselves like JavaScript bundles do.
+#[tokio::test(flavor = "multi_thread")]
+async fn native_bundles_serve_their_manifest() {
+    let bed = TestBed::new().await;
+    let reply = bed.get("/api/appview").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let manifest = reply.json();
+    assert_eq!(manifest["name"], "appview");
+    assert_eq!(manifest["native"], true);
+    assert_eq!(
+        manifest["endpoints"],
+        serde_json::json!([
+            "getProfile",
+            "getStats",
+            "init",
+            "listVideos",
+            "registerCreator",
+            "triggerSync",
+            "unregisterCreator"
+        ])
+    );
+    assert_eq!(manifest["tasks"][0]["name"], "syncCreator");
+    assert_eq!(
+        manifest["jobs"],
+        serde_json::json!([{"name": "syncAllCreators", "schedule": "every 15m"}])
+    );
+    assert!(manifest["permissions"]["net"].is_array());
+    // A task that is not public has no route.
+    let reply = bed.get("/api/appview/syncCreator").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}

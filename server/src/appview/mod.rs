@@ -36,7 +36,6 @@ use crate::atproto::identity::{Identity, IdentityResolver};
 use crate::atproto::net::HttpClient;
 use crate::atproto::syntax::AtIdentifier;
 use crate::db::{Db, DbError};
-use crate::tasks::scheduler::Scheduler;
 use crate::tasks::{TaskError, TaskSystem};
 
 pub use query::VideoIndex;
@@ -128,14 +127,14 @@ pub struct AppView {
 }
 
 impl AppView {
-    /// Builds the AppView, registers its sync task and job, and starts following
-    /// firehoses (if enabled) until `shutdown`.
+    /// Builds the AppView and starts following firehoses (if enabled) until `shutdown`.
+    /// Its sync task and job ([`sync::sync_task`], [`sync::sync_all_job`]) are declared
+    /// by its native bundle (`web::appview::bundle`), which registers them.
     pub async fn start(
         db: Db,
         identity: Arc<IdentityResolver>,
         http: HttpClient,
         tasks: TaskSystem,
-        scheduler: &Scheduler,
         options: AppViewOptions,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, DbError> {
@@ -154,15 +153,15 @@ impl AppView {
             firehoses: Default::default(),
             options,
         });
-        appview.tasks.register(sync::sync_task(
-            Arc::downgrade(&appview),
-            appview.options.sync_concurrency,
-        ));
-        scheduler.add(sync::sync_all_job(Arc::downgrade(&appview)));
         if appview.options.firehose {
             tokio::spawn(firehose::run(Arc::downgrade(&appview), shutdown));
         }
         Ok(appview)
+    }
+
+    /// How many creators are synced at once.
+    pub fn sync_concurrency(&self) -> u32 {
+        self.options.sync_concurrency
     }
 
     /// Read access to the index.

@@ -127,7 +127,7 @@ impl AppView {
 
 /// The sync task, holding the AppView weakly (the task system outlives nothing here,
 /// but the AppView owns the task system).
-pub(super) fn sync_task(appview: Weak<AppView>, concurrency: u32) -> TaskDef {
+pub fn sync_task(appview: Weak<AppView>, concurrency: u32) -> TaskDef {
     TaskDef::typed(SYNC_TASK, move |input: SyncInput, _ctx| {
         let appview = appview.clone();
         async move {
@@ -157,7 +157,7 @@ pub(super) fn sync_task(appview: Weak<AppView>, concurrency: u32) -> TaskDef {
 
 /// The 15-minute job: a sync task per creator, waiting for all of them; the run fails
 /// (and says who) if any creator's sync failed.
-pub(super) fn sync_all_job(appview: Weak<AppView>) -> JobDef {
+pub fn sync_all_job(appview: Weak<AppView>) -> JobDef {
     JobDef::new(SYNC_ALL_JOB, Schedule::Every(SYNC_ALL_EVERY), move |_| {
         let appview = appview.clone();
         async move {

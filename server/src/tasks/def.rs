@@ -142,6 +142,16 @@ impl TaskDef {
         &self.name
     }
 
+    /// Whether clients may submit it (`POST /api/tasks`, a native bundle's task route).
+    pub fn is_public(&self) -> bool {
+        self.public
+    }
+
+    /// Its concurrency limit and how long its results are reused.
+    pub fn limits(&self) -> (u32, Duration) {
+        (self.concurrency, self.cache_ttl)
+    }
+
     /// The most executions at once, across every process sharing the database.
     pub fn concurrency(mut self, limit: u32) -> Self {
         self.concurrency = limit.max(1);

@@ -80,6 +80,25 @@ impl FromStr for Schedule {
     }
 }
 
+impl fmt::Display for Schedule {
+    /// The form [`Schedule::from_str`] reads: `every 15m`, or the cron expression.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Every(every) => {
+                let seconds = every.as_secs();
+                if seconds % 3600 == 0 {
+                    write!(f, "every {}h", seconds / 3600)
+                } else if seconds % 60 == 0 {
+                    write!(f, "every {}m", seconds / 60)
+                } else {
+                    write!(f, "every {seconds}s")
+                }
+            }
+            Self::Cron(cron) => write!(f, "{}", cron.pattern),
+        }
+    }
+}
+
 impl Schedule {
     /// When the job is next due, given its previous run (or when it was first seen).
     fn next_after(&self, last_run_at: Option<i64>, first_seen_at: i64) -> i64 {
@@ -142,6 +161,16 @@ impl JobDef {
             timeout: Duration::from_secs(600),
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
         }
+    }
+
+    /// The job's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// When it runs.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
     }
 
     /// The longest a run may take.

@@ -1,5 +1,5 @@
-//! The AppView's HTTP edge: the XRPC-style API under `/api/appview/`, with the names the
-//! original bundle used, and the dashboard's form actions under `/admin/`.
+//! The AppView's HTTP edge: its native bundle (`/api/appview/…`, with the names the
+//! original bundle used; see [`bundle`]) and the dashboard's form actions under `/admin/`.
 //!
 //! Reads are public. `init`, `registerCreator`, `unregisterCreator` and `triggerSync`
 //! need an admin ([`super::auth`]). Form actions answer with a redirect to `/admin`
@@ -7,20 +7,20 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::Form;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, Json};
+use axum::routing::get;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::XrpcError;
 use super::auth::{Admin, AdminAuth, is_cross_site, verify_password};
+use super::native::{Call, NativeBundle, Reply, Verb, bind, json_reply};
 use crate::appview::query::{DEFAULT_LIMIT, MAX_LIMIT, VideoQuery};
-use crate::appview::{AppView, AppViewError};
+use crate::appview::{AppView, AppViewError, sync};
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::HttpClient;
 use crate::config::Secret;
@@ -31,6 +31,46 @@ const CROSS_SITE: &str = "signing in and out only works from this site's own pag
 
 /// Longest search query accepted.
 const MAX_QUERY_CHARS: usize = app::catalog::MAX_QUERY_CHARS;
+
+/// What the API's handlers share.
+struct Api {
+    appview: Arc<AppView>,
+    auth: Arc<AdminAuth>,
+}
+
+/// The AppView as a native bundle: `/api/appview` and its exports (URLs and JSON are the
+/// original bundle's), the sync task and the 15-minute job.
+pub fn bundle(appview: Arc<AppView>, auth: Arc<AdminAuth>) -> NativeBundle {
+    let concurrency = appview.sync_concurrency();
+    let weak = Arc::downgrade(&appview);
+    let api = Arc::new(Api { appview, auth });
+    NativeBundle::new(
+        "appview",
+        &[
+            "creators' PDSes",
+            "the PLC directory",
+            "the Bluesky public API",
+        ],
+    )
+    .endpoint("init", Verb::Post, bind(&api, init))
+    .endpoint("registerCreator", Verb::Post, bind(&api, register_creator))
+    .endpoint(
+        "unregisterCreator",
+        Verb::Post,
+        bind(&api, unregister_creator),
+    )
+    .endpoint("triggerSync", Verb::Post, bind(&api, trigger_sync))
+    .endpoint("listVideos", Verb::Get, bind(&api, list_videos))
+    .endpoint("getStats", Verb::Get, bind(&api, get_stats))
+    .endpoint("getProfile", Verb::Get, bind(&api, get_profile))
+    .task(
+        "syncCreator",
+        Verb::Post,
+        sync::sync_task(weak.clone(), concurrency),
+    )
+    .job("syncAllCreators", sync::sync_all_job(weak))
+    .route("/api/appview/avatar/{did}/{cid}", get(avatar))
+}
 
 fn appview_error(err: AppViewError) -> XrpcError {
     match err {
@@ -69,23 +109,10 @@ fn appview_error(err: AppViewError) -> XrpcError {
     }
 }
 
-/// A JSON body of shape `T`, or a 400 saying what was expected.
-fn json_body<T: DeserializeOwned>(body: &Bytes, expected: &str) -> Result<T, XrpcError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
-    };
-    serde_json::from_slice(body).map_err(|err| {
-        XrpcError::invalid_request(format!("expected a JSON body {expected}: {err}"))
-    })
-}
-
-/// Query parameters of shape `T`, or a 400.
-fn query<T: DeserializeOwned>(uri: &Uri) -> Result<T, XrpcError> {
-    Query::<T>::try_from_uri(uri)
-        .map(|Query(value)| value)
-        .map_err(|rejection| XrpcError::invalid_request(rejection.body_text()))
+impl From<AppViewError> for XrpcError {
+    fn from(err: AppViewError) -> Self {
+        appview_error(err)
+    }
 }
 
 #[derive(Deserialize)]
@@ -100,58 +127,40 @@ struct OptionalActorBody {
     actor: Option<String>,
 }
 
-pub(super) async fn init(
-    _: Admin,
-    State(appview): State<Arc<AppView>>,
-) -> Result<Json<Value>, XrpcError> {
-    let version = appview.init().await.map_err(appview_error)?;
-    Ok(Json(json!({ "ok": true, "schemaVersion": version })))
+async fn init(api: Arc<Api>, call: Call) -> Reply {
+    api.auth.check(&call.parts).await?;
+    let version = api.appview.init().await?;
+    json_reply(json!({ "ok": true, "schemaVersion": version }))
 }
 
-pub(super) async fn register_creator(
-    admin: Admin,
-    State(appview): State<Arc<AppView>>,
-    body: Bytes,
-) -> Result<Json<Value>, XrpcError> {
-    let body: ActorBody = json_body(&body, r#"{"actor": handle or DID}"#)?;
+async fn register_creator(api: Arc<Api>, call: Call) -> Reply {
+    let admin = api.auth.check(&call.parts).await?;
+    let body: ActorBody = call.json(r#"{"actor": handle or DID}"#)?;
     tracing::info!(by = %admin, actor = %body.actor, "registerCreator");
-    let registered = appview.register(&body.actor).await.map_err(appview_error)?;
-    Ok(Json(json!(registered)))
+    json_reply(api.appview.register(&body.actor).await?)
 }
 
-pub(super) async fn unregister_creator(
-    admin: Admin,
-    State(appview): State<Arc<AppView>>,
-    body: Bytes,
-) -> Result<Json<Value>, XrpcError> {
-    let body: ActorBody = json_body(&body, r#"{"actor": handle or DID}"#)?;
+async fn unregister_creator(api: Arc<Api>, call: Call) -> Reply {
+    let admin = api.auth.check(&call.parts).await?;
+    let body: ActorBody = call.json(r#"{"actor": handle or DID}"#)?;
     tracing::info!(by = %admin, actor = %body.actor, "unregisterCreator");
-    let did = appview
-        .unregister(&body.actor)
-        .await
-        .map_err(appview_error)?;
-    Ok(Json(json!({ "did": did, "removed": true })))
+    let did = api.appview.unregister(&body.actor).await?;
+    json_reply(json!({ "did": did, "removed": true }))
 }
 
-pub(super) async fn trigger_sync(
-    admin: Admin,
-    State(appview): State<Arc<AppView>>,
-    body: Bytes,
-) -> Result<Json<Value>, XrpcError> {
-    let body: OptionalActorBody = json_body(&body, r#"{"actor"?: handle or DID}"#)?;
+async fn trigger_sync(api: Arc<Api>, call: Call) -> Reply {
+    let admin = api.auth.check(&call.parts).await?;
+    let body: OptionalActorBody = call.json(r#"{"actor"?: handle or DID}"#)?;
     tracing::info!(by = %admin, actor = ?body.actor, "triggerSync");
     match body.actor {
         Some(actor) => {
-            let creator = appview.registered(&actor).await.map_err(appview_error)?;
-            let task_id = appview
-                .submit_sync(&creator.did)
-                .await
-                .map_err(appview_error)?;
-            Ok(Json(json!({ "did": creator.did, "taskId": task_id })))
+            let creator = api.appview.registered(&actor).await?;
+            let task_id = api.appview.submit_sync(&creator.did).await?;
+            json_reply(json!({ "did": creator.did, "taskId": task_id }))
         }
         None => {
-            let ids = appview.submit_sync_all().await.map_err(appview_error)?;
-            Ok(Json(json!({ "taskIds": ids })))
+            let ids = api.appview.submit_sync_all().await?;
+            json_reply(json!({ "taskIds": ids }))
         }
     }
 }
@@ -165,11 +174,8 @@ struct ListParams {
     q: Option<String>,
 }
 
-pub(super) async fn list_videos(
-    State(appview): State<Arc<AppView>>,
-    uri: Uri,
-) -> Result<Json<Value>, XrpcError> {
-    let params: ListParams = query(&uri)?;
+async fn list_videos(api: Arc<Api>, call: Call) -> Reply {
+    let params: ListParams = call.query()?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(XrpcError::invalid_request(format!(
@@ -194,32 +200,29 @@ pub(super) async fn list_videos(
         .filter(|c| !c.is_empty())
     {
         None => None,
-        Some(actor) => match appview.registered(actor).await {
+        Some(actor) => match api.appview.registered(actor).await {
             Ok(creator) => Some(creator.did),
             Err(AppViewError::NotRegistered(_)) => {
-                return Ok(Json(json!({ "videos": [] })));
+                return json_reply(json!({ "videos": [] }));
             }
-            Err(err) => return Err(appview_error(err)),
+            Err(err) => return Err(err.into()),
         },
     };
-    let page = appview
+    let page = api
+        .appview
         .index()
         .list(&VideoQuery {
             limit,
-            cursor: params.cursor.filter(|c| !c.is_empty()),
+            cursor: params.cursor,
             creator,
             q,
         })
-        .await
-        .map_err(appview_error)?;
-    Ok(Json(json!(page)))
+        .await?;
+    json_reply(page)
 }
 
-pub(super) async fn get_stats(
-    State(appview): State<Arc<AppView>>,
-) -> Result<Json<Value>, XrpcError> {
-    let stats = appview.stats().await.map_err(appview_error)?;
-    Ok(Json(json!(stats)))
+async fn get_stats(api: Arc<Api>, _call: Call) -> Reply {
+    json_reply(api.appview.stats().await?)
 }
 
 #[derive(Deserialize)]
@@ -228,23 +231,16 @@ struct ProfileParams {
     actor: String,
 }
 
-pub(super) async fn get_profile(
-    State(appview): State<Arc<AppView>>,
-    uri: Uri,
-) -> Result<Json<Value>, XrpcError> {
-    let params: ProfileParams = query(&uri)?;
-    let profile = appview
-        .profile(&params.actor)
-        .await
-        .map_err(appview_error)?;
-    Ok(Json(json!(profile)))
+async fn get_profile(api: Arc<Api>, call: Call) -> Reply {
+    let params: ProfileParams = call.query()?;
+    json_reply(api.appview.profile(&params.actor).await?)
 }
 
-pub(super) async fn avatar(
+async fn avatar(
     State(appview): State<Arc<AppView>>,
     Path((did, cid)): Path<(String, String)>,
 ) -> Result<Response, XrpcError> {
-    let avatar = appview.avatar(&did, &cid).await.map_err(appview_error)?;
+    let avatar = appview.avatar(&did, &cid).await?;
     Ok((
         [
             (header::CONTENT_TYPE, avatar.mime_type),

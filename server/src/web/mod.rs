@@ -6,10 +6,11 @@
 //! Server functions reach the services through the Leptos context (see
 //! `app::catalog::ssr`), in-process, never over HTTP to ourselves.
 
-mod appview;
+pub mod appview;
 pub mod auth;
 mod error;
 mod health;
+pub mod native;
 mod runner;
 pub mod tasks;
 
@@ -76,6 +77,8 @@ pub struct AppState {
     pub http: HttpClient,
     /// Scheduled jobs (the dashboard shows their runs).
     pub scheduler: Arc<Scheduler>,
+    /// The native bundles (AppView, VOD), mounted under `/api/{name}`.
+    pub native: Arc<Vec<native::NativeBundle>>,
 }
 
 impl AppState {
@@ -93,6 +96,7 @@ impl AppState {
             identity: services.identity.clone(),
             http: services.http.clone(),
             scheduler: services.scheduler.clone(),
+            native: services.native.clone(),
         }
     }
 }
@@ -148,27 +152,18 @@ pub fn router(state: AppState) -> Router {
         SIGN_IN_RATE_LIMIT,
     );
 
+    let native = state.native.iter().fold(Router::new(), |router, bundle| {
+        router.merge(bundle.router(&state.tasks))
+    });
+
     Router::new()
+        .merge(native)
         .route("/healthz", get(health::healthz))
         .route("/.well-known/at-run", get(runner::well_known))
         .merge(bundles)
         .route("/metrics", get(tasks::metrics))
         .route("/api/tasks", post(tasks::submit))
         .route("/api/tasks/{id}", get(tasks::get))
-        .route("/api/appview/init", post(appview::init))
-        .route(
-            "/api/appview/registerCreator",
-            post(appview::register_creator),
-        )
-        .route(
-            "/api/appview/unregisterCreator",
-            post(appview::unregister_creator),
-        )
-        .route("/api/appview/triggerSync", post(appview::trigger_sync))
-        .route("/api/appview/listVideos", get(appview::list_videos))
-        .route("/api/appview/getStats", get(appview::get_stats))
-        .route("/api/appview/getProfile", get(appview::get_profile))
-        .route("/api/appview/avatar/{did}/{cid}", get(appview::avatar))
         .merge(sign_in)
         .route("/admin/logout", post(appview::logout))
         .route("/admin/creators", post(appview::register_form))

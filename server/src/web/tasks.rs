@@ -67,7 +67,7 @@ pub fn wait_param(query: Option<&str>) -> Result<Duration, XrpcError> {
     Ok(Duration::ZERO)
 }
 
-fn task_error(err: TaskError) -> XrpcError {
+pub(super) fn task_error(err: TaskError) -> XrpcError {
     match err {
         TaskError::UnknownTask(name) => XrpcError::new(
             StatusCode::NOT_FOUND,
