@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::AppViewError;
 use crate::atproto::blob::BlobRef;
+use crate::atproto::repo::StrongRef;
 use crate::db::{Db, DbError};
 
 /// Most videos a page holds.
@@ -23,7 +24,8 @@ pub const DEFAULT_LIMIT: u32 = 50;
 const MAX_SEARCH_WORDS: usize = 8;
 
 const VIDEO_COLUMNS: &str = "v.uri, v.cid, v.did, c.handle, v.rkey, v.title, v.description,
-     v.duration_ms, v.created_at, v.indexed_at, v.thumb_cid, v.thumb_mime, v.thumb_size";
+     v.duration_ms, v.created_at, v.indexed_at, v.thumb_cid, v.thumb_mime, v.thumb_size,
+     v.creator, v.livestream_uri, v.livestream_cid, v.source";
 
 /// One indexed video, as `listVideos` returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,6 +55,15 @@ pub struct VideoView {
     pub indexed_at: String,
     /// The thumbnail blob reference.
     pub thumb: Option<BlobRef>,
+    /// The streamer the record names, when it names one (may differ from `did`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
+    /// The livestream record it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub livestream: Option<StrongRef>,
+    /// Its media source, as the record has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<serde_json::Value>,
 }
 
 /// A page of videos.
@@ -220,6 +231,17 @@ impl VideoIndex {
                 created_at: row.get(8)?,
                 indexed_at: row.get(9)?,
                 thumb,
+                creator: row.get(13)?,
+                livestream: match (
+                    row.get::<Option<String>>(14)?,
+                    row.get::<Option<String>>(15)?,
+                ) {
+                    (Some(uri), Some(cid)) => Some(StrongRef { uri, cid }),
+                    _ => None,
+                },
+                source: row
+                    .get::<Option<String>>(16)?
+                    .and_then(|text| serde_json::from_str(&text).ok()),
             });
         }
         Ok(videos)
@@ -378,6 +400,9 @@ mod tests {
             created_at: "2026-01-01T00:00:00.000Z".into(),
             indexed_at: "2026-01-01T00:00:00.000Z".into(),
             thumb: None,
+            creator: None,
+            livestream: None,
+            source: None,
         };
         let cursor = encode_cursor(&video);
         assert_eq!(

@@ -1,15 +1,25 @@
 //! Reading `place.stream.video` records tolerantly, from a listing or from the firehose.
 //!
-//! Records in the wild come in two shapes (`duration` in nanoseconds, or `durationMs`) and
-//! with optional fields missing or of the wrong type. Only a record we cannot show at all,
-//! one without a title, is refused; a bad optional field is dropped instead of costing
-//! the whole video. Times are normalised to RFC 3339 UTC with milliseconds, so that
-//! ordering by the stored text is ordering by time.
+//! Records in the wild come in three shapes, told apart by their `source`:
+//! - **oldest** (the ATmosphereConf VODs): `duration` in nanoseconds, a `livestream`
+//!   strong reference, `creator`, `createdAt`, and a `place.stream.muxl.defs#archive` or
+//!   `#archiveBlob` source;
+//! - **intermediate**: `duration` in milliseconds, a `place.stream.media.defs#sourceTracks`
+//!   or `#sourceClip` source, no `createdAt`;
+//! - **current**: `durationMs`, `createdAt`, a `thumb` blob, the same sources.
+//!
+//! A `duration` without a source to tell is taken as nanoseconds when it names a
+//! livestream or is longer than 100 hours read as milliseconds, else as milliseconds.
+//! Optional fields may be missing or of the wrong type: only a record we cannot show at
+//! all, one without a title, is refused; a bad optional field is dropped instead of
+//! costing the whole video. Times are normalised to RFC 3339 UTC with milliseconds, so
+//! that ordering by the stored text is ordering by time.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::atproto::blob::BlobRef;
+use crate::atproto::repo::StrongRef;
 use crate::atproto::syntax::datetime;
 
 /// The collection we index.
@@ -40,7 +50,16 @@ pub struct VideoRow {
     pub created_at: String,
     /// The thumbnail blob.
     pub thumb: Option<BlobRef>,
+    /// The streamer the record names, when it names one.
+    pub creator: Option<String>,
+    /// The livestream record it came from.
+    pub livestream: Option<StrongRef>,
+    /// Its media source, as the record has it.
+    pub source: Option<Value>,
 }
+
+/// A `duration` read as milliseconds is longer than this only if it was nanoseconds.
+const LONGEST_PLAUSIBLE_MS: u64 = 100 * 3600 * 1000;
 
 /// Why a record was skipped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,12 +96,28 @@ pub fn parse_video(
         .map(str::trim)
         .filter(|text| !text.is_empty())
         .map(|text| truncate(text, MAX_DESCRIPTION_CHARS));
+    let source = record.get("source").filter(|s| s.is_object()).cloned();
+    let livestream = record
+        .get("livestream")
+        .and_then(|value| serde_json::from_value::<StrongRef>(value.clone()).ok())
+        .filter(|r| r.uri.starts_with("at://"));
     let duration_ms = match (record.get("durationMs"), record.get("duration")) {
         (Some(ms), _) if ms.as_u64().is_some() => ms.as_u64(),
-        (_, Some(ns)) => ns.as_u64().map(|ns| ns / 1_000_000),
+        (_, Some(duration)) => duration.as_u64().map(|value| {
+            if duration_in_nanoseconds(source.as_ref(), livestream.is_some(), value) {
+                value / 1_000_000
+            } else {
+                value
+            }
+        }),
         _ => None,
     }
     .and_then(|ms| i64::try_from(ms).ok());
+    let creator = record
+        .get("creator")
+        .and_then(Value::as_str)
+        .filter(|did| did.starts_with("did:") && did.len() <= 2048)
+        .map(str::to_string);
     let created_at = record
         .get("createdAt")
         .and_then(Value::as_str)
@@ -101,7 +136,26 @@ pub fn parse_video(
         duration_ms,
         created_at,
         thumb,
+        creator,
+        livestream,
+        source,
     })
+}
+
+/// Whether a record's `duration` is in nanoseconds (the oldest shape) rather than
+/// milliseconds (the intermediate one).
+fn duration_in_nanoseconds(source: Option<&Value>, has_livestream: bool, value: u64) -> bool {
+    let kind = source
+        .and_then(|source| source.get("$type"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if kind.starts_with("place.stream.muxl.") {
+        true
+    } else if kind.starts_with("place.stream.media.") {
+        false
+    } else {
+        has_livestream || value > LONGEST_PLAUSIBLE_MS
+    }
 }
 
 /// An RFC 3339 time in our stored form, or `None` when it is not one.
@@ -131,11 +185,54 @@ mod tests {
     }
 
     #[test]
-    fn both_duration_shapes_are_read() {
+    fn the_three_record_shapes_are_read() {
+        let livestream =
+            json!({"uri": "at://did:plc:s/place.stream.livestream/3l", "cid": "bafyls"});
+        let oldest = parse(json!({
+            "title": "Keynote",
+            "creator": "did:plc:streamer",
+            "createdAt": "2025-03-28T10:00:00Z",
+            "duration": 1_800_000_000_000u64,
+            "livestream": livestream,
+            "source": {"$type": "place.stream.muxl.defs#archive", "blob": "x"},
+        }))
+        .expect("oldest");
+        assert_eq!(oldest.duration_ms, Some(1_800_000));
+        assert_eq!(oldest.creator.as_deref(), Some("did:plc:streamer"));
+        assert_eq!(
+            oldest.livestream.as_ref().map(|r| r.cid.as_str()),
+            Some("bafyls")
+        );
+        assert_eq!(
+            oldest.source.as_ref().map(|s| s["$type"].clone()),
+            Some(json!("place.stream.muxl.defs#archive"))
+        );
+
+        let intermediate = parse(json!({
+            "title": "Workshop",
+            "duration": 5_400_000u64,
+            "source": {"$type": "place.stream.media.defs#sourceTracks", "tracks": []},
+        }))
+        .expect("intermediate");
+        assert_eq!(intermediate.duration_ms, Some(5_400_000), "milliseconds");
+        assert_eq!(intermediate.created_at, NOW);
+
+        let current = parse(json!({
+            "title": "Clip",
+            "durationMs": 61_000,
+            "createdAt": "2026-01-01T00:00:00Z",
+            "thumb": {"$type": "blob", "ref": {"$link": "bafkreithumb"}, "mimeType": "image/jpeg", "size": 1000},
+            "source": {"$type": "place.stream.media.defs#sourceClip"},
+        }))
+        .expect("current");
+        assert_eq!(current.duration_ms, Some(61_000));
+        assert!(current.thumb.is_some());
+
+        // No source to tell: a livestream or an implausible length means nanoseconds.
         let ns = parse(json!({"title": "A", "duration": 90_000_000_000u64})).expect("ns");
         assert_eq!(ns.duration_ms, Some(90_000));
-        let ms = parse(json!({"title": "A", "durationMs": 1234})).expect("ms");
-        assert_eq!(ms.duration_ms, Some(1234));
+        let ms = parse(json!({"title": "A", "duration": 90_000})).expect("ms");
+        assert_eq!(ms.duration_ms, Some(90_000));
         let neither = parse(json!({"title": "A", "duration": "long"})).expect("neither");
         assert_eq!(neither.duration_ms, None);
     }

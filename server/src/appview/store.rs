@@ -16,13 +16,16 @@ const MAX_WARNINGS: usize = 20;
 
 const UPSERT_VIDEO: &str =
     "INSERT INTO videos (uri, cid, did, rkey, title, description, duration_ms,
-         created_at, indexed_at, thumb_cid, thumb_mime, thumb_size)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         created_at, indexed_at, thumb_cid, thumb_mime, thumb_size, creator, livestream_uri,
+         livestream_cid, source)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
      ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid, title = excluded.title,
          description = excluded.description, duration_ms = excluded.duration_ms,
          created_at = excluded.created_at, indexed_at = excluded.indexed_at,
          thumb_cid = excluded.thumb_cid, thumb_mime = excluded.thumb_mime,
-         thumb_size = excluded.thumb_size
+         thumb_size = excluded.thumb_size, creator = excluded.creator,
+         livestream_uri = excluded.livestream_uri, livestream_cid = excluded.livestream_cid,
+         source = excluded.source
      WHERE videos.cid <> excluded.cid";
 
 /// A registered creator.
@@ -307,5 +310,9 @@ fn video_params(video: &VideoRow, indexed_at: &str) -> Vec<Value> {
         thumb.map(|t| t.cid.clone()).into(),
         thumb.map(|t| t.mime_type.clone()).into(),
         thumb.and_then(|t| i64::try_from(t.size).ok()).into(),
+        video.creator.clone().into(),
+        video.livestream.as_ref().map(|r| r.uri.clone()).into(),
+        video.livestream.as_ref().map(|r| r.cid.clone()).into(),
+        video.source.as_ref().map(ToString::to_string).into(),
     ]
 }

@@ -108,14 +108,12 @@ pub struct VideoRecord {
     /// The streamer's DID, when named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creator: Option<String>,
-}
-
-impl VideoRecord {
-    /// The duration in milliseconds, whichever shape the record uses.
-    pub fn duration_ms(&self) -> Option<u64> {
-        self.duration_ms
-            .or_else(|| self.duration.map(|ns| ns / 1_000_000))
-    }
+    /// The livestream record it was recorded from (oldest shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub livestream: Option<super::repo::StrongRef>,
+    /// Where the media is (a union of stream.place's source types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<serde_json::Value>,
 }
 
 /// Lexicon `bytes`: `{"$bytes": "<base64>"}` in JSON.
@@ -283,7 +281,7 @@ mod tests {
     }
 
     #[test]
-    fn video_record_matches_its_lexicon_and_reads_both_duration_shapes() {
+    fn video_record_matches_its_lexicon() {
         let doc = lexicon(VIDEO_NSID);
         let minimal = VideoRecord {
             title: "Talk".into(),
@@ -293,6 +291,8 @@ mod tests {
             duration_ms: None,
             thumb: None,
             creator: None,
+            livestream: None,
+            source: None,
         };
         let full = VideoRecord {
             description: Some("about".into()),
@@ -304,20 +304,19 @@ mod tests {
                 ..blob()
             }),
             creator: Some("did:plc:abc".into()),
+            livestream: Some(super::super::repo::StrongRef {
+                uri: "at://did:plc:abc/place.stream.livestream/3k".into(),
+                cid: "bafyreils".into(),
+            }),
+            source: Some(serde_json::json!({"$type": "place.stream.muxl.defs#archive"})),
             ..minimal.clone()
         };
         assert_agrees(&doc["defs"]["main"]["record"], &full, &minimal);
-
-        let old: VideoRecord = serde_json::from_value(serde_json::json!({
+        serde_json::from_value::<VideoRecord>(serde_json::json!({
             "$type": "place.stream.video", "title": "Old", "duration": 754_000_000_000u64,
-            "source": {"whatever": true}
+            "unknown": {"whatever": true}
         }))
-        .expect("old shape, unknown fields ignored");
-        assert_eq!(old.duration_ms(), Some(754_000));
-        let new: VideoRecord =
-            serde_json::from_value(serde_json::json!({"title": "New", "durationMs": 61_000}))
-                .expect("new shape");
-        assert_eq!(new.duration_ms(), Some(61_000));
+        .expect("unknown fields ignored");
         assert!(
             serde_json::from_value::<VideoRecord>(serde_json::json!({"description": "no title"}))
                 .is_err()

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use futures::{Stream, TryStreamExt, stream};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::blob::{parse_cid, verify_blob};
 use super::error::AtprotoError;
@@ -23,8 +23,8 @@ pub struct RecordEntry {
     pub value: serde_json::Value,
 }
 
-/// A reference to one version of a record.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// A reference to one version of a record (`com.atproto.repo.strongRef`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StrongRef {
     /// Its `at://` URI.
     pub uri: String,

@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "admin_sessions",
         sql: include_str!("../../migrations/0004_admin_sessions.sql"),
     },
+    Migration {
+        version: 5,
+        name: "video_sources",
+        sql: include_str!("../../migrations/0005_video_sources.sql"),
+    },
 ];
 
 /// What a call to [`Db::migrate`] did.

@@ -1,0 +1,7 @@
+-- What playback needs from a record: the streamer it names (may differ from the repo
+-- owner), the livestream record it points at (whose thumbnail may stand in for its own),
+-- and its media source (JSON, as the record has it).
+ALTER TABLE videos ADD COLUMN creator TEXT;
+ALTER TABLE videos ADD COLUMN livestream_uri TEXT;
+ALTER TABLE videos ADD COLUMN livestream_cid TEXT;
+ALTER TABLE videos ADD COLUMN source TEXT;
