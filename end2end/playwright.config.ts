@@ -51,6 +51,10 @@ export default defineConfig({
         process.env.STREAMHUT_E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), "streamhut-e2e-")),
       STREAMHUT_SITE_ROOT: join(targetDir, "site"),
       ATRUN_HOME: join(process.env.STREAMHUT_E2E_DATA_DIR ?? tmpdir(), "at-run"),
+      // Tests reach only 127.0.0.1: no default creators, no public APIs.
+      STREAMHUT_DEFAULT_CREATORS: "",
+      BSKY_PUBLIC_API_URL: "",
+      VOD_ORIGIN_URL: "http://127.0.0.1:9",
       // Only problems reach the test output.
       RUST_LOG: process.env.RUST_LOG ?? "warn",
     },

@@ -127,6 +127,8 @@ test.beforeAll(async () => {
       ALLOW_PRIVATE_NETWORK: "true",
       ADMIN_DIDS: admin.did,
       BSKY_PUBLIC_API_URL: "",
+      STREAMHUT_DEFAULT_CREATORS: "",
+      VOD_ORIGIN_URL: "http://127.0.0.1:9",
       RUST_LOG: process.env.RUST_LOG ?? "warn",
     },
   });

@@ -96,6 +96,10 @@ async fn run() {
         &data_dir,
         "--atrun-home",
         &data_dir,
+        "--default-creators",
+        "",
+        "--bsky-public-api-url",
+        "",
     ])
     .expect("config");
     let mut services = Services::start(&config, db.clone(), &shutdown)

@@ -5,3 +5,9 @@ ALTER TABLE videos ADD COLUMN creator TEXT;
 ALTER TABLE videos ADD COLUMN livestream_uri TEXT;
 ALTER TABLE videos ADD COLUMN livestream_cid TEXT;
 ALTER TABLE videos ADD COLUMN source TEXT;
+
+-- One-time facts about this installation (such as: the default creators were registered).
+CREATE TABLE app_flags (
+    name TEXT PRIMARY KEY NOT NULL,
+    set_at TEXT NOT NULL
+) STRICT;

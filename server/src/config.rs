@@ -147,6 +147,41 @@ pub struct Config {
         default_value = "https://public.api.bsky.app"
     )]
     pub bsky_public_api_url: String,
+
+    /// Creators registered on first start, when none are (comma-separated handles or
+    /// DIDs; empty: none). The default publishes the ATmosphereConf VODs.
+    #[arg(
+        long,
+        env = "STREAMHUT_DEFAULT_CREATORS",
+        value_delimiter = ',',
+        default_value = "did:plc:rbvrr34edl5ddpuwcubjiost"
+    )]
+    pub default_creators: Vec<String>,
+
+    /// The HLS origin videos play from.
+    #[arg(
+        long,
+        env = "VOD_ORIGIN_URL",
+        default_value = "https://vod-beta.stream.place"
+    )]
+    pub vod_origin_url: Url,
+
+    /// The ffmpeg executable thumbnails and previews are made with.
+    #[arg(long, env = "FFMPEG_PATH", default_value = "ffmpeg")]
+    pub ffmpeg_path: PathBuf,
+
+    /// Most ffmpeg runs at once (and the concurrency of each preview task).
+    #[arg(long, env = "VOD_FFMPEG_CONCURRENCY", default_value_t = 2)]
+    pub vod_ffmpeg_concurrency: usize,
+
+    /// Cap of the image cache under the data directory, in MB.
+    #[arg(long, env = "VOD_CACHE_MAX_MB", default_value_t = 1024)]
+    pub vod_cache_max_mb: u64,
+
+    /// A remote AppView (its `listVideos` base URL) that `/api/vod/listVideos` reads
+    /// instead of ours.
+    #[arg(long, env = "APPVIEW_URL")]
+    pub appview_url: Option<Url>,
 }
 
 /// How identities are resolved and whether private addresses may be reached: the same
@@ -308,6 +343,26 @@ impl Config {
             bsky_public_api: (!bsky.is_empty()).then(|| bsky.trim_end_matches('/').to_string()),
             avatar_dir: self.data_dir.join("cache").join("avatars"),
             public_url: self.public_url(),
+            default_creators: self
+                .default_creators
+                .iter()
+                .map(|actor| actor.trim().to_string())
+                .filter(|actor| !actor.is_empty())
+                .collect(),
+        }
+    }
+
+    /// How VOD runs.
+    pub fn vod_options(&self) -> crate::vod::VodOptions {
+        crate::vod::VodOptions {
+            origin: self.vod_origin_url.clone(),
+            public_url: self.public_url(),
+            ffmpeg: self.ffmpeg_path.clone(),
+            ffmpeg_concurrency: self.vod_ffmpeg_concurrency.max(1),
+            ffmpeg_timeout: Duration::from_secs(30),
+            cache_dir: self.data_dir.join("cache").join("vod"),
+            cache_max_bytes: self.vod_cache_max_mb.saturating_mul(1024 * 1024),
+            appview_url: self.appview_url.clone(),
         }
     }
 

@@ -12,6 +12,8 @@
 //! - [`runner`]: at-run: bundles from PDSes run in permission-scoped Deno sandboxes.
 //! - [`services`]: builds all of the above for a configuration (main and tests share it).
 //! - [`tasks`]: durable, deduplicated, concurrency-limited tasks, and scheduled jobs.
+//! - [`vod`]: playback: rewritten HLS playlists, thumbnails, sprite and storyboard
+//!   previews made with ffmpeg, cached on disk.
 //! - [`web`]: the axum router (Leptos pages, server functions, static site, JSON
 //!   endpoints), its middleware, the XRPC error shape, and graceful shutdown.
 //!
@@ -28,4 +30,5 @@ pub mod fsutil;
 pub mod runner;
 pub mod services;
 pub mod tasks;
+pub mod vod;
 pub mod web;

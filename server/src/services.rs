@@ -35,6 +35,9 @@ pub enum StartError {
     /// Admin sign-in.
     #[error("admin sign-in: {0}")]
     Auth(#[from] AuthSetupError),
+    /// VOD (its cache directory).
+    #[error("VOD cache: {0}")]
+    Vod(std::io::Error),
 }
 
 /// Everything behind the HTTP edge.
@@ -55,6 +58,8 @@ pub struct Services {
     pub appview: Arc<AppView>,
     /// Who may administer it.
     pub auth: Arc<AdminAuth>,
+    /// Playback: playlists, thumbnails, previews.
+    pub vod: Arc<crate::vod::Vod>,
     /// The native bundles, their tasks and jobs registered.
     pub native: Arc<Vec<NativeBundle>>,
 }
@@ -100,7 +105,18 @@ impl Services {
         )
         .await?;
         let auth = Arc::new(AdminAuth::from_config(config, db.clone())?);
-        let native = vec![crate::web::appview::bundle(appview.clone(), auth.clone())];
+        let vod = crate::vod::Vod::new(
+            config.vod_options(),
+            http.clone(),
+            appview.index().clone(),
+            identity.clone(),
+            tasks.clone(),
+        )
+        .map_err(StartError::Vod)?;
+        let native = vec![
+            crate::web::appview::bundle(appview.clone(), auth.clone()),
+            crate::web::vod::bundle(vod.clone(), appview.clone()),
+        ];
         for bundle in &native {
             bundle.install(&tasks, &scheduler);
         }
@@ -113,6 +129,7 @@ impl Services {
             scheduler,
             appview,
             auth,
+            vod,
             native: Arc::new(native),
         })
     }

@@ -25,6 +25,7 @@ pub mod sync;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use moka::future::Cache;
 use serde::Serialize;
@@ -54,6 +55,8 @@ pub struct AppViewOptions {
     pub avatar_dir: PathBuf,
     /// Our public base URL, for avatar links.
     pub public_url: String,
+    /// Creators to register when none are (`STREAMHUT_DEFAULT_CREATORS`).
+    pub default_creators: Vec<String>,
 }
 
 /// Why an AppView operation failed.
@@ -124,6 +127,8 @@ pub struct AppView {
     hosts_changed: Arc<Notify>,
     /// The firehoses followed, by host.
     firehoses: std::sync::RwLock<std::collections::BTreeMap<String, firehose::FirehoseStatus>>,
+    /// Whether a failed default registration was logged already.
+    defaults_warned: AtomicBool,
 }
 
 impl AppView {
@@ -151,7 +156,16 @@ impl AppView {
                 .build(),
             hosts_changed: Arc::new(Notify::new()),
             firehoses: Default::default(),
+            defaults_warned: AtomicBool::new(false),
             options,
+        });
+        let starting = Arc::downgrade(&appview);
+        tokio::spawn(async move {
+            if let Some(appview) = starting.upgrade()
+                && let Err(err) = appview.register_defaults().await
+            {
+                tracing::warn!(error = %err, "registering the default creators failed");
+            }
         });
         if appview.options.firehose {
             tokio::spawn(firehose::run(Arc::downgrade(&appview), shutdown));
@@ -201,6 +215,39 @@ impl AppView {
             pds: identity.pds.to_string(),
             task_id,
         })
+    }
+
+    /// Registers the default creators (`STREAMHUT_DEFAULT_CREATORS`) once per
+    /// installation, and only when no creator is registered: a fresh install shows videos
+    /// with no admin step. A failure (no network) is logged once per process at warning
+    /// level; the 15-minute job calls this again until one registration succeeds.
+    pub async fn register_defaults(&self) -> Result<usize, AppViewError> {
+        const FLAG: &str = "default_creators_registered";
+        if self.options.default_creators.is_empty() || self.store.flag(FLAG).await? {
+            return Ok(0);
+        }
+        if !self.store.creators().await?.is_empty() {
+            self.store.set_flag(FLAG).await?;
+            return Ok(0);
+        }
+        let mut registered = 0;
+        for actor in &self.options.default_creators {
+            match self.register(actor).await {
+                Ok(_) => registered += 1,
+                Err(err) if self.defaults_warned.swap(true, Ordering::Relaxed) => {
+                    tracing::debug!(%actor, error = %err, "registering a default creator failed again");
+                }
+                Err(err) => tracing::warn!(
+                    %actor,
+                    error = %err,
+                    "registering a default creator failed; the 15-minute job will try again"
+                ),
+            }
+        }
+        if registered > 0 {
+            self.store.set_flag(FLAG).await?;
+        }
+        Ok(registered)
     }
 
     /// Removes a creator (by DID or handle) and their videos.

@@ -199,6 +199,19 @@ impl VideoIndex {
         Ok(VideoPage { videos, cursor })
     }
 
+    /// One video by its `at://` URI.
+    pub async fn get(&self, uri: &str) -> Result<Option<VideoView>, DbError> {
+        let sql = format!(
+            "SELECT {VIDEO_COLUMNS} FROM videos v LEFT JOIN creators c ON c.did = v.did
+             WHERE v.uri = ?1"
+        );
+        Ok(self
+            .videos(&sql, vec![Value::Text(uri.to_string())])
+            .await?
+            .into_iter()
+            .next())
+    }
+
     async fn videos(&self, sql: &str, params: Vec<Value>) -> Result<Vec<VideoView>, DbError> {
         let mut rows = self.db.conn().query(sql, params).await?;
         let mut videos = Vec::new();

@@ -108,6 +108,28 @@ impl IndexStore {
         rows.next().await?.as_ref().map(creator_from).transpose()
     }
 
+    /// Whether the one-time fact `name` has been recorded.
+    pub async fn flag(&self, name: &str) -> Result<bool, DbError> {
+        let mut rows = self
+            .db
+            .conn()
+            .query("SELECT 1 FROM app_flags WHERE name = ?1", params![name])
+            .await?;
+        Ok(rows.next().await?.is_some())
+    }
+
+    /// Records the one-time fact `name`.
+    pub async fn set_flag(&self, name: &str) -> Result<(), DbError> {
+        self.db
+            .conn()
+            .execute(
+                "INSERT OR IGNORE INTO app_flags (name, set_at) VALUES (?1, ?2)",
+                params![name, crate::atproto::syntax::now()],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Every registered creator.
     pub async fn creators(&self) -> Result<Vec<Creator>, DbError> {
         let mut rows = self

@@ -164,6 +164,9 @@ pub fn sync_all_job(appview: Weak<AppView>) -> JobDef {
             let Some(appview) = appview.upgrade() else {
                 return Ok(());
             };
+            if let Err(err) = appview.register_defaults().await {
+                tracing::warn!(error = %err, "registering the default creators failed");
+            }
             let ids = appview
                 .submit_sync_all()
                 .await

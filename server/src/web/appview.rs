@@ -175,6 +175,11 @@ struct ListParams {
 }
 
 async fn list_videos(api: Arc<Api>, call: Call) -> Reply {
+    video_page(&api.appview, &call).await
+}
+
+/// `listVideos` over our index, for the AppView's endpoint and VOD's.
+pub(super) async fn video_page(appview: &AppView, call: &Call) -> Reply {
     let params: ListParams = call.query()?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
@@ -200,7 +205,7 @@ async fn list_videos(api: Arc<Api>, call: Call) -> Reply {
         .filter(|c| !c.is_empty())
     {
         None => None,
-        Some(actor) => match api.appview.registered(actor).await {
+        Some(actor) => match appview.registered(actor).await {
             Ok(creator) => Some(creator.did),
             Err(AppViewError::NotRegistered(_)) => {
                 return json_reply(json!({ "videos": [] }));
@@ -208,8 +213,7 @@ async fn list_videos(api: Arc<Api>, call: Call) -> Reply {
             Err(err) => return Err(err.into()),
         },
     };
-    let page = api
-        .appview
+    let page = appview
         .index()
         .list(&VideoQuery {
             limit,

@@ -13,6 +13,7 @@ mod health;
 pub mod native;
 mod runner;
 pub mod tasks;
+pub mod vod;
 
 use std::sync::Arc;
 use std::time::Duration;

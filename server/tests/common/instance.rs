@@ -51,6 +51,12 @@ impl Server {
         if !extra.contains(&"--bsky-public-api-url") {
             args.extend(["--bsky-public-api-url", ""]);
         }
+        if !extra.contains(&"--default-creators") {
+            args.extend(["--default-creators", ""]);
+        }
+        if !extra.contains(&"--vod-origin-url") {
+            args.extend(["--vod-origin-url", "http://127.0.0.1:9"]);
+        }
         args.extend(network_args.iter().map(String::as_str));
         args.extend_from_slice(extra);
         let config = Config::from_args(args).expect("config");

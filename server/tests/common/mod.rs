@@ -142,6 +142,10 @@ pub fn config_for(dir: &tempfile::TempDir) -> Config {
         &data_dir,
         "--bsky-public-api-url",
         "",
+        "--default-creators",
+        "",
+        "--vod-origin-url",
+        "http://127.0.0.1:9",
         "--admin-token",
         BED_ADMIN_TOKEN,
     ])
