@@ -5,6 +5,7 @@
 
 pub mod instance;
 pub mod network;
+pub mod origin;
 pub mod runner;
 
 use axum::Router;

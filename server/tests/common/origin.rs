@@ -1,0 +1,262 @@
+//! A local stream.place origin: ffmpeg-made HLS fixtures served at stream.place's XRPC
+//! paths, in every shape origins really send (see `vod::playlist`), chosen by the video's
+//! record key:
+//!
+//! - `cmaf`: CMAF in one file with `EXT-X-BYTERANGE`, URLs relative without a slash;
+//! - `segments`: one fMP4 file per segment, root-relative URLs;
+//! - `ts`: MPEG-TS segments at absolute URLs on a second server (a "CDN");
+//! - `session`: like `cmaf`, but a media playlist asked for without `sid` is answered with
+//!   a 302 adding one, and a wrong `sid` with `400 InvalidSession`;
+//! - `corrupt`: segments of garbage; `broken`: HTTP 500; `hang`: never answers;
+//! - anything else: `404 VideoNotFound`.
+//!
+//! Fixtures are made once per machine (60 s of ffmpeg's `testsrc2` at 640×360, H.264 +
+//! AAC, a keyframe every 2 s, 4 s segments) and cached outside the clone, in
+//! `$STREAMHUT_FIXTURES_DIR` or `~/.cache/streamhut/fixtures`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::services::ServeDir;
+
+/// Seconds of video in the fixtures.
+pub const FIXTURE_SECONDS: f64 = 60.0;
+/// The fixtures' version: bump to remake them.
+const FIXTURE_VERSION: &str = "v1-60s-640x360";
+
+/// `ffmpeg`, or `FFMPEG_PATH`.
+pub fn ffmpeg() -> PathBuf {
+    std::env::var_os("FFMPEG_PATH").map_or_else(|| "ffmpeg".into(), PathBuf::from)
+}
+
+fn run(command: &mut Command) {
+    let output = command.output().expect("run ffmpeg");
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The fixture directory, made if needed: `source.mp4` and the three HLS encodings.
+pub fn fixtures() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = std::env::var_os("STREAMHUT_FIXTURES_DIR").map_or_else(
+            || {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                    .join(".cache/streamhut/fixtures")
+            },
+            PathBuf::from,
+        );
+        let dir = root.join(FIXTURE_VERSION);
+        if dir.join("done").exists() {
+            return dir;
+        }
+        std::fs::create_dir_all(&root).expect("fixtures dir");
+        let work = tempfile::tempdir_in(&root).expect("work dir");
+        let w = work.path();
+        let seconds = FIXTURE_SECONDS.to_string();
+        run(Command::new(ffmpeg())
+            .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=640x360:rate=24")
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", &seconds, "-c:v", "libx264", "-preset", "ultrafast"])
+            .args(["-g", "48", "-keyint_min", "48", "-sc_threshold", "0"])
+            .args([
+                "-crf", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
+            ])
+            .arg(w.join("source.mp4")));
+        let hls = |kind: &str, extra: &[&str], segment: &str| {
+            run(Command::new(ffmpeg())
+                .args(["-nostdin", "-v", "error", "-i"])
+                .arg(w.join("source.mp4"))
+                .args(["-c", "copy", "-f", "hls", "-hls_time", "4"])
+                .args(["-hls_playlist_type", "vod"])
+                .args(extra)
+                .arg("-hls_segment_filename")
+                .arg(w.join(segment))
+                .arg(w.join(format!("{kind}.m3u8"))));
+        };
+        hls(
+            "cmaf",
+            &[
+                "-hls_segment_type",
+                "fmp4",
+                "-hls_flags",
+                "single_file",
+                "-hls_fmp4_init_filename",
+                "cmaf-init.mp4",
+            ],
+            "cmaf-video.mp4",
+        );
+        hls(
+            "segments",
+            &[
+                "-hls_segment_type",
+                "fmp4",
+                "-hls_fmp4_init_filename",
+                "seg-init.mp4",
+            ],
+            "seg-%03d.m4s",
+        );
+        hls("ts", &["-hls_segment_type", "mpegts"], "ts-%03d.ts");
+        std::fs::write(w.join("garbage.mp4"), vec![0x47u8; 64 * 1024]).expect("garbage");
+        std::fs::write(w.join("done"), FIXTURE_VERSION).expect("done");
+        let work = work.keep();
+        // Another test binary may have made them meanwhile: keep theirs.
+        if std::fs::rename(&work, &dir).is_err() {
+            let _ = std::fs::remove_dir_all(&work);
+        }
+        dir
+    })
+}
+
+/// A running origin.
+pub struct Origin {
+    /// Its base URL (`VOD_ORIGIN_URL`).
+    pub url: String,
+    /// Media requests it answered, by file name (to check what players and we fetched).
+    pub hits: Arc<AtomicUsize>,
+}
+
+#[derive(Clone)]
+struct OriginState {
+    dir: PathBuf,
+    base: String,
+    cdn: String,
+    hits: Arc<AtomicUsize>,
+}
+
+/// Starts the origin (and its CDN) on loopback.
+pub async fn start() -> Origin {
+    let dir = fixtures().to_path_buf();
+    let cdn_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let cdn = format!("http://{}", cdn_listener.local_addr().expect("addr"));
+    let cdn_app = Router::new().nest_service("/blobs", ServeDir::new(&dir));
+    tokio::spawn(async move { axum::serve(cdn_listener, cdn_app).await });
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let state = OriginState {
+        dir: dir.clone(),
+        base: base.clone(),
+        cdn,
+        hits: hits.clone(),
+    };
+    let app = Router::new()
+        .route(
+            "/xrpc/place.stream.playback.getVideoPlaylist",
+            get(playlist),
+        )
+        .with_state(state)
+        .nest_service("/xrpc", ServeDir::new(&dir))
+        .nest_service("/media", ServeDir::new(&dir));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Origin { url: base, hits }
+}
+
+fn xrpc_error(status: StatusCode, error: &str) -> Response {
+    (
+        status,
+        axum::Json(
+            serde_json::json!({ "error": error, "message": format!("{error} (test origin)") }),
+        ),
+    )
+        .into_response()
+}
+
+async fn playlist(
+    State(state): State<OriginState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    state.hits.fetch_add(1, Ordering::Relaxed);
+    let Some(uri) = params.get("uri") else {
+        return xrpc_error(StatusCode::BAD_REQUEST, "InvalidRequest");
+    };
+    let shape = uri.rsplit('/').next().unwrap_or_default();
+    match shape {
+        "broken" => return xrpc_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
+        "hang" => {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            return StatusCode::OK.into_response();
+        }
+        "cmaf" | "segments" | "ts" | "session" | "corrupt" => {}
+        _ => return xrpc_error(StatusCode::NOT_FOUND, "VideoNotFound"),
+    }
+    let encoded: String = url::form_urlencoded::byte_serialize(uri.as_bytes()).collect();
+    let Some(track) = params.get("track") else {
+        let variant = match shape {
+            "segments" => {
+                format!("/xrpc/place.stream.playback.getVideoPlaylist?uri={encoded}&track=1")
+            }
+            "ts" => format!(
+                "{}/xrpc/place.stream.playback.getVideoPlaylist?uri={encoded}&track=1",
+                state.base
+            ),
+            "session" => format!("place.stream.playback.getVideoPlaylist?uri={encoded}&track=1"),
+            _ => format!("place.stream.playback.getVideoPlaylist?uri={encoded}&track=1&sid=s1"),
+        };
+        let master = format!(
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+             #EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English\",LANGUAGE=\"en\",URI=\"place.stream.playback.getVideoPlaylist?uri={encoded}&track=9&sid=s1\"\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=640x360,CODECS=\"avc1.42c01e,mp4a.40.2\",SUBTITLES=\"subs\"\n{variant}\n"
+        );
+        return m3u8(master);
+    };
+    if track != "1" {
+        return xrpc_error(StatusCode::NOT_FOUND, "TrackNotFound");
+    }
+    if shape == "session" {
+        match params.get("sid").map(String::as_str) {
+            None => {
+                let location = format!(
+                    "/xrpc/place.stream.playback.getVideoPlaylist?uri={encoded}&track=1&sid=fresh"
+                );
+                return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+            }
+            Some("fresh") => {}
+            Some(_) => return xrpc_error(StatusCode::BAD_REQUEST, "InvalidSession"),
+        }
+    }
+    let file = match shape {
+        "segments" => "segments.m3u8",
+        "ts" => "ts.m3u8",
+        _ => "cmaf.m3u8",
+    };
+    let Ok(text) = std::fs::read_to_string(state.dir.join(file)) else {
+        return xrpc_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError");
+    };
+    let text = match shape {
+        "segments" => text
+            .replace("seg-init.mp4", "/media/seg-init.mp4")
+            .replace("\nseg-", "\n/media/seg-"),
+        "ts" => text.replace("\nts-", &format!("\n{}/blobs/ts-", state.cdn)),
+        "corrupt" => text
+            .replace("cmaf-video.mp4", "garbage.mp4")
+            .replace("\n#EXT-X-BYTERANGE:", "\n#EXT-X-BYTERANGE-IGNORED:"),
+        _ => text,
+    };
+    m3u8(text)
+}
+
+fn m3u8(text: String) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/vnd.apple.mpegurl")],
+        text,
+    )
+        .into_response()
+}

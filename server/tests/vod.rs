@@ -1,0 +1,641 @@
+//! VOD end to end: a real server, the local PDS (records indexed by the AppView), a
+//! local origin serving ffmpeg-made HLS in each shape origins send (`common::origin`),
+//! and real ffmpeg. Playlists are rewritten and every rewritten URL is fetched; frames
+//! are checked by content against reference frames decoded from the source; faults give
+//! clear errors in bounded time while the server stays up.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+use serde_json::{Value, json};
+
+use common::instance::Server;
+use common::network::network;
+use common::origin::{self, FIXTURE_SECONDS, Origin, ffmpeg, fixtures};
+use server::vod::previews::{SPRITE_TILE, sprite_layout};
+
+struct Bed {
+    server: Server,
+    origin: Origin,
+    did: String,
+    agent: server::atproto::session::Agent,
+    _dir: tempfile::TempDir,
+}
+
+const SHAPES: &[&str] = &[
+    "cmaf", "segments", "ts", "session", "corrupt", "broken", "hang",
+];
+
+fn record(title: &str) -> Value {
+    json!({
+        "$type": "place.stream.video",
+        "title": title,
+        "durationMs": 60_000,
+        "createdAt": "2026-02-01T10:00:00.000Z",
+    })
+}
+
+/// A server on a fresh data dir with `extra` flags, the origin, and a creator whose
+/// videos (one per shape) are indexed.
+async fn bed(extra: &[&str]) -> Bed {
+    let origin = origin::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = vec!["--vod-origin-url", origin.url.as_str()];
+    args.extend_from_slice(extra);
+    let server = Server::start(&dir.path().join("data"), &args).await;
+    let account = network().create_account("vod").await;
+    let agent = network().login(&account).await;
+    for shape in SHAPES.iter().chain(&["missing"]) {
+        agent
+            .put_record(
+                "place.stream.video",
+                shape,
+                &record(&format!("Shape {shape}")),
+            )
+            .await
+            .expect("record");
+    }
+    let (status, body) = server
+        .admin_post("registerCreator", json!({ "actor": account.did }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let view = server
+        .wait_task(body["taskId"].as_str().expect("task id"))
+        .await;
+    assert_eq!(view["status"], "complete", "{view}");
+    Bed {
+        server,
+        origin,
+        did: account.did,
+        agent,
+        _dir: dir,
+    }
+}
+
+impl Bed {
+    fn uri(&self, rkey: &str) -> String {
+        format!("at://{}/place.stream.video/{rkey}", self.did)
+    }
+
+    fn api(&self, export: &str, params: &[(&str, &str)]) -> String {
+        let mut url =
+            url::Url::parse(&format!("{}/api/vod/{export}", self.server.url)).expect("url");
+        url.query_pairs_mut().extend_pairs(params);
+        url.into()
+    }
+
+    async fn get(&self, url: &str) -> reqwest::Response {
+        self.server.client().get(url).send().await.expect("GET")
+    }
+}
+
+/// Every URL a playlist names, with the byte range it wants (if any).
+fn urls(playlist: &str) -> Vec<(String, Option<(u64, u64)>)> {
+    match m3u8_rs::parse_playlist_res(playlist.as_bytes()).expect("parses") {
+        m3u8_rs::Playlist::MasterPlaylist(master) => master
+            .variants
+            .iter()
+            .map(|v| (v.uri.clone(), None))
+            .chain(
+                master
+                    .alternatives
+                    .iter()
+                    .filter_map(|a| a.uri.clone().map(|u| (u, None))),
+            )
+            .collect(),
+        m3u8_rs::Playlist::MediaPlaylist(media) => {
+            let mut out = Vec::new();
+            let mut next = 0;
+            for segment in &media.segments {
+                if let Some(map) = &segment.map {
+                    out.push((
+                        map.uri.clone(),
+                        map.byte_range
+                            .as_ref()
+                            .map(|r| (r.offset.unwrap_or(0), r.length)),
+                    ));
+                }
+                let range = segment.byte_range.as_ref().map(|r| {
+                    let offset = r.offset.unwrap_or(next);
+                    next = offset + r.length;
+                    (offset, r.length)
+                });
+                out.push((segment.uri.clone(), range));
+            }
+            out
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn playlists_are_rewritten_for_every_origin_shape_and_every_url_works() {
+    let bed = bed(&[]).await;
+    for shape in ["cmaf", "segments", "ts", "session"] {
+        let uri = bed.uri(shape);
+        let response = bed.get(&bed.api("getPlaylist", &[("uri", &uri)])).await;
+        assert_eq!(response.status(), 200, "{shape}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/vnd.apple.mpegurl"
+        );
+        let master = response.text().await.expect("text");
+        let subs = urls(&master);
+        assert_eq!(subs.len(), 2, "{shape}: variant and subtitles: {master}");
+        for (url, _) in &subs {
+            assert!(
+                url.starts_with(&format!("{}/api/vod/getPlaylist?uri=", bed.server.url)),
+                "{shape}: sub-playlists come through us: {url}"
+            );
+            assert!(
+                url.contains("track="),
+                "{shape}: the origin's query is kept: {url}"
+            );
+        }
+        if shape == "cmaf" {
+            assert!(subs[0].0.contains("sid=s1"), "sid carried: {}", subs[0].0);
+        }
+        let media = bed.get(&subs[0].0).await;
+        assert_eq!(media.status(), 200, "{shape}");
+        let media = media.text().await.expect("text");
+        assert!(media.contains("#EXT-X-ENDLIST"), "{shape}: {media}");
+        let media_urls = urls(&media);
+        assert!(media_urls.len() >= 15, "{shape}: {media}");
+        if shape == "cmaf" {
+            assert!(
+                media.contains("#EXT-X-MAP:URI=") && media.contains("BYTERANGE"),
+                "{media}"
+            );
+        }
+        let client = reqwest::Client::new();
+        for (url, range) in media_urls {
+            assert!(
+                url.starts_with("http://127.0.0.1:"),
+                "{shape}: absolute: {url}"
+            );
+            if shape == "ts" {
+                assert!(
+                    !url.starts_with(&bed.origin.url),
+                    "ts media is on the CDN: {url}"
+                );
+                assert!(url.contains("/blobs/"), "{url}");
+            }
+            let mut request = client.get(&url);
+            if let Some((offset, length)) = range {
+                request =
+                    request.header("range", format!("bytes={offset}-{}", offset + length - 1));
+            }
+            let response = request.send().await.expect("media");
+            assert!(
+                response.status().is_success(),
+                "{shape}: {url}: {}",
+                response.status()
+            );
+            let bytes = response.bytes().await.expect("bytes");
+            if let Some((_, length)) = range {
+                assert_eq!(bytes.len() as u64, length, "{url}");
+            } else {
+                assert!(!bytes.is_empty(), "{url}");
+            }
+        }
+    }
+
+    // Errors, in the XRPC shape, in bounded time.
+    let session = bed.uri("session");
+    for (params, status, error) in [
+        (vec![("uri", bed.uri("missing"))], 404, "VideoNotFound"),
+        (
+            vec![("uri", bed.uri("cmaf")), ("track".into(), "5".into())],
+            404,
+            "TrackNotFound",
+        ),
+        (
+            vec![
+                ("uri", session.clone()),
+                ("track", "1".into()),
+                ("sid", "stale".into()),
+            ],
+            400,
+            "InvalidRequest",
+        ),
+        (vec![("uri", bed.uri("broken"))], 502, "UpstreamFailure"),
+        (
+            vec![("uri", "https://example.com/x".into())],
+            400,
+            "InvalidRequest",
+        ),
+        (vec![], 400, "InvalidRequest"),
+    ] {
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let response = bed.get(&bed.api("getPlaylist", &params)).await;
+        assert_eq!(response.status().as_u16(), status, "{params:?}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"], error, "{params:?}: {body}");
+    }
+    let started = Instant::now();
+    let response = bed
+        .get(&bed.api("getPlaylist", &[("uri", &bed.uri("hang"))]))
+        .await;
+    assert_eq!(response.status(), 504);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, _) = bed.server.get("getStats").await;
+    assert_eq!(status, 200, "the server is still up");
+}
+
+/// The frame of the source at `at` seconds, scaled to `width`×`height`.
+fn reference_frame(at: f64, width: u32, height: u32) -> RgbImage {
+    let output = Command::new(ffmpeg())
+        .args(["-nostdin", "-v", "error", "-ss", &format!("{at:.3}"), "-i"])
+        .arg(fixtures().join("source.mp4"))
+        .args(["-frames:v", "1", "-vf"])
+        .arg(format!("scale={width}:{height}"))
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"])
+        .output()
+        .expect("ffmpeg");
+    RgbImage::from_raw(width, height, output.stdout).expect("a frame")
+}
+
+/// Peak signal-to-noise ratio of two equally sized images, in dB.
+fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
+    let mse = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum::<f64>()
+        / a.as_raw().len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64.powi(2) / mse).log10()
+    }
+}
+
+async fn jpeg(response: reqwest::Response) -> RgbImage {
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/jpeg");
+    let bytes = response.bytes().await.expect("bytes");
+    image::load_from_memory(&bytes).expect("a JPEG").to_rgb8()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sprites_storyboards_and_thumbnails_show_the_right_frames() {
+    let bed = bed(&[]).await;
+    let uri = bed.uri("cmaf");
+
+    let started = Instant::now();
+    let sprite = jpeg(bed.get(&bed.api("getSprite", &[("uri", &uri)])).await).await;
+    println!(
+        "first sprite (8 frames, over HTTP) in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(sprite.dimensions(), (1280, 360));
+    let layout = sprite_layout(FIXTURE_SECONDS);
+    let tiles: Vec<RgbImage> = layout
+        .tiles
+        .iter()
+        .map(|tile| image::imageops::crop_imm(&sprite, tile.x, tile.y, tile.w, tile.h).to_image())
+        .collect();
+    for (tile, image) in layout.tiles.iter().zip(&tiles) {
+        let reference = reference_frame(tile.at, SPRITE_TILE.0, SPRITE_TILE.1);
+        let score = psnr(image, &reference);
+        assert!(
+            score > 24.0,
+            "the tile at {}s matches its reference: {score:.1} dB",
+            tile.at
+        );
+    }
+    assert!(
+        psnr(&tiles[0], &tiles[4]) < 20.0,
+        "frames at different times differ"
+    );
+
+    // The WebVTT: one cue per tile, absolute URLs, times inside the video.
+    let vtt = bed
+        .get(&bed.api("getVtt", &[("uri", &uri)]))
+        .await
+        .text()
+        .await
+        .expect("vtt");
+    assert!(vtt.starts_with("WEBVTT"), "{vtt}");
+    assert_eq!(vtt.matches(" --> ").count(), 8, "{vtt}");
+    assert!(
+        vtt.contains(&format!("{}/api/vod/getSprite?uri=", bed.server.url)),
+        "{vtt}"
+    );
+    assert!(vtt.contains("#xywh=960,180,320,180"), "{vtt}");
+    assert!(vtt.contains("00:00:52.500 --> 00:01:00.000"), "{vtt}");
+
+    // A cached image is a file read with a validator.
+    let again = bed.get(&bed.api("getSprite", &[("uri", &uri)])).await;
+    let etag = again.headers()["etag"].to_str().expect("etag").to_string();
+    assert!(
+        again.headers()["cache-control"]
+            .to_str()
+            .unwrap_or("")
+            .contains("max-age")
+    );
+    let not_modified = bed
+        .server
+        .client()
+        .get(bed.api("getSprite", &[("uri", &uri)]))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(not_modified.status(), 304);
+
+    // The storyboard: a tile per 12 s (segments of 4 s), exact frames at cue starts.
+    let vtt = bed
+        .get(&bed.api("getVtt", &[("uri", &uri), ("kind", "storyboard")]))
+        .await
+        .text()
+        .await
+        .expect("vtt");
+    assert_eq!(vtt.matches(" --> ").count(), 5, "{vtt}");
+    assert!(vtt.contains("getStoryboard?uri="), "{vtt}");
+    assert!(vtt.contains("00:00:12.000 --> 00:00:24.000"), "{vtt}");
+    let sheet = jpeg(
+        bed.get(&bed.api("getStoryboard", &[("uri", &uri), ("sheet", "0")]))
+            .await,
+    )
+    .await;
+    assert_eq!(sheet.dimensions(), (800, 90));
+    let second = image::imageops::crop_imm(&sheet, 160, 0, 160, 90).to_image();
+    assert!(psnr(&second, &reference_frame(12.0, 160, 90)) > 22.0);
+    let beyond = bed
+        .get(&bed.api("getStoryboard", &[("uri", &uri), ("sheet", "1")]))
+        .await;
+    assert_eq!(beyond.status(), 400);
+
+    // No thumbnail blob: a frame from a tenth of the way in, not black.
+    let thumb = jpeg(bed.get(&bed.api("getThumbnail", &[("uri", &uri)])).await).await;
+    assert_eq!(thumb.dimensions(), (640, 360));
+    assert!(psnr(&thumb, &reference_frame(6.0, 640, 360)) > 24.0);
+
+    // Every other shape makes sprites too.
+    for shape in ["segments", "ts", "session"] {
+        let sprite = jpeg(
+            bed.get(&bed.api("getSprite", &[("uri", &bed.uri(shape))]))
+                .await,
+        )
+        .await;
+        assert_eq!(sprite.dimensions(), (1280, 360), "{shape}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thumbnails_come_from_the_record_or_its_livestream_first() {
+    let bed = bed(&[]).await;
+    let own = reference_frame(30.0, 320, 180);
+    let mut own_jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new(&mut own_jpeg)
+        .encode_image(&own)
+        .expect("jpeg");
+    let blob = bed
+        .agent
+        .upload_blob(own_jpeg.clone().into(), "image/jpeg")
+        .await
+        .expect("blob");
+    let mut live_jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new(&mut live_jpeg)
+        .encode_image(&reference_frame(45.0, 320, 180))
+        .expect("jpeg");
+    let live = bed
+        .agent
+        .upload_blob(live_jpeg.clone().into(), "image/jpeg")
+        .await
+        .expect("blob");
+    let livestream = bed
+        .agent
+        .put_record(
+            "place.stream.livestream",
+            "live1",
+            &json!({"$type": "place.stream.livestream", "title": "Live", "thumb": live, "createdAt": "2026-01-01T00:00:00Z"}),
+        )
+        .await
+        .expect("livestream");
+    bed.agent
+        .put_record(
+            "place.stream.video",
+            "cmaf",
+            &json!({"$type": "place.stream.video", "title": "With a thumb", "durationMs": 60_000, "createdAt": "2026-02-02T00:00:00Z", "thumb": blob}),
+        )
+        .await
+        .expect("record");
+    bed.agent
+        .put_record(
+            "place.stream.video",
+            "segments",
+            &json!({"$type": "place.stream.video", "title": "From a livestream", "duration": 60_000_000_000u64,
+                    "livestream": {"uri": livestream.uri, "cid": livestream.cid},
+                    "source": {"$type": "place.stream.muxl.defs#archive"}}),
+        )
+        .await
+        .expect("record");
+    let (_, body) = bed
+        .server
+        .admin_post("triggerSync", json!({ "actor": bed.did }))
+        .await;
+    bed.server
+        .wait_task(body["taskId"].as_str().expect("task"))
+        .await;
+
+    let response = bed
+        .get(&bed.api("getThumbnail", &[("uri", &bed.uri("cmaf"))]))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.bytes().await.expect("bytes").to_vec(),
+        own_jpeg,
+        "the record's own blob"
+    );
+
+    let response = bed
+        .get(&bed.api("getThumbnail", &[("uri", &bed.uri("segments"))]))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.bytes().await.expect("bytes").to_vec(),
+        live_jpeg,
+        "no blob of its own: the livestream's"
+    );
+    let listed = bed.server.all_videos(&bed.did).await;
+    let from_live = listed
+        .iter()
+        .find(|v| v["rkey"] == "segments")
+        .expect("indexed");
+    assert_eq!(
+        from_live["durationMs"], 60_000,
+        "nanoseconds in the oldest shape"
+    );
+    assert_eq!(from_live["livestream"]["uri"], livestream.uri);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn faults_give_clear_errors_in_bounded_time_and_the_server_stays_up() {
+    let bed = bed(&[]).await;
+    let corrupt = bed
+        .get(&bed.api("getSprite", &[("uri", &bed.uri("corrupt"))]))
+        .await;
+    assert_eq!(corrupt.status(), 502);
+    let body: Value = corrupt.json().await.expect("json");
+    assert_eq!(body["error"], "MediaError", "{body}");
+
+    let missing = bed
+        .get(&bed.api("getThumbnail", &[("uri", &bed.uri("missing"))]))
+        .await;
+    assert_eq!(missing.status(), 404);
+
+    let not_indexed = format!("at://{}/place.stream.video/nothere", bed.did);
+    let response = bed
+        .get(&bed.api("getSprite", &[("uri", &not_indexed)]))
+        .await;
+    assert_eq!(response.status(), 404);
+    let response = bed
+        .get(&bed.api("getVtt", &[("uri", &bed.uri("cmaf")), ("kind", "poster")]))
+        .await;
+    assert_eq!(response.status(), 400);
+
+    // A broken origin is a 502 for images too, and a retried one answers quickly.
+    let started = Instant::now();
+    let broken = bed
+        .get(&bed.api("getSprite", &[("uri", &bed.uri("broken"))]))
+        .await;
+    assert!(
+        matches!(broken.status().as_u16(), 502 | 503),
+        "{}",
+        broken.status()
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(
+        bed.get(&format!("{}/healthz", bed.server.url))
+            .await
+            .status(),
+        200
+    );
+
+    // Without ffmpeg: a clear 503, nothing else breaks.
+    let no_ffmpeg = Server::start(
+        &bed._dir.path().join("other"),
+        &[
+            "--vod-origin-url",
+            &bed.origin.url,
+            "--ffmpeg-path",
+            "/nonexistent/ffmpeg",
+        ],
+    )
+    .await;
+    let (status, _) = no_ffmpeg
+        .admin_post("registerCreator", json!({ "actor": bed.did }))
+        .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let response = no_ffmpeg
+        .client()
+        .get(format!(
+            "{}/api/vod/getSprite?uri={}",
+            no_ffmpeg.url,
+            url::form_urlencoded::byte_serialize(bed.uri("cmaf").as_bytes()).collect::<String>()
+        ))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.expect("json");
+    assert!(
+        !body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/nonexistent"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn vod_lists_shares_and_describes_itself() {
+    let bed = bed(&[]).await;
+    let ours: Value = bed
+        .get(&bed.api("listVideos", &[("limit", "100")]))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let appview: Value = bed.server.get("listVideos?limit=100").await.1;
+    assert_eq!(ours, appview, "the same JSON as the AppView's");
+
+    let response = bed
+        .get(&bed.api("shareVideo", &[("uri", &bed.uri("cmaf"))]))
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        format!("/watch/{}/cmaf", bed.did).as_str()
+    );
+    let response = bed
+        .get(&bed.api("shareCreator", &[("actor", &bed.did)]))
+        .await;
+    assert_eq!(
+        response.headers()["location"],
+        format!("/profile/{}", bed.did).as_str()
+    );
+    let response = bed
+        .get(&bed.api("shareCreator", &[("actor", "not a handle")]))
+        .await;
+    assert_eq!(response.status(), 400);
+
+    let manifest: Value = bed
+        .get(&format!("{}/api/vod", bed.server.url))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(manifest["name"], "vod");
+    for export in [
+        "getPlaylist",
+        "getThumbnail",
+        "getSprite",
+        "getStoryboard",
+        "getVtt",
+        "listVideos",
+        "shareVideo",
+        "shareCreator",
+    ] {
+        assert!(
+            manifest["endpoints"]
+                .as_array()
+                .is_some_and(|e| e.contains(&json!(export))),
+            "{export}: {manifest}"
+        );
+    }
+    let tasks: Vec<&str> = manifest["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(tasks, ["sprite", "storyboard", "thumbnail"]);
+    assert_eq!(manifest["tasks"][0]["cacheTtl"], 86_400);
+    assert_eq!(
+        manifest["jobs"],
+        json!([{"name": "syncAndProcessVideos", "schedule": "every 10m"}])
+    );
+
+    // Tasks are callable like any task export.
+    let response = bed
+        .server
+        .client()
+        .post(format!("{}/api/vod/sprite?wait=20", bed.server.url))
+        .json(&json!({"uri": bed.uri("cmaf"), "cid": "bafyreinotthisone"}))
+        .send()
+        .await
+        .expect("POST");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["status"], "failed", "a stale CID is refused: {body}");
+}
