@@ -207,7 +207,7 @@ async fn playlists_are_rewritten_for_every_origin_shape_and_every_url_works() {
     for (params, status, error) in [
         (vec![("uri", bed.uri("missing"))], 404, "VideoNotFound"),
         (
-            vec![("uri", bed.uri("cmaf")), ("track".into(), "5".into())],
+            vec![("uri", bed.uri("cmaf")), ("track", "5".into())],
             404,
             "TrackNotFound",
         ),
