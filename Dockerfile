@@ -1,4 +1,5 @@
-# One image: the streamhut and at-run binaries, the built site, and Deno for bundles.
+# One image: the streamhut and at-run binaries, the built site, Deno for bundles and
+# ffmpeg for VOD's thumbnails and previews.
 # Build: docker build -t streamhut .
 # Run:   docker run -p 3000:3000 -v streamhut-data:/data -v ~/.at-run:/keys:ro streamhut
 # The runner's key (runner-key.json, made with `at-run keys`) is mounted read-only.
@@ -18,7 +19,7 @@ RUN source scripts/lib.sh \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates ffmpeg \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 streamhut \
  && mkdir /data && chown streamhut /data
@@ -30,7 +31,8 @@ ENV STREAMHUT_LISTEN_ADDR=0.0.0.0:3000 \
     STREAMHUT_DATA_DIR=/data \
     STREAMHUT_SITE_ROOT=/srv/streamhut/site \
     ATRUN_HOME=/keys \
-    DENO_PATH=/usr/local/bin/deno
+    DENO_PATH=/usr/local/bin/deno \
+    FFMPEG_PATH=/usr/bin/ffmpeg
 USER streamhut
 WORKDIR /data
 VOLUME /data

@@ -6,6 +6,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
+# ffmpeg makes thumbnails and previews.
+ensure_apt ffmpeg
 ensure_build_tools
 build_site release
 step "building the server (release)"

@@ -6,8 +6,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-# chromium for Playwright; a C++ toolchain and Python for the PDS's better-sqlite3.
-ensure_apt chromium g++ make python3
+# chromium for Playwright; a C++ toolchain and Python for the PDS's better-sqlite3;
+# ffmpeg for VOD's thumbnails and previews (and the test fixtures).
+ensure_apt chromium g++ make python3 ffmpeg
 ensure_build_tools
 ensure_npm "$ROOT/end2end"
 ensure_sqld

@@ -55,6 +55,8 @@ const MAX_PLAYLIST_BYTES: usize = 8 * 1024 * 1024;
 const MAX_THUMB_BYTES: usize = 5 * 1024 * 1024;
 /// How long an image request waits for its task before answering 503.
 pub const IMAGE_WAIT: Duration = Duration::from_secs(15);
+/// How long a rewritten playlist is reused.
+const PLAYLIST_TTL: Duration = Duration::from_secs(10);
 /// How long made images are reused.
 const RESULT_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Most query parameters passed to the origin, and their total length.
@@ -222,6 +224,9 @@ pub struct Vod {
     cache: FileCache,
     tasks: TaskSystem,
     timelines: Cache<String, Arc<Timeline>>,
+    /// Rewritten playlists by query, for a few seconds: a player's playlist requests
+    /// then cost the origin one request per video and session, not one per viewer.
+    playlists: Cache<String, Bytes>,
 }
 
 impl Vod {
@@ -250,6 +255,13 @@ impl Vod {
             timelines: Cache::builder()
                 .max_capacity(1_000)
                 .time_to_live(Duration::from_secs(600))
+                .build(),
+            playlists: Cache::builder()
+                .max_capacity(64 * 1024 * 1024)
+                .weigher(|query: &String, body: &Bytes| {
+                    u32::try_from(query.len() + body.len()).unwrap_or(u32::MAX)
+                })
+                .time_to_live(PLAYLIST_TTL)
                 .build(),
             options,
         }))
@@ -283,7 +295,10 @@ impl Vod {
 
     /// `getPlaylist`: the origin's playlist for the query `query` (which names `uri`, and
     /// may carry `track`, `sid`, `start`, `end`…), rewritten for players.
-    pub async fn playlist(&self, query: &str) -> Result<Vec<u8>, VodError> {
+    pub async fn playlist(&self, query: &str) -> Result<Bytes, VodError> {
+        if let Some(playlist) = self.playlists.get(query).await {
+            return Ok(playlist);
+        }
         if query.len() > MAX_PLAYLIST_QUERY {
             return Err(VodError::InvalidRequest("the query is too long".into()));
         }
@@ -312,7 +327,11 @@ impl Vod {
         let mut url = self.origin_playlist_url()?;
         url.query_pairs_mut().extend_pairs(&pairs);
         let fetched = self.fetch_playlist(url).await?;
-        playlist::rewrite(&fetched, &self.api_url("getPlaylist"))
+        let rewritten = Bytes::from(playlist::rewrite(&fetched, &self.api_url("getPlaylist"))?);
+        self.playlists
+            .insert(query.to_string(), rewritten.clone())
+            .await;
+        Ok(rewritten)
     }
 
     /// Fetches and parses a playlist, mapping the origin's errors.

@@ -27,10 +27,27 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::services::ServeDir;
 
-/// Seconds of video in the fixtures.
-pub const FIXTURE_SECONDS: f64 = 60.0;
-/// The fixtures' version: bump to remake them.
-const FIXTURE_VERSION: &str = "v1-60s-640x360";
+/// What a fixture set is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct FixtureSpec {
+    /// Its length in seconds.
+    pub seconds: u32,
+    /// Frame width.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+}
+
+/// The tests' fixtures.
+pub const TEST_FIXTURE: FixtureSpec = FixtureSpec {
+    seconds: 60,
+    width: 640,
+    height: 360,
+};
+/// Seconds of video in the tests' fixtures.
+pub const FIXTURE_SECONDS: f64 = TEST_FIXTURE.seconds as f64;
+/// The fixtures' format version: bump to remake them.
+const FIXTURE_VERSION: &str = "v1";
 
 /// `ffmpeg`, or `FFMPEG_PATH`.
 pub fn ffmpeg() -> PathBuf {
@@ -46,78 +63,80 @@ fn run(command: &mut Command) {
     );
 }
 
-/// The fixture directory, made if needed: `source.mp4` and the three HLS encodings.
+/// The tests' fixture directory, made if needed.
 pub fn fixtures() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let root = std::env::var_os("STREAMHUT_FIXTURES_DIR").map_or_else(
-            || {
-                PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                    .join(".cache/streamhut/fixtures")
-            },
-            PathBuf::from,
-        );
-        let dir = root.join(FIXTURE_VERSION);
-        if dir.join("done").exists() {
-            return dir;
-        }
-        std::fs::create_dir_all(&root).expect("fixtures dir");
-        let work = tempfile::tempdir_in(&root).expect("work dir");
-        let w = work.path();
-        let seconds = FIXTURE_SECONDS.to_string();
+    DIR.get_or_init(|| fixture_dir(TEST_FIXTURE))
+}
+
+/// The directory of `spec`'s fixtures (`source.mp4` and the three HLS encodings), made
+/// if needed.
+pub fn fixture_dir(spec: FixtureSpec) -> PathBuf {
+    let root = std::env::var_os("STREAMHUT_FIXTURES_DIR").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/streamhut/fixtures"),
+        PathBuf::from,
+    );
+    let dir = root.join(format!(
+        "{FIXTURE_VERSION}-{}s-{}x{}",
+        spec.seconds, spec.width, spec.height
+    ));
+    if dir.join("done").exists() {
+        return dir;
+    }
+    std::fs::create_dir_all(&root).expect("fixtures dir");
+    let work = tempfile::tempdir_in(&root).expect("work dir");
+    let w = work.path();
+    let seconds = spec.seconds.to_string();
+    run(Command::new(ffmpeg())
+        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={}x{}:rate=24", spec.width, spec.height))
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds, "-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-g", "48", "-keyint_min", "48", "-sc_threshold", "0"])
+        .args(["-crf", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"])
+        .arg(w.join("source.mp4")));
+    let hls = |kind: &str, extra: &[&str], segment: &str| {
         run(Command::new(ffmpeg())
-            .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
-            .arg("testsrc2=size=640x360:rate=24")
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", &seconds, "-c:v", "libx264", "-preset", "ultrafast"])
-            .args(["-g", "48", "-keyint_min", "48", "-sc_threshold", "0"])
-            .args([
-                "-crf", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
-            ])
-            .arg(w.join("source.mp4")));
-        let hls = |kind: &str, extra: &[&str], segment: &str| {
-            run(Command::new(ffmpeg())
-                .args(["-nostdin", "-v", "error", "-i"])
-                .arg(w.join("source.mp4"))
-                .args(["-c", "copy", "-f", "hls", "-hls_time", "4"])
-                .args(["-hls_playlist_type", "vod"])
-                .args(extra)
-                .arg("-hls_segment_filename")
-                .arg(w.join(segment))
-                .arg(w.join(format!("{kind}.m3u8"))));
-        };
-        hls(
-            "cmaf",
-            &[
-                "-hls_segment_type",
-                "fmp4",
-                "-hls_flags",
-                "single_file",
-                "-hls_fmp4_init_filename",
-                "cmaf-init.mp4",
-            ],
-            "cmaf-video.mp4",
-        );
-        hls(
-            "segments",
-            &[
-                "-hls_segment_type",
-                "fmp4",
-                "-hls_fmp4_init_filename",
-                "seg-init.mp4",
-            ],
-            "seg-%03d.m4s",
-        );
-        hls("ts", &["-hls_segment_type", "mpegts"], "ts-%03d.ts");
-        std::fs::write(w.join("garbage.mp4"), vec![0x47u8; 64 * 1024]).expect("garbage");
-        std::fs::write(w.join("done"), FIXTURE_VERSION).expect("done");
-        let work = work.keep();
-        // Another test binary may have made them meanwhile: keep theirs.
-        if std::fs::rename(&work, &dir).is_err() {
-            let _ = std::fs::remove_dir_all(&work);
-        }
-        dir
-    })
+            .args(["-nostdin", "-v", "error", "-i"])
+            .arg(w.join("source.mp4"))
+            .args(["-c", "copy", "-f", "hls", "-hls_time", "4"])
+            .args(["-hls_playlist_type", "vod"])
+            .args(extra)
+            .arg("-hls_segment_filename")
+            .arg(w.join(segment))
+            .arg(w.join(format!("{kind}.m3u8"))));
+    };
+    hls(
+        "cmaf",
+        &[
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_flags",
+            "single_file",
+            "-hls_fmp4_init_filename",
+            "cmaf-init.mp4",
+        ],
+        "cmaf-video.mp4",
+    );
+    hls(
+        "segments",
+        &[
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_fmp4_init_filename",
+            "seg-init.mp4",
+        ],
+        "seg-%03d.m4s",
+    );
+    hls("ts", &["-hls_segment_type", "mpegts"], "ts-%03d.ts");
+    std::fs::write(w.join("garbage.mp4"), vec![0x47u8; 64 * 1024]).expect("garbage");
+    std::fs::write(w.join("done"), FIXTURE_VERSION).expect("done");
+    let work = work.keep();
+    // Another process may have made them meanwhile: keep theirs.
+    if std::fs::rename(&work, &dir).is_err() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    dir
 }
 
 /// A running origin.
@@ -136,9 +155,13 @@ struct OriginState {
     hits: Arc<AtomicUsize>,
 }
 
-/// Starts the origin (and its CDN) on loopback.
+/// Starts the origin (and its CDN) on loopback, serving the tests' fixtures.
 pub async fn start() -> Origin {
-    let dir = fixtures().to_path_buf();
+    start_with(fixtures().to_path_buf()).await
+}
+
+/// Starts the origin (and its CDN) on loopback, serving the fixtures in `dir`.
+pub async fn start_with(dir: PathBuf) -> Origin {
     let cdn_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
