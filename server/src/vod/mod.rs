@@ -334,20 +334,26 @@ impl Vod {
         Ok(rewritten)
     }
 
-    /// Fetches and parses a playlist, mapping the origin's errors.
-    async fn fetch_playlist(&self, url: Url) -> Result<Fetched, VodError> {
+    /// `GET url`: the status, the URL answered from (after redirects) and the body (at
+    /// most [`MAX_PLAYLIST_BYTES`]).
+    async fn get(&self, url: Url) -> Result<(reqwest::StatusCode, Url, Bytes), VodError> {
         let response = self
             .http
             .send(self.http.request(reqwest::Method::GET, url))
             .await
             .map_err(origin_error)?;
-        let status = response.status();
-        let final_url = response.url().clone();
+        let (status, answered) = (response.status(), response.url().clone());
         let body = self
             .http
             .read_body(response, Some(MAX_PLAYLIST_BYTES))
             .await
             .map_err(origin_error)?;
+        Ok((status, answered, body))
+    }
+
+    /// Fetches and parses a playlist, mapping the origin's errors.
+    async fn fetch_playlist(&self, url: Url) -> Result<Fetched, VodError> {
+        let (status, final_url, body) = self.get(url).await?;
         if !status.is_success() {
             return Err(origin_status(status, &body));
         }
@@ -677,17 +683,7 @@ impl Vod {
         ))
         .map_err(|_| VodError::Unavailable("APPVIEW_URL is not a usable URL".into()))?;
         url.set_query(Some(query).filter(|q| !q.is_empty()));
-        let response = self
-            .http
-            .send(self.http.request(reqwest::Method::GET, url))
-            .await
-            .map_err(origin_error)?;
-        let status = response.status();
-        let body = self
-            .http
-            .read_body(response, Some(MAX_PLAYLIST_BYTES))
-            .await
-            .map_err(origin_error)?;
+        let (status, _, body) = self.get(url).await?;
         if !status.is_success() {
             return Err(VodError::Upstream(format!(
                 "the AppView at APPVIEW_URL answered {status}"
