@@ -45,8 +45,22 @@ fn main() {
     block_on(async {
         let mut rows = Vec::new();
         for (label, spec) in [
-            ("5-minute", FixtureSpec { seconds: 300, width: 1280, height: 720 }),
-            ("60-minute", FixtureSpec { seconds: 3600, width: 1280, height: 720 }),
+            (
+                "5-minute",
+                FixtureSpec {
+                    seconds: 300,
+                    width: 1280,
+                    height: 720,
+                },
+            ),
+            (
+                "60-minute",
+                FixtureSpec {
+                    seconds: 3600,
+                    width: 1280,
+                    height: 720,
+                },
+            ),
         ] {
             eprintln!("preparing the {label} 720p fixture (made once, then cached)");
             let made = Instant::now();
@@ -57,7 +71,14 @@ fn main() {
         println!("\nVOD, 720p fixtures, this machine, one run (wall time, seconds):");
         println!(
             "{:<10} {:>8} {:>11} {:>10} {:>12} {:>10} {:>11} {:>10}",
-            "video", "sprite", "storyboard", "thumbnail", "seed sprite", "floor", "vs seed", "vs floor"
+            "video",
+            "sprite",
+            "storyboard",
+            "thumbnail",
+            "seed sprite",
+            "floor",
+            "vs seed",
+            "vs floor"
         );
         for (label, _, m) in &rows {
             println!(
@@ -120,7 +141,12 @@ async fn measure(label: &str, spec: FixtureSpec, dir: std::path::PathBuf) -> Mea
     let data = tempfile::tempdir().expect("tempdir");
     let server = Server::start(
         &data.path().join("data"),
-        &["--vod-origin-url", &origin.url, "--vod-ffmpeg-concurrency", "2"],
+        &[
+            "--vod-origin-url",
+            &origin.url,
+            "--vod-ffmpeg-concurrency",
+            "2",
+        ],
     )
     .await;
     let account = network().create_account("bench").await;
@@ -137,7 +163,9 @@ async fn measure(label: &str, spec: FixtureSpec, dir: std::path::PathBuf) -> Mea
     let (_, body) = server
         .admin_post("registerCreator", json!({ "actor": account.did }))
         .await;
-    server.wait_task(body["taskId"].as_str().expect("task")).await;
+    server
+        .wait_task(body["taskId"].as_str().expect("task"))
+        .await;
     let uri = format!("at://{}/place.stream.video/cmaf", account.did);
     let video = server.all_videos(&account.did).await;
     let cid = video[0]["cid"].as_str().expect("cid").to_string();
@@ -155,12 +183,33 @@ async fn measure(label: &str, spec: FixtureSpec, dir: std::path::PathBuf) -> Mea
         async move {
             let started = Instant::now();
             let output = tokio::process::Command::new(ffmpeg())
-                .args(["-nostdin", "-v", "error", "-i", &playlist, "-ss", &format!("{at:.3}")])
-                .args(["-frames:v", "1", "-vf", "scale=320:180", "-f", "rawvideo", "-y", "/dev/null"])
+                .args([
+                    "-nostdin",
+                    "-v",
+                    "error",
+                    "-i",
+                    &playlist,
+                    "-ss",
+                    &format!("{at:.3}"),
+                ])
+                .args([
+                    "-frames:v",
+                    "1",
+                    "-vf",
+                    "scale=320:180",
+                    "-f",
+                    "rawvideo",
+                    "-y",
+                    "/dev/null",
+                ])
                 .output()
                 .await
                 .expect("ffmpeg");
-            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
             started.elapsed().as_secs_f64()
         }
     };
@@ -194,7 +243,14 @@ async fn measure(label: &str, spec: FixtureSpec, dir: std::path::PathBuf) -> Mea
             url::form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
         );
         let client = reqwest::Client::new();
-        let body = client.get(&url).send().await.expect("GET").bytes().await.expect("body");
+        let body = client
+            .get(&url)
+            .send()
+            .await
+            .expect("GET")
+            .bytes()
+            .await
+            .expect("body");
         // The strictest static baseline: the same bytes from memory, with the playlist's
         // content type, on the same kind of axum server.
         let bytes = body.clone();

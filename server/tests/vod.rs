@@ -627,6 +627,39 @@ async fn vod_lists_shares_and_describes_itself() {
         json!([{"name": "syncAndProcessVideos", "schedule": "every 10m"}])
     );
 
+    // With APPVIEW_URL, another server's AppView is listed instead of ours.
+    let remote = Server::start(
+        &bed._dir.path().join("remote"),
+        &[
+            "--vod-origin-url",
+            &bed.origin.url,
+            "--appview-url",
+            &format!("{}/api/appview", bed.server.url),
+        ],
+    )
+    .await;
+    let through: Value = bed
+        .server
+        .client()
+        .get(format!("{}/api/vod/listVideos?limit=100", remote.url))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(through, appview, "listed from the remote AppView");
+
+    // The 10-minute job queues previews for the videos that lack them.
+    let queued = bed
+        .server
+        .services
+        .vod
+        .process_missing()
+        .await
+        .expect("job");
+    assert!(queued > 0, "{queued}");
+
     // Tasks are callable like any task export.
     let response = bed
         .server
@@ -638,4 +671,27 @@ async fn vod_lists_shares_and_describes_itself() {
         .expect("POST");
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["status"], "failed", "a stale CID is refused: {body}");
+}
+
+/// A fresh install registers the default creators by itself (tests set none, so this one
+/// names the test account).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_creators_are_registered_on_first_start() {
+    let account = network().create_account("default").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--default-creators", &account.handle],
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, stats) = server.get("getStats").await;
+        if stats["creators"] == 1 {
+            assert_eq!(stats["perCreator"][0]["did"], account.did.as_str());
+            break;
+        }
+        assert!(Instant::now() < deadline, "not registered: {stats}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

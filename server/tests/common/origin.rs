@@ -73,7 +73,10 @@ pub fn fixtures() -> &'static Path {
 /// if needed.
 pub fn fixture_dir(spec: FixtureSpec) -> PathBuf {
     let root = std::env::var_os("STREAMHUT_FIXTURES_DIR").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/streamhut/fixtures"),
+        || {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/streamhut/fixtures")
+        },
         PathBuf::from,
     );
     let dir = root.join(format!(
@@ -89,11 +92,16 @@ pub fn fixture_dir(spec: FixtureSpec) -> PathBuf {
     let seconds = spec.seconds.to_string();
     run(Command::new(ffmpeg())
         .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size={}x{}:rate=24", spec.width, spec.height))
+        .arg(format!(
+            "testsrc2=size={}x{}:rate=24",
+            spec.width, spec.height
+        ))
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &seconds, "-c:v", "libx264", "-preset", "ultrafast"])
         .args(["-g", "48", "-keyint_min", "48", "-sc_threshold", "0"])
-        .args(["-crf", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"])
+        .args([
+            "-crf", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
+        ])
         .arg(w.join("source.mp4")));
     let hls = |kind: &str, extra: &[&str], segment: &str| {
         run(Command::new(ffmpeg())
