@@ -8,8 +8,8 @@
 (() => {
   "use strict";
 
-  const VERSION = document.currentScript?.src.split("?v=")[1] ?? "";
-  const HLS_SRC = `/pkg/hls.light.min.js${VERSION ? `?v=${VERSION}` : ""}`;
+  // hls.js sits next to this script, in the same content-addressed directory.
+  const HLS_SRC = new URL("hls.light.min.js", document.currentScript?.src ?? window.location.href).href;
   const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
   const store = {
     get(key, fallback) {

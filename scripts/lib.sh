@@ -135,6 +135,16 @@ build_site() {
   fi
   cp "$ROOT/style/main.css" "$staging/pkg/$OUTPUT_NAME.css"
   cp -R "$ROOT/public/." "$staging/"
+  # The player's libraries ship with the site: site.js (ours) and hls.js (from npm).
+  mv "$staging/site.js" "$staging/pkg/site.js"
+  cp "$ROOT/node_modules/hls.js/dist/hls.light.min.js" "$staging/pkg/hls.light.min.js"
+  # Content-addressed assets: pkg/<hash>/, named in pkg/current for the server, so every
+  # URL changes with its content and browsers may keep them for good.
+  local hash
+  hash="$(cat "$staging"/pkg/* | sha256sum | cut -c1-16)"
+  mkdir "$staging/pkg/$hash"
+  find "$staging/pkg" -maxdepth 1 -type f -exec mv {} "$staging/pkg/$hash/" \;
+  printf '%s\n' "$hash" >"$staging/pkg/current"
   if [ "$mode" = release ]; then
     # Served as-is to clients that accept gzip (tower-http's precompressed files).
     find "$staging" -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' -o -name '*.svg' \) \
@@ -142,6 +152,6 @@ build_site() {
   fi
   rm -rf "$SITE_DIR"
   mv "$staging" "$SITE_DIR"
-  local wasm="$SITE_DIR/pkg/${OUTPUT_NAME}_bg.wasm"
+  local wasm="$SITE_DIR/pkg/$hash/${OUTPUT_NAME}_bg.wasm"
   note "site ready in $SITE_DIR (wasm: $(du -k "$wasm" | cut -f1) KiB)"
 }

@@ -69,6 +69,8 @@ pub mod ssr {
     pub trait Admin: Send + Sync + 'static {
         /// The dashboard as the sender of `headers` (their session cookie) may see it.
         async fn dashboard(&self, headers: &http::HeaderMap) -> Result<Dashboard, AppError>;
+        /// Whether the sender of `headers` is a signed-in admin.
+        async fn is_admin(&self, headers: &http::HeaderMap) -> bool;
     }
 
     /// The admin service the server provided for this request.

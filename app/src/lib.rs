@@ -6,6 +6,8 @@
 //! `ssr`, so the wasm build never links a database or an HTTP server.
 
 #![warn(missing_docs)]
+// Leptos's view types nest deeply; the pages' layouts go past the default limit.
+#![recursion_limit = "256"]
 
 pub mod admin;
 pub mod catalog;
@@ -15,23 +17,28 @@ pub mod pages;
 pub mod tasks;
 
 use leptos::prelude::*;
-use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{Link, Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::{
-    SsrMode, StaticSegment,
-    components::{Route, Router, Routes},
+    ParamSegment, SsrMode, StaticSegment,
+    components::{Outlet, ParentRoute, Route, Router, Routes},
 };
 
 use components::{SiteHeader, SiteNav};
-use pages::{AboutPage, AdminPage, HomePage, NotFoundPage, SearchPage};
+use pages::{
+    AboutPage, AdminPage, EmbedPage, HomePage, NotFoundPage, ProfilePage, SearchPage, WatchPage,
+};
 
 /// Name of the wasm-bindgen output (`/pkg/<name>.js`, `_bg.wasm`, `.css`): the build
 /// scripts and the server agree on it through this constant.
 pub const OUTPUT_NAME: &str = "streamhut";
 
-/// The HTML document around the app, rendered on the server only.
+/// The HTML document around the app, rendered on the server only. The stylesheet and
+/// `site.js` come from the same content-addressed directory as the wasm (`site_pkg_dir`
+/// is `pkg/<hash>` in a built site), so all of them can be cached for good.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     send_content_security_policy();
+    let pkg = options.site_pkg_dir.to_string();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -39,10 +46,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="dark" />
+                <link rel="stylesheet" href=format!("/{pkg}/{OUTPUT_NAME}.css") />
+                <script src=format!("/{pkg}/site.js") defer=true></script>
                 <HydrationScripts options />
                 <MetaTags />
             </head>
             <body>
+                <a class="skip-link" href="#content">"Skip to content"</a>
                 <App />
             </body>
         </html>
@@ -64,6 +74,14 @@ fn send_content_security_policy() {
              media-src 'self' blob: https: http:; connect-src 'self' https: http:; \
              object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
         );
+        // The embeddable player is meant to be framed by other sites.
+        let embed = use_context::<http::request::Parts>()
+            .is_some_and(|parts| parts.uri.path().starts_with("/embed/"));
+        let policy = if embed {
+            policy.replace("frame-ancestors 'self'", "frame-ancestors *")
+        } else {
+            policy
+        };
         if let Ok(value) = http::HeaderValue::from_str(&policy) {
             response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
         }
@@ -92,34 +110,58 @@ fn title_text(text: String) -> String {
     text
 }
 
-/// The root component: site chrome around the routed page.
+/// The root component: the routes, most of them inside the site's chrome; the embeddable
+/// player without it.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let nav_open = RwSignal::new(true);
 
     view! {
-        <Stylesheet id="streamhut" href=format!("/pkg/{OUTPUT_NAME}.css") />
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
-        <Meta name="description" content="Streamhut: videos from creators on the AT Protocol." />
         <Meta name="theme-color" content="#0f0f10" />
         // Every page's title goes through this formatter, which escapes it on the server.
         <Title formatter=|title: String| {
-            title_text(if title.is_empty() { "Streamhut".to_string() } else { format!("{title} · Streamhut") })
+            title_text(if title.is_empty() { "Streamhut".to_string() } else { format!("Streamhut | {title}") })
         } />
         <Router>
-            <div class="app" class:nav-collapsed=move || !nav_open.get()>
-                <SiteHeader nav_open />
-                <SiteNav />
-                <main id="content" class="content">
-                    <Routes fallback=NotFoundPage>
-                        <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async />
-                        <Route path=StaticSegment("search") view=SearchPage ssr=SsrMode::Async />
-                        <Route path=StaticSegment("about") view=AboutPage />
-                        <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async />
-                    </Routes>
-                </main>
-            </div>
+            <Routes fallback=|| view! { <Chrome><NotFoundPage /></Chrome> }>
+                <Route
+                    path=(StaticSegment("embed"), ParamSegment("did"), ParamSegment("rkey"))
+                    view=EmbedPage
+                    ssr=SsrMode::Async
+                />
+                <ParentRoute path=StaticSegment("") view=|| view! { <Chrome><Outlet /></Chrome> }>
+                    <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("search") view=SearchPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("about") view=AboutPage />
+                    <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async />
+                    <Route
+                        path=(StaticSegment("watch"), ParamSegment("actor"), ParamSegment("rkey"))
+                        view=WatchPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(StaticSegment("profile"), ParamSegment("actor"))
+                        view=ProfilePage
+                        ssr=SsrMode::Async
+                    />
+                </ParentRoute>
+            </Routes>
         </Router>
+    }
+}
+
+/// The site's chrome: header, navigation, and the page inside `<main>`.
+#[component]
+fn Chrome(children: Children) -> impl IntoView {
+    let nav_open = RwSignal::new(true);
+    view! {
+        <div class="app" class:nav-collapsed=move || !nav_open.get()>
+            <SiteHeader nav_open />
+            <SiteNav />
+            <main id="content" class="content" tabindex="-1">
+                {children()}
+            </main>
+        </div>
     }
 }

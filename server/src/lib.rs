@@ -20,6 +20,8 @@
 //! `main.rs` only wires these together: config → database → migrations → router → serve.
 
 #![warn(missing_docs)]
+// Leptos's view types nest deeply; the pages' layouts go past the default limit.
+#![recursion_limit = "256"]
 
 pub mod appview;
 pub mod atproto;

@@ -165,7 +165,7 @@ async fn unknown_pages_are_404_with_the_not_found_page() {
     assert!(
         reply
             .body
-            .contains("<title>Page not found · Streamhut</title>"),
+            .contains("<title>Streamhut | Page not found</title>"),
         "{}",
         reply.body
     );
@@ -192,7 +192,7 @@ async fn search_text_is_escaped_in_the_title_and_scripts_need_the_nonce() {
     assert!(!reply.body.contains("<script>alert(5)"), "{}", reply.body);
     assert!(
         reply.body.contains(
-            "<title>&lt;/title&gt;&lt;script&gt;alert(5)&lt;/script&gt;&quot;&gt; – Search"
+            "<title>Streamhut | &lt;/title&gt;&lt;script&gt;alert(5)&lt;/script&gt;&quot;&gt; – Search"
         ),
         "{}",
         reply.body

@@ -1,11 +1,15 @@
-//! The side navigation. `A` marks the current page with `aria-current="page"`.
+//! The side navigation. `A` marks the current page with `aria-current="page"`. The
+//! dashboard's entry is shown to signed-in admins only.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use crate::pages::viewer_is_admin;
+
 /// Links to the site's sections.
 #[component]
 pub fn SiteNav() -> impl IntoView {
+    let admin = Resource::new(|| (), |_| viewer_is_admin());
     view! {
         <nav id="site-nav" class="site-nav" aria-label="Main">
             <NavLink href="/" label="Home" exact=true>
@@ -19,9 +23,15 @@ pub fn SiteNav() -> impl IntoView {
                 <circle cx="12" cy="12" r="9" />
                 <path d="M12 11v6M12 7.5v.5" />
             </NavLink>
-            <NavLink href="/admin" label="Admin">
-                <path d="M12 3l8 3v6c0 4.5-3.4 8.3-8 9-4.6-.7-8-4.5-8-9V6z" />
-            </NavLink>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    matches!(admin.await, Ok(true)).then(|| view! {
+                        <NavLink href="/admin" label="Admin">
+                            <path d="M12 3l8 3v6c0 4.5-3.4 8.3-8 9-4.6-.7-8-4.5-8-9V6z" />
+                        </NavLink>
+                    })
+                })}
+            </Suspense>
         </nav>
     }
 }

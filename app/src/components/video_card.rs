@@ -1,56 +1,110 @@
 //! Video cards and the responsive grid that holds them.
+//!
+//! A card's poster is the video's thumbnail in a fixed 16:9 box (lazy-loaded, so nothing
+//! shifts while it arrives); hovering or focusing the card cycles through its sprite's
+//! frames (`site.js` reads `data-sprite-vtt`; `prefers-reduced-motion` stops the cycling).
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::catalog::{VideoSummary, format_date, format_duration};
+use super::Avatar;
+use crate::catalog::{VideoSummary, format_date_time, format_duration, relative_time};
 
 /// A grid of video cards.
 #[component]
 pub fn VideoGrid(
     /// The videos, in display order.
     videos: Vec<VideoSummary>,
+    /// The server's time when the page was made, for relative dates.
+    now: String,
+    /// Show the start of each description (search results).
+    #[prop(optional)]
+    snippets: bool,
 ) -> impl IntoView {
     view! {
         <ul class="video-grid">
-            {videos.into_iter().map(|video| view! { <li><VideoCard video /></li> }).collect_view()}
+            {videos
+                .into_iter()
+                .map(|video| view! { <li><VideoCard video now=now.clone() snippet=snippets /></li> })
+                .collect_view()}
         </ul>
     }
 }
 
-/// One video: poster, duration, title, creator and date, all linking to the watch page.
+/// The first `max` characters of `text`, on one line.
+fn snippet_of(text: &str, max: usize) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line,
+    }
+}
+
+/// One video: poster with duration, title, creator (avatar and name, linking to their
+/// page) and when it was published.
 #[component]
 pub fn VideoCard(
     /// The video to show.
     video: VideoSummary,
+    /// The server's time when the page was made.
+    now: String,
+    /// A compact, horizontal card (the watch page's list of related videos).
+    #[prop(optional)]
+    compact: bool,
+    /// Show the start of the description.
+    #[prop(optional)]
+    snippet: bool,
 ) -> impl IntoView {
+    let snippet = snippet
+        .then(|| video.description.as_deref().map(|d| snippet_of(d, 140)))
+        .flatten();
     let href = video.watch_path();
-    let initial = video
-        .title
-        .chars()
-        .next()
-        .unwrap_or('▶')
-        .to_uppercase()
-        .to_string();
     let duration = video.duration_ms.map(format_duration);
-    let date = format_date(&video.created_at);
+    let exact = format_date_time(&video.created_at);
+    let ago = relative_time(&video.created_at, &now).unwrap_or_else(|| exact.clone());
     let creator = video.creator_label().to_string();
+    let creator_for_avatar = creator.clone();
+    let creator_path = video.creator_path();
+    let avatar_link = creator_path.clone();
+    let title = video.title.clone();
+    let title_hint = video.title.clone();
+    let avatar = video.avatar_path();
+    let thumbnail = video.thumbnail_path();
+    let sprite = video.sprite_vtt_path();
+    let class = if compact {
+        "video-card video-card--compact"
+    } else {
+        "video-card"
+    };
 
     view! {
-        <article class="video-card">
+        <article class=class data-sprite-vtt=sprite>
             <A href=href.clone() attr:class="video-card__poster" attr:tabindex="-1" attr:aria-hidden="true">
-                <span class="video-card__initial">{initial}</span>
+                <img src=thumbnail alt="" loading="lazy" decoding="async" width="320" height="180" />
                 {duration.map(|d| view! { <span class="video-card__duration">{d}</span> })}
             </A>
             <div class="video-card__meta">
-                <h3 class="video-card__title">
-                    <A href=href>{video.title}</A>
-                </h3>
-                <p class="video-card__creator">{creator}</p>
-                <p class="video-card__date">
-                    <time datetime=video.created_at>{date}</time>
-                </p>
+                {(!compact).then(move || {
+                    view! {
+                        <A href=avatar_link attr:class="video-card__avatar" attr:tabindex="-1" attr:aria-hidden="true">
+                            <Avatar src=avatar name=creator_for_avatar size=36 />
+                        </A>
+                    }
+                })}
+                <div class="video-card__text">
+                    <h3 class="video-card__title" title=title_hint>
+                        <A href=href>{title}</A>
+                    </h3>
+                    <p class="video-card__creator">
+                        <A href=creator_path>{creator}</A>
+                    </p>
+                    <p class="video-card__date">
+                        <time datetime=video.created_at.clone() title=exact>{ago}</time>
+                    </p>
+                    {snippet.map(|text| view! { <p class="video-card__snippet">{text}</p> })}
+                </div>
             </div>
         </article>
     }
+    .into_any()
 }

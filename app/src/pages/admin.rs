@@ -20,6 +20,15 @@ pub async fn admin_dashboard() -> Result<Dashboard, AppError> {
     crate::error::with_status(async { crate::admin::ssr::admin()?.dashboard(&headers).await }.await)
 }
 
+/// Whether the visitor is a signed-in admin (the navigation shows them the dashboard).
+#[server(prefix = "/_app")]
+pub async fn viewer_is_admin() -> Result<bool, AppError> {
+    let headers = use_context::<http::request::Parts>()
+        .map(|parts| parts.headers)
+        .unwrap_or_default();
+    Ok(crate::admin::ssr::admin()?.is_admin(&headers).await)
+}
+
 /// The admin dashboard page.
 #[component]
 pub fn AdminPage() -> impl IntoView {

@@ -2,12 +2,18 @@
 
 mod about;
 mod admin;
+mod embed;
 mod home;
 mod not_found;
+mod profile;
 mod search;
+mod watch;
 
 pub use about::AboutPage;
-pub use admin::AdminPage;
+pub use admin::{AdminPage, viewer_is_admin};
+pub use embed::EmbedPage;
 pub use home::HomePage;
 pub use not_found::NotFoundPage;
+pub use profile::ProfilePage;
 pub use search::SearchPage;
+pub use watch::{WatchData, WatchPage};

@@ -107,6 +107,38 @@ impl AppView {
         Ok(profile)
     }
 
+    /// Stores `did`'s profile record from `pds` with the creator, for pages to read
+    /// without asking the PDS (called by each sync; a missing or broken profile is no
+    /// sync failure).
+    pub(super) async fn store_profile(&self, did: &str, pds: Url) {
+        let record = XrpcClient::new(self.http.clone(), pds)
+            .get_record(did, "app.bsky.actor.profile", "self")
+            .await
+            .ok()
+            .and_then(|entry| serde_json::from_value::<ProfileRecord>(entry.value).ok());
+        let Some(record) = record else { return };
+        let trim = |text: Option<String>, max: usize| {
+            text.map(|t| t.trim().chars().take(max).collect::<String>())
+                .filter(|t| !t.is_empty())
+        };
+        let display_name = trim(record.display_name, 64);
+        let description = trim(record.description, 2560);
+        let avatar = record.avatar.map(|avatar| avatar.cid);
+        if let Err(err) = self
+            .store
+            .set_profile(
+                did,
+                display_name.as_deref(),
+                description.as_deref(),
+                avatar.as_deref(),
+            )
+            .await
+        {
+            tracing::warn!(%did, error = %err, "storing a creator's profile failed");
+        }
+        self.profiles.invalidate(did).await;
+    }
+
     /// The profile from the public Bluesky API, or an empty one.
     async fn bsky_profile(&self, did: &str, handle: Option<String>) -> Profile {
         let empty = Profile {

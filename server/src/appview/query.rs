@@ -1,11 +1,7 @@
 //! The index's read side: `listVideos` (newest first, keyset-paginated, by creator,
-//! full-text search with FTS5), `getStats`, and the same queries as the pages read them
-//! through [`Catalog`]. Database errors reach pages only as [`AppError::Unavailable`],
-//! after being logged with their cause.
+//! full-text search with FTS5), `getStats`, one video, one creator. The pages read it
+//! through `web::catalog`.
 
-use app::catalog::VideoSummary;
-use app::catalog::ssr::Catalog;
-use app::error::AppError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libsql::Value;
@@ -25,7 +21,7 @@ const MAX_SEARCH_WORDS: usize = 8;
 
 const VIDEO_COLUMNS: &str = "v.uri, v.cid, v.did, c.handle, v.rkey, v.title, v.description,
      v.duration_ms, v.created_at, v.indexed_at, v.thumb_cid, v.thumb_mime, v.thumb_size,
-     v.creator, v.livestream_uri, v.livestream_cid, v.source";
+     v.creator, v.livestream_uri, v.livestream_cid, v.source, c.display_name, c.avatar_cid";
 
 /// One indexed video, as `listVideos` returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,6 +60,12 @@ pub struct VideoView {
     /// Its media source, as the record has it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<serde_json::Value>,
+    /// The creator's display name, from their profile (for pages).
+    #[serde(skip)]
+    pub creator_name: Option<String>,
+    /// The CID of the creator's avatar (for pages).
+    #[serde(skip)]
+    pub avatar_cid: Option<String>,
 }
 
 /// A page of videos.
@@ -255,6 +257,8 @@ impl VideoIndex {
                 source: row
                     .get::<Option<String>>(16)?
                     .and_then(|text| serde_json::from_str(&text).ok()),
+                creator_name: row.get(17)?,
+                avatar_cid: row.get(18)?,
             });
         }
         Ok(videos)
@@ -338,47 +342,44 @@ fn decode_cursor(cursor: &str) -> Result<(String, String), AppViewError> {
     Ok((created_at.to_string(), uri.to_string()))
 }
 
-impl From<VideoView> for VideoSummary {
-    fn from(video: VideoView) -> Self {
-        Self {
-            uri: video.uri,
-            did: video.did,
-            rkey: video.rkey,
-            handle: video.handle,
-            title: video.title,
-            duration_ms: video.duration_ms.and_then(|ms| u64::try_from(ms).ok()),
-            created_at: video.created_at,
-        }
-    }
+/// A registered creator as pages show them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatorRow {
+    /// The DID.
+    pub did: String,
+    /// The handle.
+    pub handle: Option<String>,
+    /// The display name.
+    pub display_name: Option<String>,
+    /// The profile's description.
+    pub description: Option<String>,
+    /// The avatar's CID.
+    pub avatar_cid: Option<String>,
 }
 
-#[async_trait::async_trait]
-impl Catalog for VideoIndex {
-    async fn recent_videos(&self, limit: u32) -> Result<Vec<VideoSummary>, AppError> {
-        let query = VideoQuery {
-            limit,
-            ..VideoQuery::default()
+impl VideoIndex {
+    /// The registered creator `did_or_handle` (as stored: DIDs as they are, handles in
+    /// lowercase), with their profile.
+    pub async fn creator(&self, did_or_handle: &str) -> Result<Option<CreatorRow>, DbError> {
+        let mut rows = self
+            .db
+            .conn()
+            .query(
+                "SELECT did, handle, display_name, description, avatar_cid FROM creators
+                 WHERE did = ?1 OR handle = ?1 LIMIT 1",
+                vec![Value::Text(did_or_handle.to_string())],
+            )
+            .await?;
+        let Some(row) = rows.next().await? else {
+            return Ok(None);
         };
-        summaries(self.list(&query).await)
-    }
-
-    async fn search_videos(&self, query: &str, limit: u32) -> Result<Vec<VideoSummary>, AppError> {
-        let query = VideoQuery {
-            limit,
-            q: Some(query.to_string()),
-            ..VideoQuery::default()
-        };
-        summaries(self.list(&query).await)
-    }
-}
-
-fn summaries(page: Result<VideoPage, AppViewError>) -> Result<Vec<VideoSummary>, AppError> {
-    match page {
-        Ok(page) => Ok(page.videos.into_iter().map(VideoSummary::from).collect()),
-        Err(err) => {
-            tracing::error!(error = %err, "video index query failed");
-            Err(AppError::Unavailable)
-        }
+        Ok(Some(CreatorRow {
+            did: row.get(0)?,
+            handle: row.get(1)?,
+            display_name: row.get(2)?,
+            description: row.get(3)?,
+            avatar_cid: row.get(4)?,
+        }))
     }
 }
 
@@ -416,6 +417,8 @@ mod tests {
             creator: None,
             livestream: None,
             source: None,
+            creator_name: None,
+            avatar_cid: None,
         };
         let cursor = encode_cursor(&video);
         assert_eq!(

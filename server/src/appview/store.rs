@@ -108,6 +108,25 @@ impl IndexStore {
         rows.next().await?.as_ref().map(creator_from).transpose()
     }
 
+    /// Stores the creator's profile as their PDS has it.
+    pub async fn set_profile(
+        &self,
+        did: &str,
+        display_name: Option<&str>,
+        description: Option<&str>,
+        avatar_cid: Option<&str>,
+    ) -> Result<(), DbError> {
+        self.db
+            .conn()
+            .execute(
+                "UPDATE creators SET display_name = ?2, description = ?3, avatar_cid = ?4
+                 WHERE did = ?1",
+                params![did, display_name, description, avatar_cid],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Whether the one-time fact `name` has been recorded.
     pub async fn flag(&self, name: &str) -> Result<bool, DbError> {
         let mut rows = self

@@ -57,6 +57,13 @@ impl AppView {
                 if creator.pds_url != known.pds_url {
                     self.hosts_changed.notify_one();
                 }
+                if let Some(pds) = creator
+                    .pds_url
+                    .as_deref()
+                    .and_then(|u| url::Url::parse(u).ok())
+                {
+                    self.store_profile(did, pds).await;
+                }
                 tracing::info!(
                     did,
                     seen = counts.seen,

@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "video_sources",
         sql: include_str!("../../migrations/0005_video_sources.sql"),
     },
+    Migration {
+        version: 6,
+        name: "creator_profiles",
+        sql: include_str!("../../migrations/0006_creator_profiles.sql"),
+    },
 ];
 
 /// What a call to [`Db::migrate`] did.

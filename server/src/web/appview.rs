@@ -418,6 +418,10 @@ pub struct Dashboard {
 
 #[async_trait::async_trait]
 impl app::admin::ssr::Admin for Dashboard {
+    async fn is_admin(&self, headers: &HeaderMap) -> bool {
+        matches!(self.auth.session(headers).await, Ok(Some(did)) if self.auth.is_admin(&did))
+    }
+
     async fn dashboard(
         &self,
         headers: &HeaderMap,

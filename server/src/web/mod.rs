@@ -8,9 +8,11 @@
 
 pub mod appview;
 pub mod auth;
+pub mod catalog;
 mod error;
 mod health;
 pub mod native;
+mod oembed;
 mod runner;
 pub mod tasks;
 pub mod vod;
@@ -21,7 +23,7 @@ use std::time::Duration;
 use app::catalog::ssr::Catalog;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{FromRef, Request};
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{BoxError, Router};
@@ -87,7 +89,10 @@ impl AppState {
     pub fn new(config: &Config, services: &Services) -> Self {
         Self {
             leptos_options: leptos_options(config),
-            catalog: Arc::new(services.appview.index().clone()),
+            catalog: Arc::new(catalog::SiteCatalog::new(
+                services.appview.clone(),
+                config.public_url(),
+            )),
             tasks: services.tasks.clone(),
             runner: services.runner.clone(),
             bundle_rate_limit: config.atrun_rate_limit,
@@ -104,13 +109,49 @@ impl AppState {
 
 /// Leptos settings from our configuration: we build the site ourselves (see the README),
 /// so nothing is read from cargo-leptos's environment variables.
+///
+/// A built site keeps its wasm, JavaScript and CSS in `pkg/<content hash>/` and names that
+/// directory in `pkg/current` (see `scripts/lib.sh`), so every asset URL changes with its
+/// content and can be cached for good.
 pub fn leptos_options(config: &Config) -> LeptosOptions {
+    let pkg_dir = std::fs::read_to_string(config.site_root.join("pkg").join("current"))
+        .ok()
+        .map(|hash| hash.trim().to_string())
+        .filter(|hash| !hash.is_empty() && hash.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map_or_else(|| "pkg".to_string(), |hash| format!("pkg/{hash}"));
     LeptosOptions::builder()
         .output_name(app::OUTPUT_NAME)
         .site_root(config.site_root.display().to_string())
-        .site_pkg_dir("pkg")
+        .site_pkg_dir(pkg_dir)
         .site_addr(config.listen_addr)
         .build()
+}
+
+/// Long-lived caching for content-addressed assets (`/pkg/<hash>/…`), an hour for the
+/// site's other static files.
+async fn static_caching(request: Request, next: axum::middleware::Next) -> Response {
+    let path = request.uri().path().to_string();
+    let mut response = next.run(request).await;
+    if !response.status().is_success() || response.headers().contains_key(header::CACHE_CONTROL) {
+        return response;
+    }
+    let hashed = path
+        .strip_prefix("/pkg/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(dir, _)| dir.len() >= 8 && dir.chars().all(|c| c.is_ascii_hexdigit()));
+    let value = if hashed {
+        Some("public, max-age=31536000, immutable")
+    } else if path.starts_with("/pkg/") || path == "/favicon.svg" || path == "/robots.txt" {
+        Some("public, max-age=3600")
+    } else {
+        None
+    };
+    if let Some(value) = value {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// The whole HTTP application.
@@ -160,6 +201,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(native)
         .route("/healthz", get(health::healthz))
+        .route("/oembed", get(oembed::oembed))
         .route("/.well-known/at-run", get(runner::well_known))
         .merge(bundles)
         .route("/metrics", get(tasks::metrics))
@@ -194,11 +236,15 @@ pub fn router(state: AppState) -> Router {
                             )
                         })
                         .on_request(())
-                        .on_response(|response: &Response, latency: Duration, _: &Span| {
-                            tracing::info!(status = response.status().as_u16(), ?latency);
-                        })
+                        .on_response(
+                            |response: &axum::http::Response<_>, latency: Duration, _: &Span| {
+                                tracing::info!(status = response.status().as_u16(), ?latency);
+                            },
+                        )
                         .on_failure(()),
                 )
+                .layer(tower_http::compression::CompressionLayer::new())
+                .layer(axum::middleware::from_fn(static_caching))
                 .layer(axum::middleware::from_fn(error::error_shapes))
                 .layer(HandleErrorLayer::new(request_failed))
                 .timeout(REQUEST_TIMEOUT)

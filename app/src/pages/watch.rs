@@ -1,0 +1,252 @@
+//! `/watch/{did-or-handle}/{rkey}`: the player, the video's details and what to watch
+//! next, laid out like YouTube's watch page (related videos beside the player on wide
+//! screens, below it on narrow ones). The link-preview tags (Open Graph, Twitter's
+//! player card, oEmbed discovery, a JSON-LD `VideoObject`) are rendered on the server.
+
+use leptos::prelude::*;
+use leptos_meta::{Link, Meta, Script, Title};
+use leptos_router::hooks::{use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{VideoSummary, encode_query, format_date_time, iso_duration, relative_time};
+use crate::components::{Avatar, ErrorNotice, Player, RichText, VideoCard};
+use crate::error::AppError;
+
+/// Everything the watch page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchData {
+    /// The video.
+    pub video: VideoSummary,
+    /// What to watch next.
+    pub related: Vec<VideoSummary>,
+    /// The site's public base URL.
+    pub public_url: String,
+    /// The server's time, for relative dates.
+    pub now: String,
+}
+
+/// The video `rkey` of `actor` (handle or DID), and related videos.
+#[server(prefix = "/_app")]
+pub async fn load_watch(actor: String, rkey: String) -> Result<WatchData, AppError> {
+    crate::error::with_status(
+        async {
+            let catalog = crate::catalog::ssr::catalog()?;
+            let video = catalog
+                .video(&actor, &rkey)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            let related = catalog.related(&video, 12).await?;
+            Ok(WatchData {
+                video,
+                related,
+                public_url: catalog.public_url(),
+                now: catalog.now(),
+            })
+        }
+        .await,
+    )
+}
+
+/// The watch page.
+#[component]
+pub fn WatchPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let key = move || {
+        let params = params.read();
+        (
+            params.get("actor").unwrap_or_default(),
+            params.get("rkey").unwrap_or_default(),
+        )
+    };
+    let start = move || {
+        query
+            .read()
+            .get("t")
+            .and_then(|t| t.trim_end_matches('s').parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let data = Resource::new(key, |(actor, rkey)| load_watch(actor, rkey));
+
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(data) => view! { <Watch data start=start() /> }.into_any(),
+                    Err(AppError::NotFound) => view! { <VideoMissing /> }.into_any(),
+                    Err(error) => view! { <Title text="Video" /><ErrorNotice error /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// A video that is not (or no longer) here: a real 404.
+#[component]
+fn VideoMissing() -> impl IntoView {
+    crate::error::set_response_status(404);
+    view! {
+        <Title text="Video not found" />
+        <Meta name="robots" content="noindex" />
+        <section class="notice notice--not-found">
+            <p class="notice__code">"404"</p>
+            <h1>"This video isn’t available"</h1>
+            <p>"It may have been deleted by its creator, or the link may be wrong."</p>
+            <p><a class="button" href="/">"Browse the latest videos"</a></p>
+        </section>
+    }
+}
+
+/// Text for a description meta tag: one line, at most `max` characters.
+fn summary(text: &str, max: usize) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line,
+    }
+}
+
+/// JSON that is safe inside a `<script>` element.
+fn script_json(value: &serde_json::Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+#[component]
+fn Watch(data: WatchData, start: u64) -> impl IntoView {
+    let WatchData {
+        video,
+        related,
+        public_url,
+        now,
+    } = data;
+    let canonical = format!("{public_url}{}", video.watch_path());
+    let embed = format!("{public_url}{}", video.embed_path());
+    let thumbnail = format!("{public_url}{}", video.thumbnail_path());
+    let oembed = format!(
+        "{public_url}/oembed?format=json&url={}",
+        encode_query(&canonical)
+    );
+    let description = video
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("A video by {} on Streamhut", video.creator_label()));
+    let meta_description = summary(&description, 300);
+    let json_ld = script_json(&serde_json::json!({
+        "@context": "https://schema.org",
+        "@type": "VideoObject",
+        "name": video.title,
+        "description": meta_description,
+        "thumbnailUrl": [thumbnail],
+        "uploadDate": video.created_at,
+        "duration": video.duration_ms.map(iso_duration),
+        "embedUrl": embed,
+        "url": canonical,
+        "author": { "@type": "Person", "name": video.creator_label(), "url": format!("{public_url}{}", video.creator_path()) },
+    }));
+    let exact = format_date_time(&video.created_at);
+    let ago = relative_time(&video.created_at, &now).unwrap_or_else(|| exact.clone());
+    let expanded = RwSignal::new(false);
+    let has_description = video.description.is_some();
+
+    view! {
+        <Title text=video.title.clone() />
+        <Meta name="description" content=meta_description.clone() />
+        <Link rel="canonical" href=canonical.clone() />
+        <Link rel="alternate" type_="application/json+oembed" href=oembed title=video.title.clone() />
+        <Meta property="og:site_name" content="Streamhut" />
+        <Meta property="og:type" content="video.other" />
+        <Meta property="og:title" content=video.title.clone() />
+        <Meta property="og:description" content=meta_description.clone() />
+        <Meta property="og:url" content=canonical.clone() />
+        <Meta property="og:image" content=thumbnail.clone() />
+        <Meta property="og:image:width" content="640" />
+        <Meta property="og:image:height" content="360" />
+        <Meta property="og:video:url" content=embed.clone() />
+        <Meta property="og:video:type" content="text/html" />
+        <Meta property="og:video:width" content="1280" />
+        <Meta property="og:video:height" content="720" />
+        <Meta name="twitter:card" content="player" />
+        <Meta name="twitter:title" content=video.title.clone() />
+        <Meta name="twitter:description" content=meta_description />
+        <Meta name="twitter:image" content=thumbnail />
+        <Meta name="twitter:player" content=embed />
+        <Meta name="twitter:player:width" content="1280" />
+        <Meta name="twitter:player:height" content="720" />
+        <Script type_="application/ld+json">{json_ld}</Script>
+        <div class="watch">
+            <div class="watch__main">
+                <Player video=video.clone() start />
+                <h1 class="watch__title">{video.title.clone()}</h1>
+                <div class="watch__bar">
+                    <a class="watch__creator" href=video.creator_path()>
+                        <Avatar src=video.avatar_path() name=video.creator_label().to_string() size=40 />
+                        <span class="watch__creator-text">
+                            <span class="watch__creator-name">{video.creator_label().to_string()}</span>
+                            {video.handle.clone().map(|h| view! { <span class="watch__handle">"@"{h}</span> })}
+                        </span>
+                    </a>
+                    <div class="watch__share">
+                        <button type="button" class="button button--share" data-share=canonical.clone() data-share-time="share-at">
+                            <svg viewBox="0 0 24 24" aria-hidden="true" width="18" height="18">
+                                <path d="M14 5l7 7-7 7M21 12H9a6 6 0 0 0-6 6" />
+                            </svg>
+                            <span>"Share"</span>
+                        </button>
+                        <label class="watch__share-time">
+                            <input type="checkbox" id="share-at" />
+                            " at current time"
+                        </label>
+                    </div>
+                </div>
+                <section class="watch__about" class:is-expanded=move || expanded.get() aria-label="About this video">
+                    <p class="watch__date">
+                        <time datetime=video.created_at.clone() title=exact>{ago}</time>
+                    </p>
+                    {video.description.clone().map(|text| view! {
+                        <div class="watch__description" id="watch-description">
+                            <RichText text />
+                        </div>
+                    })}
+                    {has_description.then(|| view! {
+                        <button
+                            type="button"
+                            class="link-button"
+                            aria-controls="watch-description"
+                            aria-expanded=move || expanded.get().to_string()
+                            on:click=move |_| expanded.update(|e| *e = !*e)
+                        >
+                            {move || if expanded.get() { "Show less" } else { "…more" }}
+                        </button>
+                    })}
+                </section>
+            </div>
+            <aside class="watch__related" aria-label="Related videos">
+                <h2 class="visually-hidden">"Up next"</h2>
+                <ul class="related-list">
+                    {related
+                        .into_iter()
+                        .map(|video| view! { <li><VideoCard video now=now.clone() compact=true /></li> })
+                        .collect_view()}
+                </ul>
+            </aside>
+        </div>
+    }
+    .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_and_json_are_made_safe_for_the_head() {
+        assert_eq!(summary("a\n\nb   c", 10), "a b c");
+        assert_eq!(summary("abcdef", 3), "abc…");
+        let json = script_json(&serde_json::json!({"name": "</script><script>alert(1)</script>&"}));
+        assert!(!json.contains("</script>") && !json.contains('&'), "{json}");
+    }
+}

@@ -1,0 +1,199 @@
+//! What the pages read, in-process: the `app` crate's [`Catalog`] trait over the video
+//! index. Database failures reach pages only as [`AppError::Unavailable`], after being
+//! logged with their cause.
+
+use std::sync::Arc;
+
+use app::catalog::ssr::Catalog;
+use app::catalog::{CreatorProfile, VideoPage, VideoSummary};
+use app::error::AppError;
+
+use crate::appview::query::{CreatorRow, VideoQuery, VideoView};
+use crate::appview::{AppView, AppViewError};
+use crate::atproto::syntax::{self, AtIdentifier};
+
+/// The catalog the pages read.
+pub struct SiteCatalog {
+    appview: Arc<AppView>,
+    public_url: String,
+}
+
+impl SiteCatalog {
+    /// The catalog over `appview`, linking absolutely to `public_url`.
+    pub fn new(appview: Arc<AppView>, public_url: String) -> Self {
+        Self {
+            appview,
+            public_url,
+        }
+    }
+
+    async fn page(&self, query: VideoQuery) -> Result<VideoPage, AppError> {
+        let page = self
+            .appview
+            .index()
+            .list(&query)
+            .await
+            .map_err(unavailable)?;
+        Ok(VideoPage {
+            videos: page.videos.into_iter().map(summary).collect(),
+            cursor: page.cursor,
+        })
+    }
+
+    /// The stored form of `actor`: a DID as it is, a handle normalised.
+    fn key(actor: &str) -> Option<String> {
+        match syntax::actor(actor).ok()? {
+            AtIdentifier::Did(did) => Some(did.to_string()),
+            AtIdentifier::Handle(handle) => Some(handle.to_string()),
+        }
+    }
+}
+
+fn unavailable(err: impl Into<AppViewError>) -> AppError {
+    match err.into() {
+        AppViewError::InvalidRequest(message) => AppError::BadRequest(message),
+        err => {
+            tracing::error!(error = %err, "reading the video index failed");
+            AppError::Unavailable
+        }
+    }
+}
+
+fn summary(video: VideoView) -> VideoSummary {
+    VideoSummary {
+        uri: video.uri,
+        did: video.did,
+        rkey: video.rkey,
+        handle: video.handle,
+        creator_name: video.creator_name,
+        avatar_cid: video.avatar_cid,
+        title: video.title,
+        description: video.description,
+        duration_ms: video.duration_ms.and_then(|ms| u64::try_from(ms).ok()),
+        created_at: video.created_at,
+    }
+}
+
+fn profile(row: CreatorRow) -> CreatorProfile {
+    CreatorProfile {
+        did: row.did,
+        handle: row.handle,
+        display_name: row.display_name,
+        description: row.description,
+        avatar_cid: row.avatar_cid,
+    }
+}
+
+#[async_trait::async_trait]
+impl Catalog for SiteCatalog {
+    async fn recent_videos(
+        &self,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<VideoPage, AppError> {
+        self.page(VideoQuery {
+            limit,
+            cursor,
+            ..VideoQuery::default()
+        })
+        .await
+    }
+
+    async fn search_videos(
+        &self,
+        query: &str,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<VideoPage, AppError> {
+        self.page(VideoQuery {
+            limit,
+            cursor,
+            q: Some(query.to_string()),
+            ..VideoQuery::default()
+        })
+        .await
+    }
+
+    async fn video(&self, actor: &str, rkey: &str) -> Result<Option<VideoSummary>, AppError> {
+        let (Some(key), Ok(rkey)) = (Self::key(actor), syntax::rkey(rkey)) else {
+            return Ok(None);
+        };
+        let Some(creator) = self
+            .appview
+            .index()
+            .creator(&key)
+            .await
+            .map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        let uri = format!("at://{}/place.stream.video/{rkey}", creator.did);
+        let video = self.appview.index().get(&uri).await.map_err(unavailable)?;
+        Ok(video.map(summary))
+    }
+
+    async fn related(
+        &self,
+        video: &VideoSummary,
+        limit: u32,
+    ) -> Result<Vec<VideoSummary>, AppError> {
+        let mut related: Vec<VideoSummary> = self
+            .page(VideoQuery {
+                limit: limit + 1,
+                creator: Some(video.did.clone()),
+                ..VideoQuery::default()
+            })
+            .await?
+            .videos
+            .into_iter()
+            .filter(|other| other.uri != video.uri)
+            .take(limit as usize / 2)
+            .collect();
+        let recent = self.recent_videos(limit * 2, None).await?.videos;
+        for other in recent {
+            if related.len() >= limit as usize {
+                break;
+            }
+            if other.uri != video.uri && !related.iter().any(|r| r.uri == other.uri) {
+                related.push(other);
+            }
+        }
+        Ok(related)
+    }
+
+    async fn creator(&self, actor: &str) -> Result<Option<CreatorProfile>, AppError> {
+        let Some(key) = Self::key(actor) else {
+            return Ok(None);
+        };
+        let row = self
+            .appview
+            .index()
+            .creator(&key)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.map(profile))
+    }
+
+    async fn creator_videos(
+        &self,
+        did: &str,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<VideoPage, AppError> {
+        self.page(VideoQuery {
+            limit,
+            cursor,
+            creator: Some(did.to_string()),
+            ..VideoQuery::default()
+        })
+        .await
+    }
+
+    fn public_url(&self) -> String {
+        self.public_url.clone()
+    }
+
+    fn now(&self) -> String {
+        syntax::now()
+    }
+}
