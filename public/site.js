@@ -54,7 +54,8 @@
   }
 
   /** The cues at `url`, fetched once; `null` while the previews are still being made. */
-  async function loadVtt(url) {
+  async function loadVtt(relative) {
+    const url = new URL(relative, window.location.href).href;
     const cached = vttCache.get(url);
     if (cached && (cached.cues || Date.now() - cached.at < 5000)) return cached.cues ?? (await cached.pending);
     const pending = fetch(url, { credentials: "same-origin" })
@@ -472,6 +473,7 @@
     if (started) return;
     started = true;
     scan();
+    document.documentElement.dataset.enhanced = "";
     new MutationObserver(() => scan()).observe(document.body, { childList: true, subtree: true });
   }
 

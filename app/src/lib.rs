@@ -52,7 +52,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <MetaTags />
             </head>
             <body>
-                <a class="skip-link" href="#content">"Skip to content"</a>
                 <App />
             </body>
         </html>
@@ -157,6 +156,7 @@ fn Chrome(children: Children) -> impl IntoView {
     let nav_open = RwSignal::new(true);
     view! {
         <div class="app" class:nav-collapsed=move || !nav_open.get()>
+            <a class="skip-link" href="#content">"Skip to content"</a>
             <SiteHeader nav_open />
             <SiteNav />
             <main id="content" class="content" tabindex="-1">
