@@ -6,7 +6,7 @@
 // PDS and no admin), so it is independent of the other specs.
 import { test, expect } from "@playwright/test";
 
-import { type Account, Bed, createAccount, xrpc } from "./support";
+import { type Account, Bed, axe, createAccount, sidewaysOverflow, watchConsole, xrpc } from "./support";
 
 const bed = new Bed();
 let admin: Account;
@@ -44,8 +44,7 @@ test.afterAll(async () => {
 });
 
 test("an admin signs in, registers a creator and sees their video count", async ({ page }) => {
-  const errors: string[] = [];
-  page.on("pageerror", (error) => errors.push(error.message));
+  const errors = watchConsole(page);
 
   await page.goto(`${baseURL}/admin`);
   await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
@@ -66,7 +65,20 @@ test("an admin signs in, registers a creator and sees their video count", async 
     await expect(row.locator("td.videos")).toHaveText("3", { timeout: 1_000 });
   }).toPass({ timeout: 20_000 });
   await expect(row).toContainText(creator.handle);
-  await page.screenshot({ path: "test-results/admin-dashboard.png", fullPage: true });
+  await axe(page);
+
+  // The dashboard fits every width, its row actions included.
+  for (const width of [360, 390, 768, 1366, 1920]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.reload();
+    expect(await sidewaysOverflow(page), `dashboard at ${width} px`).toBeLessThanOrEqual(0);
+    const unregister = row.getByRole("button", { name: /Unregister/ });
+    await unregister.scrollIntoViewIfNeeded();
+    await expect(unregister).toBeInViewport();
+    if (width === 390 || width === 1366) {
+      await page.screenshot({ path: `test-results/screenshots/admin-dashboard-${width}.png`, fullPage: true });
+    }
+  }
 
   // The videos are on the home page too.
   await page.goto(`${baseURL}/`);

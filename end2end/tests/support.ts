@@ -1,11 +1,15 @@
 // What the specs that need real parts share: the local AT Protocol network, the local
-// video origin, accounts and records on the PDS, and a Streamhut server pointed at them.
+// video origin, accounts and records on the PDS, a Streamhut server pointed at them, and the
+// checks every page must pass (no console errors, axe, no sideways overflow).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
+
+import AxeBuilder from "@axe-core/playwright";
+import { expect, type Page } from "@playwright/test";
 
 const root = resolve(__dirname, "..", "..");
 const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, "target");
@@ -169,4 +173,30 @@ export class Bed {
     for (const child of this.children) await stop(child);
     if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
+}
+
+/** Fails the test on any console error or uncaught exception (hydration warnings included). */
+export function watchConsole(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
+  page.on("console", (message) => {
+    // A 404 page is meant to be a 404: Chromium reports the document's own status.
+    if (message.text().includes("status of 404") && message.location().url === page.url()) return;
+    if (message.type() === "error" || message.text().toLowerCase().includes("hydration")) {
+      errors.push(`${message.type()}: ${message.text()}`);
+    }
+  });
+  return errors;
+}
+
+/** Fails the test on any serious or critical accessibility violation axe finds. */
+export async function axe(page: Page) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  expect(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`)).toEqual([]);
+}
+
+/** How far the page reaches past the viewport's right edge, in CSS pixels. */
+export async function sidewaysOverflow(page: Page): Promise<number> {
+  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
 }

@@ -5,10 +5,9 @@
 // shows storyboard frames), sharing, link-preview tags (escaped), oEmbed, the embed page,
 // the creator page, a 404, accessibility (axe), no horizontal overflow from 360 px to
 // 1920 px, no console errors, and screenshots at 390 px and 1366 px.
-import AxeBuilder from "@axe-core/playwright";
-import { test, expect, type Page } from "@playwright/test";
+import { test, expect } from "@playwright/test";
 
-import { type Account, Bed, createAccount, putRecord } from "./support";
+import { type Account, Bed, axe, createAccount, putRecord, sidewaysOverflow, watchConsole } from "./support";
 
 const bed = new Bed();
 let creator: Account;
@@ -46,24 +45,6 @@ test.beforeAll(async () => {
 test.afterAll(async () => {
   await bed.close();
 });
-
-/** Fails the test on any console error or uncaught exception (hydration warnings included). */
-function watchConsole(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error" || message.text().toLowerCase().includes("hydration")) {
-      errors.push(`${message.type()}: ${message.text()}`);
-    }
-  });
-  return errors;
-}
-
-async function axe(page: Page) {
-  const results = await new AxeBuilder({ page }).analyze();
-  const serious = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  expect(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`)).toEqual([]);
-}
 
 const watchPath = () => `/watch/${creator.did}/keynote`;
 
@@ -205,8 +186,9 @@ test("a missing video is a real 404", async ({ page }) => {
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("This video isn’t available");
 });
 
-test("no page overflows sideways from 360 px to 1920 px, and screenshots are kept", async ({ page }) => {
+test("no page overflows sideways from 360 px to 1920 px or fails axe, and screenshots are kept", async ({ page }) => {
   test.setTimeout(240_000);
+  const errors = watchConsole(page);
   const pages = [
     ["home", "/"],
     ["watch", watchPath()],
@@ -214,6 +196,8 @@ test("no page overflows sideways from 360 px to 1920 px, and screenshots are kep
     ["search", "/search?q=keynote"],
     ["about", "/about"],
     ["admin", "/admin"],
+    ["embed", `/embed/${creator.did}/keynote`],
+    ["not-found", "/watch/nobody/missing"],
   ];
   for (const width of [360, 390, 768, 1366, 1920]) {
     await page.setViewportSize({ width, height: 900 });
@@ -221,11 +205,12 @@ test("no page overflows sideways from 360 px to 1920 px, and screenshots are kep
       await page.goto(`${baseURL}${path}`);
       // site.js marks the page once hydration is done and the player and cards are set up.
       await page.locator("html[data-enhanced]").waitFor({ state: "attached" });
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-      expect(overflow, `${name} at ${width} px`).toBeLessThanOrEqual(0);
+      expect(await sidewaysOverflow(page), `${name} at ${width} px`).toBeLessThanOrEqual(0);
+      if (width === 390) await axe(page);
       if (width === 390 || width === 1366) {
         await page.screenshot({ path: `test-results/screenshots/${name}-${width}.png`, fullPage: true });
       }
     }
   }
+  expect(errors).toEqual([]);
 });

@@ -1,26 +1,73 @@
-//! `/about`: what Streamhut is and where its videos come from.
+//! `/about`: what a viewer can do here and where the videos come from.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
 
-/// A short explanation of the site.
+/// The player's keyboard shortcuts, as the `?` overlay lists them.
+const SHORTCUTS: &[(&str, &str)] = &[
+    ("Space or K", "Play or pause"),
+    ("J / L", "Back or forward 10 seconds"),
+    ("← / →", "Back or forward 5 seconds"),
+    ("↑ / ↓", "Volume up or down"),
+    ("M", "Mute"),
+    ("F", "Full screen"),
+    ("T", "Theater mode"),
+    ("0 – 9", "Jump to 0 % – 90 % of the video"),
+    ("?", "Show the shortcuts"),
+];
+
+/// What Streamhut is, for the people watching it.
 #[component]
 pub fn AboutPage() -> impl IntoView {
     view! {
         <Title text="About" />
+        <Meta
+            name="description"
+            content="Streamhut plays the recorded streams of AT Protocol creators: no account, no ads, no tracking."
+        />
         <article class="prose">
             <h1>"About Streamhut"</h1>
             <p>
-                "Streamhut is a video site for the "
-                <a href="https://atproto.com/" rel="noopener">"AT Protocol"</a>
-                ". It does not host videos itself: creators stream and record on "
+                "Streamhut is a place to watch the recorded live streams of creators on "
                 <a href="https://stream.place/" rel="noopener">"stream.place"</a>
-                ", their recordings are published as "<code>"place.stream.video"</code>
-                " records in their own repositories, and Streamhut indexes the creators this server's admins have registered."
+                ". You don’t need an account: open a video and it plays, in any modern browser, on a phone or a big screen."
+            </p>
+
+            <h2>"Watching"</h2>
+            <ul>
+                <li>"Hover over a video (or tab to it) to see a preview of what’s inside."</li>
+                <li>"Hover over the player’s progress bar to see the frame at that time."</li>
+                <li>"The player remembers your volume and whether you like theater mode."</li>
+                <li>
+                    "Share a video with the Share button; tick “at current time” to send people to the moment you’re watching. "
+                    "Links shared on social sites show the video’s title and picture, and can play in place."
+                </li>
+            </ul>
+
+            <h2>"Keyboard shortcuts"</h2>
+            <dl class="shortcut-list">
+                {SHORTCUTS
+                    .iter()
+                    .map(|(keys, action)| view! { <dt><kbd>{*keys}</kbd></dt><dd>{*action}</dd> })
+                    .collect_view()}
+            </dl>
+
+            <h2>"Where the videos come from"</h2>
+            <p>
+                "Streamhut does not host or own any video. Creators stream and record on stream.place, and each recording is "
+                "published in the creator’s own "<a href="https://atproto.com/" rel="noopener">"AT Protocol"</a>
+                " repository, the same kind of account people use on Bluesky. Streamhut shows the recordings of the creators "
+                "this server follows and links every video to its creator’s page."
             </p>
             <p>
-                "The same server is also an at-run runner: it executes JavaScript bundles that authors store on their own PDS, "
-                "in a Deno sandbox that grants exactly the permissions each bundle declares. Your code is your data."
+                "A creator who would like to be listed can ask this server’s admins; a creator who deletes a recording "
+                "removes it from here too."
+            </p>
+
+            <h2>"Privacy"</h2>
+            <p>
+                "Streamhut sets no cookies for viewers, runs no ads and no third-party scripts, and keeps no history of what you watch. "
+                "Only admins sign in."
             </p>
         </article>
     }

@@ -160,8 +160,8 @@ fn CreatorLine(creator: CreatorRow) -> impl IntoView {
         <tr data-did=creator.did.clone()>
             <td>{creator.handle.clone().unwrap_or_else(|| "—".into())}</td>
             <td><code>{creator.did.clone()}</code></td>
-            <td class="videos">{creator.video_count}</td>
-            <td>
+            <td class="videos" data-label="Videos">{creator.video_count}</td>
+            <td data-label="Last sync">
                 {match creator.last_sync_at.clone() {
                     Some(at) => view! { <time datetime=at.clone()>{format_date_time(&at)}</time> }.into_any(),
                     None => "never".into_any(),

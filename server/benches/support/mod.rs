@@ -42,6 +42,14 @@ pub async fn latencies(client: &reqwest::Client, url: &str, n: usize) -> Vec<Dur
     samples
 }
 
+/// What `clients` concurrent clients achieved in one round.
+pub struct Load {
+    /// Requests per second.
+    pub rate: f64,
+    /// Every request's latency, until its body was read.
+    pub latencies: Vec<Duration>,
+}
+
 /// Requests per second of `request`, sent by `clients` concurrent clients for `round`.
 pub async fn throughput(
     client: &reqwest::Client,
@@ -49,27 +57,41 @@ pub async fn throughput(
     round: Duration,
     request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync + 'static,
 ) -> f64 {
+    load(client, clients, round, request).await.rate
+}
+
+/// Sends `request` from `clients` concurrent clients for `round`, timing each request.
+pub async fn load(
+    client: &reqwest::Client,
+    clients: usize,
+    round: Duration,
+    request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync + 'static,
+) -> Load {
     let request = Arc::new(request);
     let started = Instant::now();
     let mut running = tokio::task::JoinSet::new();
     for _ in 0..clients {
         let (client, request) = (client.clone(), request.clone());
         running.spawn(async move {
-            let mut done = 0u64;
+            let mut latencies = Vec::new();
             while started.elapsed() < round {
+                let sent = Instant::now();
                 let response = request(&client).send().await.expect("request");
                 assert!(response.status().is_success(), "{}", response.status());
                 response.bytes().await.expect("body");
-                done += 1;
+                latencies.push(sent.elapsed());
             }
-            done
+            latencies
         });
     }
-    let mut total = 0;
+    let mut latencies = Vec::new();
     while let Some(done) = running.join_next().await {
-        total += done.expect("client");
+        latencies.extend(done.expect("client"));
     }
-    total as f64 / started.elapsed().as_secs_f64()
+    Load {
+        rate: latencies.len() as f64 / started.elapsed().as_secs_f64(),
+        latencies,
+    }
 }
 
 /// Serves `router` on a free loopback port; returns its base URL (no trailing slash).
