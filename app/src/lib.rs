@@ -1,9 +1,15 @@
 //! Streamhut's web app: the HTML shell, the root component and the route table.
 //!
-//! The same code renders on the server (feature `ssr`) and hydrates in the browser
-//! (feature `hydrate`). Pages live in [`pages`], shared pieces of UI in [`components`],
-//! the data the pages exchange with the server in [`catalog`], [`tasks`] and [`admin`]. Server-only code is behind
-//! `ssr`, so the wasm build never links a database or an HTTP server.
+//! Pages render on the server (feature `ssr`) as complete HTML; the browser (feature
+//! `hydrate`) hydrates only the few interactive parts, the `#[island]` components (the
+//! menu button, the description's "more"). Everything else is content: it needs no code
+//! in the browser, so the wasm stays small (the whole app hydrated made it 1.1 MB), links
+//! are ordinary page loads, and the server's HTML carries no serialized page data. The
+//! player and the card previews are plain JavaScript in `public/site.js`.
+//!
+//! Pages live in [`pages`], shared pieces of UI in [`components`], the data the pages
+//! exchange with the server in [`catalog`], [`tasks`] and [`admin`]. Server-only code is
+//! behind `ssr`, so the wasm build never links a database or an HTTP server.
 
 #![warn(missing_docs)]
 // Leptos's view types nest deeply; the pages' layouts go past the default limit.
@@ -48,7 +54,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="dark" />
                 <link rel="stylesheet" href=format!("/{pkg}/{OUTPUT_NAME}.css") />
                 <script src=format!("/{pkg}/site.js") defer=true></script>
-                <HydrationScripts options />
+                <HydrationScripts options islands=true />
                 <MetaTags />
             </head>
             <body>
@@ -153,11 +159,10 @@ pub fn App() -> impl IntoView {
 /// The site's chrome: header, navigation, and the page inside `<main>`.
 #[component]
 fn Chrome(children: Children) -> impl IntoView {
-    let nav_open = RwSignal::new(true);
     view! {
-        <div class="app" class:nav-collapsed=move || !nav_open.get()>
+        <div class="app">
             <a class="skip-link" href="#content">"Skip to content"</a>
-            <SiteHeader nav_open />
+            <SiteHeader />
             <SiteNav />
             <main id="content" class="content" tabindex="-1">
                 {children()}

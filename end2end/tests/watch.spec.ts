@@ -87,6 +87,13 @@ test("the watch page plays, seeks, starts at ?t= and answers shortcuts", async (
   await expect.poll(async () => video.evaluate((v: HTMLVideoElement) => v.paused)).toBe(true);
   // The description keeps its lines and links its URLs.
   await expect(page.locator(".watch__description a")).toHaveAttribute("href", "https://example.com/slides");
+  // It starts collapsed; "…more" (an island, hydrated) shows all of it.
+  const more = page.getByRole("button", { name: "…more" });
+  await expect(more).toHaveAttribute("aria-expanded", "false");
+  const collapsed = await page.locator(".watch__description").evaluate((e) => e.clientHeight);
+  await more.click();
+  await expect(page.getByRole("button", { name: "Show less" })).toHaveAttribute("aria-expanded", "true");
+  expect(await page.locator(".watch__description").evaluate((e) => e.clientHeight)).toBeGreaterThanOrEqual(collapsed);
   // Hovering the seek bar shows the storyboard frame for that time.
   const seek = page.getByRole("slider", { name: "Seek" });
   const box = (await seek.boundingBox())!;

@@ -43,6 +43,11 @@ pub struct Config {
     #[arg(long, env = "STREAMHUT_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
 
+    /// How long a public page rendered for an anonymous visitor is reused for others, in
+    /// seconds (0: every view is rendered afresh).
+    #[arg(long, env = "STREAMHUT_PAGE_CACHE_SECS", default_value_t = 2)]
+    pub page_cache_secs: u64,
+
     /// Remote libSQL database (Turso), e.g. `libsql://name-org.turso.io`. When unset, the
     /// embedded database file `<data dir>/streamhut.db` is used.
     #[arg(long, env = "TURSO_URL")]

@@ -1,39 +1,21 @@
-//! The site header: menu toggle, brand, search box.
-
-use std::sync::Arc;
+//! The site header: menu button, brand, search box.
 
 use leptos::prelude::*;
-use leptos_router::components::{A, Form};
+use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
 use crate::catalog::MAX_QUERY_CHARS;
 
-/// Top bar of every page. The search box is a plain GET form, so it works before (and
-/// without) hydration; once hydrated, the router turns the submit into a client navigation.
+/// Top bar of every page. The search box is a plain GET form.
 #[component]
-pub fn SiteHeader(
-    /// Whether the side navigation is expanded; the menu button flips it.
-    nav_open: RwSignal<bool>,
-) -> impl IntoView {
+pub fn SiteHeader() -> impl IntoView {
     let query = use_query_map();
-    let current_q = move || query.read().get("q").unwrap_or_default();
+    let current_q = query.read_untracked().get("q").unwrap_or_default();
 
     view! {
         <header class="site-header">
             <div class="site-header__start">
-                <button
-                    type="button"
-                    class="icon-button"
-                    id="nav-toggle"
-                    aria-label="Toggle navigation"
-                    aria-controls="site-nav"
-                    aria-expanded=move || nav_open.get().to_string()
-                    on:click=move |_| nav_open.update(|open| *open = !*open)
-                >
-                    <svg viewBox="0 0 24 24" aria-hidden="true" width="24" height="24">
-                        <path d="M3 6h18M3 12h18M3 18h18" />
-                    </svg>
-                </button>
+                <NavToggle />
                 <A href="/" attr:class="brand" attr:aria-label="Streamhut home">
                     <span class="brand__mark" aria-hidden="true">
                         <svg viewBox="0 0 24 24" width="28" height="28">
@@ -44,13 +26,7 @@ pub fn SiteHeader(
                     <span class="brand__name">"Streamhut"</span>
                 </A>
             </div>
-            <Form
-                action="/search"
-                // leptos_router adds the nameless submit button as an empty `=` pair; drop it.
-                on_form_data=Arc::new(|data: &web_sys::FormData| data.delete(""))
-                attr:class="search"
-                attr:role="search"
-            >
+            <form method="get" action="/search" class="search" role="search">
                 <input
                     type="search"
                     name="q"
@@ -65,8 +41,38 @@ pub fn SiteHeader(
                         <path d="M15.5 15.5L21 21" />
                     </svg>
                 </button>
-            </Form>
+            </form>
             <div class="site-header__end"></div>
         </header>
+    }
+}
+
+/// The menu button: collapses and expands the side navigation (on small screens, the
+/// strip under the header). An island: the only part of the header that runs in the browser.
+#[island]
+pub fn NavToggle() -> impl IntoView {
+    let open = RwSignal::new(true);
+    Effect::new(move |_| {
+        let collapsed = !open.get();
+        if let Some(app) = document().query_selector(".app").ok().flatten() {
+            let _ = app
+                .class_list()
+                .toggle_with_force("nav-collapsed", collapsed);
+        }
+    });
+    view! {
+        <button
+            type="button"
+            class="icon-button"
+            id="nav-toggle"
+            aria-label="Toggle navigation"
+            aria-controls="site-nav"
+            aria-expanded=move || open.get().to_string()
+            on:click=move |_| open.update(|open| *open = !*open)
+        >
+            <svg viewBox="0 0 24 24" aria-hidden="true" width="24" height="24">
+                <path d="M3 6h18M3 12h18M3 18h18" />
+            </svg>
+        </button>
     }
 }

@@ -10,7 +10,7 @@ mod rich_text;
 mod video_card;
 
 pub use avatar::Avatar;
-pub use header::SiteHeader;
+pub use header::{NavToggle, SiteHeader};
 pub use nav::SiteNav;
 pub use notice::{EmptyState, ErrorNotice};
 pub use player::Player;

@@ -149,7 +149,6 @@ fn Watch(data: WatchData, start: u64) -> impl IntoView {
     }));
     let exact = format_date_time(&video.created_at);
     let ago = relative_time(&video.created_at, &now).unwrap_or_else(|| exact.clone());
-    let expanded = RwSignal::new(false);
     let has_description = video.description.is_some();
 
     view! {
@@ -202,7 +201,7 @@ fn Watch(data: WatchData, start: u64) -> impl IntoView {
                         </label>
                     </div>
                 </div>
-                <section class="watch__about" class:is-expanded=move || expanded.get() aria-label="About this video">
+                <VideoAbout has_description>
                     <p class="watch__date">
                         <time datetime=video.created_at.clone() title=exact>{ago}</time>
                     </p>
@@ -211,18 +210,7 @@ fn Watch(data: WatchData, start: u64) -> impl IntoView {
                             <RichText text />
                         </div>
                     })}
-                    {has_description.then(|| view! {
-                        <button
-                            type="button"
-                            class="link-button"
-                            aria-controls="watch-description"
-                            aria-expanded=move || expanded.get().to_string()
-                            on:click=move |_| expanded.update(|e| *e = !*e)
-                        >
-                            {move || if expanded.get() { "Show less" } else { "…more" }}
-                        </button>
-                    })}
-                </section>
+                </VideoAbout>
             </div>
             <aside class="watch__related" aria-label="Related videos">
                 <h2 class="visually-hidden">"Up next"</h2>
@@ -236,6 +224,30 @@ fn Watch(data: WatchData, start: u64) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// The date and description under the player; the description starts collapsed to a few
+/// lines. An island: its "…more" button is the only part of the watch page that runs in
+/// the browser (the player is `site.js`).
+#[island]
+fn VideoAbout(has_description: bool, children: Children) -> impl IntoView {
+    let expanded = RwSignal::new(false);
+    view! {
+        <section class="watch__about" class:is-expanded=move || expanded.get() aria-label="About this video">
+            {children()}
+            {has_description.then(|| view! {
+                <button
+                    type="button"
+                    class="link-button"
+                    aria-controls="watch-description"
+                    aria-expanded=move || expanded.get().to_string()
+                    on:click=move |_| expanded.update(|e| *e = !*e)
+                >
+                    {move || if expanded.get() { "Show less" } else { "…more" }}
+                </button>
+            })}
+        </section>
+    }
 }
 
 #[cfg(test)]

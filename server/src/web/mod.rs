@@ -13,6 +13,7 @@ mod error;
 mod health;
 pub mod native;
 mod oembed;
+mod page_cache;
 mod runner;
 pub mod tasks;
 pub mod vod;
@@ -82,6 +83,8 @@ pub struct AppState {
     pub scheduler: Arc<Scheduler>,
     /// The native bundles (AppView, VOD), mounted under `/api/{name}`.
     pub native: Arc<Vec<native::NativeBundle>>,
+    /// Anonymous visitors' pages, reused for a few seconds.
+    pub page_cache: page_cache::PageCache,
 }
 
 impl AppState {
@@ -103,6 +106,7 @@ impl AppState {
             http: services.http.clone(),
             scheduler: services.scheduler.clone(),
             native: services.native.clone(),
+            page_cache: page_cache::PageCache::new(Duration::from_secs(config.page_cache_secs)),
         }
     }
 }
@@ -243,6 +247,10 @@ pub fn router(state: AppState) -> Router {
                         )
                         .on_failure(()),
                 )
+                .layer(axum::middleware::from_fn_with_state(
+                    state.page_cache.clone(),
+                    page_cache::serve,
+                ))
                 .layer(tower_http::compression::CompressionLayer::new())
                 .layer(axum::middleware::from_fn(static_caching))
                 .layer(axum::middleware::from_fn(error::error_shapes))
