@@ -71,6 +71,19 @@ test("the home grid shows thumbnails, previews on hover, and links to creators",
   expect(errors).toEqual([]);
 });
 
+test("with reduced motion, a hovered card shows one frame and does not cycle", async ({ page }) => {
+  await page.emulateMedia({ reducedMotion: "reduce" });
+  await page.goto(`${baseURL}/`);
+  const card = page.locator(".video-card").filter({ hasText: "Opening keynote" });
+  await expect(async () => {
+    await page.mouse.move(0, 0);
+    await card.hover();
+    await expect(card).toHaveAttribute("data-preview-frame", "0", { timeout: 3_000 });
+  }).toPass({ timeout: 30_000 });
+  await page.waitForTimeout(2_000);
+  await expect(card).toHaveAttribute("data-preview-frame", "0");
+});
+
 test("the watch page plays, seeks, starts at ?t= and answers shortcuts", async ({ page }) => {
   const errors = watchConsole(page);
   await page.goto(`${baseURL}${watchPath()}`);
@@ -120,6 +133,14 @@ test("the share button copies the canonical URL, with the time if asked", async 
   await page.getByRole("button", { name: "Share" }).click();
   await expect(page.getByRole("button", { name: "Share" })).toHaveAttribute("data-copied", "1");
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`${baseURL}${watchPath()}`);
+  // "at current time" adds the player's second.
+  const video = page.locator(".player video");
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.readyState), { timeout: 30_000 }).toBeGreaterThan(0);
+  await video.evaluate((v: HTMLVideoElement) => (v.currentTime = 42));
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => Math.floor(v.currentTime))).toBe(42);
+  await page.getByLabel("at current time").check();
+  await page.getByRole("button", { name: "Share" }).click();
+  await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe(`${baseURL}${watchPath()}?t=42`);
 });
 
 test("link previews: Open Graph, Twitter and JSON-LD on the server, escaped", async ({ request }) => {
