@@ -5,7 +5,6 @@
 //! frames (`site.js` reads `data-sprite-vtt`; `prefers-reduced-motion` stops the cycling).
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 use super::Avatar;
 use crate::catalog::{VideoSummary, format_date_time, format_duration, relative_time};
@@ -79,24 +78,24 @@ pub fn VideoCard(
 
     view! {
         <article class=class data-sprite-vtt=sprite>
-            <A href=href.clone() attr:class="video-card__poster" attr:tabindex="-1" attr:aria-hidden="true">
+            <a href=href.clone() class="video-card__poster" tabindex="-1" aria-hidden="true">
                 <img src=thumbnail alt="" loading="lazy" decoding="async" width="320" height="180" />
                 {duration.map(|d| view! { <span class="video-card__duration">{d}</span> })}
-            </A>
+            </a>
             <div class="video-card__meta">
                 {(!compact).then(move || {
                     view! {
-                        <A href=avatar_link attr:class="video-card__avatar" attr:tabindex="-1" attr:aria-hidden="true">
+                        <a href=avatar_link class="video-card__avatar" tabindex="-1" aria-hidden="true">
                             <Avatar src=avatar name=creator_for_avatar size=36 />
-                        </A>
+                        </a>
                     }
                 })}
                 <div class="video-card__text">
                     <h3 class="video-card__title" title=title_hint>
-                        <A href=href>{title}</A>
+                        <a href=href>{title}</a>
                     </h3>
                     <p class="video-card__creator">
-                        <A href=creator_path>{creator}</A>
+                        <a href=creator_path>{creator}</a>
                     </p>
                     <p class="video-card__date">
                         <time datetime=video.created_at.clone() title=exact>{ago}</time>
