@@ -24,7 +24,7 @@ test.beforeAll(async () => {
     description: "Talks about engines.\nMore at https://example.com/ada",
   });
   const videos: [string, string, string][] = [
-    ["keynote", "Opening keynote", "The first talk.\nSlides: https://example.com/slides and more.\nLine three."],
+    ["keynote", "Opening keynote", "The first talk.\nSlides: https://example.com/slides and more.\nLine three.\nLine four.\nLine five."],
     ["hostile", HOSTILE, `Description with </script><script>alert(2)</script> inside`],
     ["panel", "Closing panel", "Everyone on stage."],
   ];
@@ -100,7 +100,9 @@ test("the watch page plays, seeks, starts at ?t= and answers shortcuts", async (
   await expect.poll(async () => video.evaluate((v: HTMLVideoElement) => v.paused)).toBe(true);
   // The description keeps its lines and links its URLs.
   await expect(page.locator(".watch__description a")).toHaveAttribute("href", "https://example.com/slides");
-  // It starts collapsed; "…more" (an island, hydrated) shows all of it.
+  // Without the wasm all of it shows; once the island has hydrated, it is collapsed and
+  // "…more" shows all of it.
+  expect(await (await page.request.get(`${baseURL}${watchPath()}`)).text()).not.toContain("…more");
   const more = page.getByRole("button", { name: "…more" });
   await expect(more).toHaveAttribute("aria-expanded", "false");
   const collapsed = await page.locator(".watch__description").evaluate((e) => e.clientHeight);

@@ -226,16 +226,34 @@ fn Watch(data: WatchData, start: u64) -> impl IntoView {
     .into_any()
 }
 
-/// The date and description under the player; the description starts collapsed to a few
-/// lines. An island: its "…more" button is the only part of the watch page that runs in
-/// the browser (the player is `site.js`).
+/// The date and description under the player. A long description is collapsed to a few
+/// lines, with "…more". An island: the only part of the watch page that runs in the
+/// browser (the player is `site.js`); without it the whole description shows.
 #[island]
 fn VideoAbout(has_description: bool, children: Children) -> impl IntoView {
     let expanded = RwSignal::new(false);
+    let collapsible = RwSignal::new(false);
+    Effect::new(move |_| {
+        if !has_description {
+            return;
+        }
+        if let Some(text) = document().get_element_by_id("watch-description") {
+            // Measured under the clamp the stylesheet applies (`is-collapsible`).
+            let _ = text.set_attribute("style", "max-height: 4.5em; overflow: hidden");
+            let longer = text.scroll_height() > text.client_height();
+            let _ = text.remove_attribute("style");
+            collapsible.set(longer);
+        }
+    });
     view! {
-        <section class="watch__about" class:is-expanded=move || expanded.get() aria-label="About this video">
+        <section
+            class="watch__about"
+            class:is-collapsible=move || collapsible.get()
+            class:is-expanded=move || expanded.get()
+            aria-label="About this video"
+        >
             {children()}
-            {has_description.then(|| view! {
+            {move || collapsible.get().then(|| view! {
                 <button
                     type="button"
                     class="link-button"
