@@ -201,6 +201,19 @@
     help: "M9.5 9a2.5 2.5 0 1 1 3.5 2.3c-.7.3-1 1-1 1.7v.5M12 17v.5",
   };
 
+  /** A range input from 0 to `max`. */
+  function slider(className, max, step, label) {
+    const input = document.createElement("input");
+    input.type = "range";
+    input.className = className;
+    input.min = "0";
+    input.max = max;
+    input.step = step;
+    input.value = "0";
+    input.setAttribute("aria-label", label);
+    return input;
+  }
+
   function button(name, label) {
     const element = document.createElement("button");
     element.type = "button";
@@ -235,26 +248,13 @@
     const chrome = document.createElement("div");
     chrome.className = "player__controls";
     const play = button("play", "Play (k)");
-    const seek = document.createElement("input");
-    seek.type = "range";
-    seek.className = "player__seek";
-    seek.min = "0";
-    seek.max = "0";
-    seek.step = "0.1";
-    seek.value = "0";
-    seek.setAttribute("aria-label", "Seek");
+    const seek = slider("player__seek", "0", "0.1", "Seek");
     const time = document.createElement("span");
     time.className = "player__time";
     time.setAttribute("aria-live", "off");
     time.textContent = "0:00 / 0:00";
     const mute = button("volume", "Mute (m)");
-    const volume = document.createElement("input");
-    volume.type = "range";
-    volume.className = "player__volume";
-    volume.min = "0";
-    volume.max = "1";
-    volume.step = "0.05";
-    volume.setAttribute("aria-label", "Volume");
+    const volume = slider("player__volume", "1", "0.05", "Volume");
     const theater = button("theater", "Theater mode (t)");
     const full = button("fullscreen", "Full screen (f)");
     const help = button("help", "Keyboard shortcuts (?)");

@@ -12,7 +12,7 @@ mod video_card;
 pub use avatar::Avatar;
 pub use header::{NavToggle, SiteHeader};
 pub use nav::SiteNav;
-pub use notice::{EmptyState, ErrorNotice};
+pub use notice::{EmptyState, ErrorNotice, NotFoundNotice};
 pub use player::Player;
 pub use rich_text::RichText;
 pub use video_card::{VideoCard, VideoGrid};

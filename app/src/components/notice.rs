@@ -1,6 +1,8 @@
-//! Messages that stand in for content: nothing to show yet, or something went wrong.
+//! Messages that stand in for content: nothing to show yet, nothing here, or something
+//! went wrong.
 
 use leptos::prelude::*;
+use leptos_meta::{Meta, Title};
 
 use crate::error::AppError;
 
@@ -35,6 +37,35 @@ pub fn ErrorNotice(
         <section class="notice notice--error" role="alert">
             <h2>"Something went wrong"</h2>
             <p>{error.to_string()}</p>
+        </section>
+    }
+}
+
+/// A page's "not here" answer, sent with HTTP 404: the page title, a headline, why it may
+/// be missing, and a way back to the home page.
+#[component]
+pub fn NotFoundNotice(
+    /// The page's title.
+    title: &'static str,
+    /// The headline.
+    heading: &'static str,
+    /// Why it may be missing.
+    reason: &'static str,
+    /// The text of the link to the home page.
+    home: &'static str,
+    /// Asks search engines not to index the page.
+    #[prop(optional)]
+    noindex: bool,
+) -> impl IntoView {
+    crate::error::set_response_status(404);
+    view! {
+        <Title text=title />
+        {noindex.then(|| view! { <Meta name="robots" content="noindex" /> })}
+        <section class="notice notice--not-found">
+            <p class="notice__code">"404"</p>
+            <h1>{heading}</h1>
+            <p>{reason}</p>
+            <p><a class="button" href="/">{home}</a></p>
         </section>
     }
 }

@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, Title};
-use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::components::Player;
 use crate::error::AppError;
@@ -11,23 +10,7 @@ use crate::error::AppError;
 /// The embeddable player.
 #[component]
 pub fn EmbedPage() -> impl IntoView {
-    let params = use_params_map();
-    let query = use_query_map();
-    let key = move || {
-        let params = params.read();
-        (
-            params.get("did").unwrap_or_default(),
-            params.get("rkey").unwrap_or_default(),
-        )
-    };
-    let start = move || {
-        query
-            .read()
-            .get("t")
-            .and_then(|t| t.trim_end_matches('s').parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let data = Resource::new(key, |(did, rkey)| super::watch::load_watch(did, rkey));
+    let (data, start) = super::watch::use_watched_video("did");
 
     view! {
         <Meta name="robots" content="noindex" />
@@ -41,7 +24,7 @@ pub fn EmbedPage() -> impl IntoView {
                                 <Title text=data.video.title.clone() />
                                 <Link rel="canonical" href=canonical.clone() />
                                 <h1 class="visually-hidden">{data.video.title.clone()}</h1>
-                                <Player video=data.video.clone() start=start() />
+                                <Player video=data.video.clone() start />
                                 <a class="embed__brand" href=canonical target="_blank" rel="noopener">
                                     {format!("{} · Streamhut", data.video.title)}
                                 </a>

@@ -7,7 +7,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{CreatorProfile, VideoPage, encode_query};
-use crate::components::{Avatar, EmptyState, ErrorNotice, RichText, VideoGrid};
+use crate::components::{Avatar, EmptyState, ErrorNotice, NotFoundNotice, RichText, VideoGrid};
 use crate::error::AppError;
 
 /// A creator's page.
@@ -62,18 +62,14 @@ pub fn ProfilePage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(data) => view! { <Creator data /> }.into_any(),
-                    Err(AppError::NotFound) => {
-                        crate::error::set_response_status(404);
-                        view! {
-                            <Title text="Creator not found" />
-                            <section class="notice notice--not-found">
-                                <p class="notice__code">"404"</p>
-                                <h1>"No such creator here"</h1>
-                                <p>"Streamhut only shows creators this server follows."</p>
-                                <p><a class="button" href="/">"Browse the latest videos"</a></p>
-                            </section>
-                        }.into_any()
-                    }
+                    Err(AppError::NotFound) => view! {
+                        <NotFoundNotice
+                            title="Creator not found"
+                            heading="No such creator here"
+                            reason="Streamhut only shows creators this server follows."
+                            home="Browse the latest videos"
+                        />
+                    }.into_any(),
                     Err(error) => view! { <Title text="Creator" /><ErrorNotice error /> }.into_any(),
                 }
             })}

@@ -9,7 +9,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{VideoSummary, encode_query, format_date_time, iso_duration, relative_time};
-use crate::components::{Avatar, ErrorNotice, Player, RichText, VideoCard};
+use crate::components::{Avatar, ErrorNotice, NotFoundNotice, Player, RichText, VideoCard};
 use crate::error::AppError;
 
 /// Everything the watch page shows.
@@ -47,53 +47,53 @@ pub async fn load_watch(actor: String, rkey: String) -> Result<WatchData, AppErr
     )
 }
 
-/// The watch page.
-#[component]
-pub fn WatchPage() -> impl IntoView {
+/// What the watch and embed routes share: the video their `actor_param` and `rkey`
+/// segments name, loading, and the second `?t=` asks playback to start at.
+pub(super) fn use_watched_video(
+    actor_param: &'static str,
+) -> (Resource<Result<WatchData, AppError>>, u64) {
     let params = use_params_map();
-    let query = use_query_map();
     let key = move || {
         let params = params.read();
         (
-            params.get("actor").unwrap_or_default(),
+            params.get(actor_param).unwrap_or_default(),
             params.get("rkey").unwrap_or_default(),
         )
     };
-    let start = move || {
-        query
-            .read()
-            .get("t")
-            .and_then(|t| t.trim_end_matches('s').parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let data = Resource::new(key, |(actor, rkey)| load_watch(actor, rkey));
+    let start = use_query_map()
+        .read_untracked()
+        .get("t")
+        .and_then(|t| t.trim_end_matches('s').parse::<u64>().ok())
+        .unwrap_or(0);
+    (
+        Resource::new(key, |(actor, rkey)| load_watch(actor, rkey)),
+        start,
+    )
+}
+
+/// The watch page.
+#[component]
+pub fn WatchPage() -> impl IntoView {
+    let (data, start) = use_watched_video("actor");
 
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <Watch data start=start() /> }.into_any(),
-                    Err(AppError::NotFound) => view! { <VideoMissing /> }.into_any(),
+                    Ok(data) => view! { <Watch data start /> }.into_any(),
+                    Err(AppError::NotFound) => view! {
+                        <NotFoundNotice
+                            title="Video not found"
+                            heading="This video isn’t available"
+                            reason="It may have been deleted by its creator, or the link may be wrong."
+                            home="Browse the latest videos"
+                            noindex=true
+                        />
+                    }.into_any(),
                     Err(error) => view! { <Title text="Video" /><ErrorNotice error /> }.into_any(),
                 }
             })}
         </Suspense>
-    }
-}
-
-/// A video that is not (or no longer) here: a real 404.
-#[component]
-fn VideoMissing() -> impl IntoView {
-    crate::error::set_response_status(404);
-    view! {
-        <Title text="Video not found" />
-        <Meta name="robots" content="noindex" />
-        <section class="notice notice--not-found">
-            <p class="notice__code">"404"</p>
-            <h1>"This video isn’t available"</h1>
-            <p>"It may have been deleted by its creator, or the link may be wrong."</p>
-            <p><a class="button" href="/">"Browse the latest videos"</a></p>
-        </section>
     }
 }
 

@@ -115,16 +115,10 @@ impl Catalog for SiteCatalog {
     }
 
     async fn video(&self, actor: &str, rkey: &str) -> Result<Option<VideoSummary>, AppError> {
-        let (Some(key), Ok(rkey)) = (Self::key(actor), syntax::rkey(rkey)) else {
+        let Ok(rkey) = syntax::rkey(rkey) else {
             return Ok(None);
         };
-        let Some(creator) = self
-            .appview
-            .index()
-            .creator(&key)
-            .await
-            .map_err(unavailable)?
-        else {
+        let Some(creator) = self.creator(actor).await? else {
             return Ok(None);
         };
         let uri = format!("at://{}/place.stream.video/{rkey}", creator.did);
