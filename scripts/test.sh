@@ -12,6 +12,7 @@ ensure_apt chromium g++ make python3 ffmpeg
 ensure_build_tools
 ensure_npm "$ROOT/end2end"
 ensure_sqld
+ensure_hadolint
 
 step "checking that the browser build links no server-only crate"
 server_only="$(cargo tree -p app -e normal --no-default-features --features hydrate \
@@ -24,6 +25,9 @@ fi
 
 step "cargo fmt --check"
 cargo fmt --all --check
+
+step "hadolint Dockerfile"
+"$HADOLINT" Dockerfile
 
 step "cargo clippy (server and app, all targets; then the browser crates for wasm32)"
 cargo clippy --quiet --all-targets -- -D warnings

@@ -43,6 +43,17 @@ pub struct Config {
     #[arg(long, env = "STREAMHUT_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
 
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers are believed
+    /// (comma-separated IPs or CIDRs, e.g. `127.0.0.1,10.0.0.0/8`). Empty: the client is
+    /// the TCP peer, and those headers are ignored.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// How long a client may take to send a request's head, in seconds; slower
+    /// connections are closed.
+    #[arg(long, env = "STREAMHUT_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_secs: u64,
+
     /// How long a public page rendered for an anonymous visitor is reused for others, in
     /// seconds (0: every view is rendered afresh).
     #[arg(long, env = "STREAMHUT_PAGE_CACHE_SECS", default_value_t = 2)]
@@ -124,6 +135,11 @@ pub struct Config {
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<Secret>,
 
+    /// A bearer token Prometheus must send to read `/metrics` (`Authorization: Bearer
+    /// …`); unset: `/metrics` is open.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+
     /// Key that signs admin session cookies (at least 32 characters). Unset: a random key
     /// is generated once and kept in `<data dir>/session.key`.
     #[arg(long, env = "STREAMHUT_SESSION_SECRET", hide_env_values = true)]
@@ -187,6 +203,16 @@ pub struct Config {
     /// instead of ours.
     #[arg(long, env = "APPVIEW_URL")]
     pub appview_url: Option<Url>,
+}
+
+/// A proxy address: a CIDR, or one IP.
+fn parse_proxy(value: &str) -> Result<ipnet::IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| format!("{value:?} is neither an IP address nor a CIDR like 10.0.0.0/8"))
 }
 
 /// How identities are resolved and whether private addresses may be reached: the same

@@ -75,9 +75,14 @@ async fn main() -> anyhow::Result<()> {
     let dispatcher = services.tasks.start(shutdown.child_token());
     let scheduler = services.scheduler.clone().start(shutdown.child_token());
 
-    web::serve(listener, state, shutdown.clone())
-        .await
-        .context("serving HTTP")?;
+    web::serve(
+        listener,
+        state,
+        std::time::Duration::from_secs(config.header_read_timeout_secs),
+        shutdown.clone(),
+    )
+    .await
+    .context("serving HTTP")?;
     shutdown.cancel();
     let (dispatcher, scheduler) = tokio::join!(dispatcher, scheduler);
     if dispatcher.is_err() || scheduler.is_err() {

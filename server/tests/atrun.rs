@@ -233,6 +233,24 @@ async fn deploy_call_task_upgrade_and_revoke_a_secret() {
             .is_some_and(|m| m.contains("API_KEY is not set")),
         "{body}"
     );
+
+    // 8. The runner's metrics count what happened.
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics");
+    for needle in [
+        r#"streamhut_runner_calls_total{kind="endpoint",outcome="ok"}"#,
+        r#"streamhut_runner_calls_total{kind="endpoint",outcome="handler_error"}"#,
+        r#"streamhut_runner_calls_total{kind="task",outcome="ok"}"#,
+        "streamhut_runner_cold_starts_total",
+        r#"streamhut_runner_call_duration_seconds_count{kind="endpoint"}"#,
+        r#"route="/bundle/{actor}/{name}/{version}/{endpoint}",method="GET",status="200""#,
+    ] {
+        assert!(metrics.contains(needle), "{needle} in\n{metrics}");
+    }
 }
 
 /// Installed bundles' jobs run on schedule (with their errors in the history); bundles by

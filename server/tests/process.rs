@@ -16,6 +16,11 @@ struct Running {
 
 impl Running {
     fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Starts with `settings` (environment variables) on top of the defaults.
+    fn start_with(data_dir: &Path, settings: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_streamhut"))
             .current_dir(data_dir)
             .env("STREAMHUT_LISTEN_ADDR", "127.0.0.1:0")
@@ -27,6 +32,7 @@ impl Running {
             .env("VOD_ORIGIN_URL", "http://127.0.0.1:9")
             .env("RUST_LOG", "info")
             .env_remove("TURSO_URL")
+            .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -203,4 +209,95 @@ fn a_bad_setting_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--listen-addr"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Sign-in attempts from one client, through a proxy, as the server counts them: 429s
+/// among the answers to `attempts` sign-ins with `forwarded_for`.
+async fn refused_sign_ins(address: &str, forwarded_for: &str, attempts: usize) -> usize {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut refused = 0;
+    for _ in 0..attempts {
+        let status = client
+            .post(format!("http://{address}/admin/login"))
+            .header("x-forwarded-for", forwarded_for)
+            .form(&[("identifier", "not a handle"), ("password", "x")])
+            .send()
+            .await
+            .expect("POST /admin/login")
+            .status();
+        refused += usize::from(status == reqwest::StatusCode::TOO_MANY_REQUESTS);
+    }
+    refused
+}
+
+/// Without `TRUSTED_PROXIES`, `X-Forwarded-For` is the client's own claim and changes
+/// nothing; with it, each client behind the proxy has its own sign-in bucket, and a
+/// client cannot escape its bucket by prepending addresses.
+#[tokio::test]
+async fn forwarding_headers_count_only_from_trusted_proxies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut direct = Running::start(dir.path());
+    let address = direct.address();
+    // The burst is 3; a forged header on the fourth attempt is still the same client.
+    assert_eq!(refused_sign_ins(&address, "198.51.100.1", 3).await, 0);
+    assert_eq!(refused_sign_ins(&address, "198.51.100.2", 1).await, 1);
+    drop(direct);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut proxied = Running::start_with(dir.path(), &[("TRUSTED_PROXIES", "127.0.0.1")]);
+    let address = proxied.address();
+    assert_eq!(refused_sign_ins(&address, "198.51.100.1", 3).await, 0);
+    assert_eq!(refused_sign_ins(&address, "198.51.100.1", 1).await, 1);
+    // Another client behind the same proxy is not locked out...
+    assert_eq!(refused_sign_ins(&address, "198.51.100.2", 3).await, 0);
+    // ...and the first cannot pass as someone else by prepending an address.
+    assert_eq!(
+        refused_sign_ins(&address, "203.0.113.50, 198.51.100.1", 1).await,
+        1
+    );
+    let line = proxied.wait_for("client=198.51.100.2");
+    assert!(line.contains("/admin/login"), "{line}");
+}
+
+/// Connections that trickle their request head, or send nothing, are closed after the
+/// header-read timeout, and the server keeps answering others meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_heads_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server =
+        Running::start_with(dir.path(), &[("STREAMHUT_HEADER_READ_TIMEOUT_SECS", "1")]);
+    let address = server.address();
+    let mut slow = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let address = address.clone();
+        slow.spawn(async move {
+            let mut stream = tokio::net::TcpStream::connect(&address)
+                .await
+                .expect("connect");
+            // Half send part of a head; half send nothing at all.
+            if i % 2 == 0 {
+                stream
+                    .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                    .await
+                    .expect("write");
+            }
+            // Never finishes the head: the server must hang up.
+            let mut buf = Vec::new();
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
+                .await
+                .is_ok()
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(health(&address).await, reqwest::StatusCode::OK);
+    let mut closed = 0;
+    while let Some(result) = slow.join_next().await {
+        closed += usize::from(result.expect("slow client"));
+    }
+    assert_eq!(closed, 200, "every slow connection was closed within 10 s");
 }

@@ -388,6 +388,92 @@ async fn sprites_storyboards_and_thumbnails_show_the_right_frames() {
         .await;
         assert_eq!(sprite.dimensions(), (1280, 360), "{shape}");
     }
+
+    // What it took shows in /metrics: requests by route, ffmpeg runs, cache hits, syncs.
+    let metrics = bed
+        .get(&format!("{}/metrics", bed.server.url))
+        .await
+        .text()
+        .await
+        .expect("metrics");
+    let value = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|line| line.starts_with(prefix))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in\n{metrics}"))
+    };
+    assert!(
+        value(
+            r#"streamhut_http_requests_total{route="/api/vod/getSprite",method="GET",status="200"}"#
+        ) >= 5.0
+    );
+    assert!(
+        value(
+            r#"streamhut_http_requests_total{route="/api/vod/getStoryboard",method="GET",status="400"}"#
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            r#"streamhut_http_request_duration_seconds_count{route="/api/vod/getVtt",method="GET"}"#
+        ) >= 2.0
+    );
+    assert!(value(r#"streamhut_vod_ffmpeg_runs_total{outcome="ok"}"#) >= 8.0);
+    assert!(value("streamhut_vod_ffmpeg_duration_seconds_count") >= 8.0);
+    assert!(value(r#"streamhut_vod_image_cache_lookups_total{outcome="hit"}"#) >= 1.0);
+    assert!(value("streamhut_vod_image_cache_bytes") > 10_000.0);
+    assert!(value(r#"streamhut_appview_sync_duration_seconds_count{outcome="ok"}"#) >= 1.0);
+    assert!(
+        metrics.contains("# TYPE streamhut_runner_processes gauge"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE streamhut_tasks_queue_depth gauge"),
+        "{metrics}"
+    );
+    assert!(metrics.ends_with("# EOF\n"));
+}
+
+/// With `METRICS_TOKEN`, `/metrics` answers only to that bearer token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_require_a_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--metrics-token", "scrape-token-123"],
+    )
+    .await;
+    let url = format!("{}/metrics", server.url);
+    let client = server.client();
+    let status = |response: reqwest::Response| response.status().as_u16();
+    assert_eq!(status(client.get(&url).send().await.expect("GET")), 401);
+    let wrong = client
+        .get(&url)
+        .bearer_auth("scrape-token-124")
+        .send()
+        .await;
+    assert_eq!(status(wrong.expect("GET")), 401);
+    let right = client
+        .get(&url)
+        .bearer_auth("scrape-token-123")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(right.status(), 200);
+    assert!(
+        right.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("application/openmetrics-text")
+    );
+    let body = right.text().await.expect("body");
+    assert!(!body.contains("scrape-token"), "the token is not echoed");
+    assert!(
+        body.contains(r#"route="/metrics",method="GET",status="401""#),
+        "{body}"
+    );
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -340,6 +340,9 @@ struct Commit {
     #[serde(default)]
     ops: Vec<RepoOp>,
     blocks: Ipld,
+    /// When the commit was made (RFC 3339).
+    #[serde(default)]
+    time: Option<String>,
     #[serde(default)]
     too_big: bool,
 }
@@ -387,6 +390,12 @@ async fn handle_frame(
             let commit: Commit = serde_ipld_dagcbor::de::from_reader_once(&mut reader)
                 .map_err(|err| FrameError::Skip(format!("bad commit: {err}")))?;
             let seq = commit.seq;
+            let lag = commit
+                .time
+                .as_deref()
+                .and_then(|time| chrono::DateTime::parse_from_rfc3339(time).ok())
+                .and_then(|time| (chrono::Utc::now() - time.to_utc()).to_std().ok());
+            appview.metrics().firehose_event(host, lag);
             let relevant = apply_commit(appview, host, hosts, commit).await?;
             position.advance(appview, seq, relevant).await;
         }

@@ -17,6 +17,7 @@
 //! - [`profile`]: creator profiles and their avatars.
 
 pub mod firehose;
+pub mod metrics;
 pub mod profile;
 pub mod query;
 pub mod record;
@@ -129,6 +130,7 @@ pub struct AppView {
     firehoses: std::sync::RwLock<std::collections::BTreeMap<String, firehose::FirehoseStatus>>,
     /// Whether a failed default registration was logged already.
     defaults_warned: AtomicBool,
+    metrics: metrics::AppViewMetrics,
 }
 
 impl AppView {
@@ -157,6 +159,7 @@ impl AppView {
             hosts_changed: Arc::new(Notify::new()),
             firehoses: Default::default(),
             defaults_warned: AtomicBool::new(false),
+            metrics: metrics::AppViewMetrics::default(),
             options,
         });
         let starting = Arc::downgrade(&appview);
@@ -171,6 +174,11 @@ impl AppView {
             tokio::spawn(firehose::run(Arc::downgrade(&appview), shutdown));
         }
         Ok(appview)
+    }
+
+    /// The AppView's metrics.
+    pub fn metrics(&self) -> &metrics::AppViewMetrics {
+        &self.metrics
     }
 
     /// How many creators are synced at once.

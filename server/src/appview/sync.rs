@@ -40,6 +40,16 @@ impl AppView {
     /// Syncs one registered creator now (the body of the sync task).
     pub async fn sync_creator(&self, did: &str) -> Result<SyncCounts, AppViewError> {
         let started = Instant::now();
+        let result = self.sync_creator_since(did, started).await;
+        self.metrics.sync(result.is_ok(), started.elapsed());
+        result
+    }
+
+    async fn sync_creator_since(
+        &self,
+        did: &str,
+        started: Instant,
+    ) -> Result<SyncCounts, AppViewError> {
         let elapsed_ms = || i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let Some(known) = self.store.creator(did).await? else {
             return Err(AppViewError::NotRegistered(did.to_string()));

@@ -11,6 +11,7 @@
 //! - [`sandbox`]: one Deno process: start, call with timeout and size limit, kill.
 //! - [`manifest`]: the manifest a bundle declares, validated.
 //! - [`bundler`]: `deno bundle` with `"at-run"` mapped to the shipped SDK.
+//! - [`metrics`]: what the runner counts for `/metrics`.
 //! - [`jobs`]: scheduling the `job()` exports of bundles listed in `ATRUN_JOBS`.
 //! - [`deploy`]: publishing bundle versions and secrets to one's own PDS (CLI, tests).
 //! - [`pool`]: the warm pool actor: processes keyed by (author, bundle, CID, permissions,
@@ -24,6 +25,7 @@ pub mod deploy;
 pub mod egress;
 pub mod jobs;
 pub mod manifest;
+pub mod metrics;
 pub mod permissions;
 pub mod pool;
 pub mod sandbox;
@@ -78,6 +80,7 @@ use crate::config::Secret;
 use crate::tasks::{TaskDef, TaskError, TaskFailure, TaskSystem};
 use egress::Egress;
 use manifest::{ExportKind, Manifest};
+use metrics::{CallKind, RunnerMetrics};
 use pool::{PoolError, PoolHandle, PoolPolicy, WorkerKey, WorkerSpec};
 use sandbox::{Launch, Reply, Sandbox, SandboxError, SandboxPolicy, ServeGrants};
 use secrets::RunnerKey;
@@ -129,6 +132,26 @@ pub enum RunnerError {
     /// The task system failed.
     #[error("{0}")]
     Unavailable(String),
+}
+
+impl RunnerError {
+    /// A short name of the kind of failure, for metrics and invocation logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::NotFound(_) => "not_found",
+            Self::NotAllowed(_) => "not_allowed",
+            Self::Upstream(_) => "upstream",
+            Self::InvalidBundle(_) => "invalid_bundle",
+            Self::Secret(_) => "secret",
+            Self::Busy(_) => "busy",
+            Self::Timeout(_) => "timeout",
+            Self::Handler(_) => "handler_error",
+            Self::TooLarge(_) => "too_large",
+            Self::Crashed(_) => "crashed",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
 }
 
 impl From<SandboxError> for RunnerError {
@@ -199,6 +222,19 @@ pub enum Invocation {
     Task(TaskView),
 }
 
+/// One call of an export.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    kind: CallKind,
+    bundle: &'a ResolvedBundle,
+    manifest: &'a Manifest,
+    export: &'a str,
+    args: &'a Value,
+    ctx: &'a Value,
+    /// Overrides the policy's call timeout.
+    timeout: Option<Duration>,
+}
+
 /// The embedded at-run runner.
 pub struct Runner {
     store: BundleStore,
@@ -212,6 +248,7 @@ pub struct Runner {
     secrets: Cache<(String, String), OpenedSecrets>,
     tasks: TaskSystem,
     allowed_authors: Option<HashSet<String>>,
+    metrics: RunnerMetrics,
     this: Weak<Runner>,
 }
 
@@ -274,6 +311,7 @@ impl Runner {
                 .build(),
             tasks,
             allowed_authors: policy.allowed_authors,
+            metrics: RunnerMetrics::default(),
             this: this.clone(),
         }))
     }
@@ -286,6 +324,12 @@ impl Runner {
     /// The pool, for its statistics.
     pub fn pool(&self) -> &PoolHandle {
         &self.pool
+    }
+
+    /// The runner's metrics, with the count of live processes brought up to date.
+    pub fn metrics(&self) -> &RunnerMetrics {
+        self.metrics.processes(self.pool.live());
+        &self.metrics
     }
 
     /// Reads the manifest `code` declares, in a sandbox with no permissions (as `at-run
@@ -401,16 +445,24 @@ impl Runner {
         Ok(opened)
     }
 
-    /// Runs one export in a warm sandbox.
-    async fn run(
-        &self,
-        bundle: &ResolvedBundle,
-        manifest: &Manifest,
-        export: &str,
-        args: &Value,
-        ctx: &Value,
-        timeout: Option<Duration>,
-    ) -> Result<Reply, RunnerError> {
+    /// Runs one export in a warm sandbox, and counts the call.
+    async fn run(&self, call: Call<'_>) -> Result<Reply, RunnerError> {
+        let started = std::time::Instant::now();
+        let result = self.run_uncounted(&call).await;
+        self.metrics.call(call.kind, started.elapsed(), &result);
+        result
+    }
+
+    async fn run_uncounted(&self, call: &Call<'_>) -> Result<Reply, RunnerError> {
+        let Call {
+            bundle,
+            manifest,
+            export,
+            args,
+            ctx,
+            timeout,
+            ..
+        } = *call;
         let secrets = self.secrets(bundle).await?;
         let permissions = manifest
             .permissions
@@ -425,6 +477,7 @@ impl Runner {
         let sandbox = match self.pool.warm(&key) {
             Some(sandbox) => sandbox,
             None => {
+                self.metrics.cold_start();
                 let spec = WorkerSpec {
                     code: self.store.code(bundle).await?,
                     grants: ServeGrants {
@@ -456,15 +509,26 @@ impl Runner {
         export: &str,
         args: Value,
     ) -> Result<Invocation, RunnerError> {
-        let (bundle, manifest) = self.describe(actor, name, version).await?;
+        let (bundle, manifest) = self
+            .describe(actor, name, version)
+            .await
+            .inspect_err(|err| self.metrics.refused(err))?;
         let ctx = json!({
             "bundle": { "did": bundle.did, "name": bundle.name, "version": bundle.version.to_string() },
             "export": export,
         });
         match manifest.exports.get(export) {
             Some(ExportKind::Endpoint) => Ok(Invocation::Reply(
-                self.run(&bundle, &manifest, export, &args, &ctx, None)
-                    .await?,
+                self.run(Call {
+                    kind: CallKind::Endpoint,
+                    bundle: &bundle,
+                    manifest: &manifest,
+                    export,
+                    args: &args,
+                    ctx: &ctx,
+                    timeout: None,
+                })
+                .await?,
             )),
             Some(ExportKind::Task {
                 concurrency,
@@ -516,7 +580,8 @@ impl Runner {
                     "bundle": { "did": bundle.did, "name": bundle.name, "version": bundle.version.to_string() },
                     "export": export,
                 });
-                match runner.run(&bundle, &manifest, &export, &ctx.input, &call_ctx, timeout).await {
+                let call = Call { kind: CallKind::Task, bundle: &bundle, manifest: &manifest, export: &export, args: &ctx.input, ctx: &call_ctx, timeout };
+                match runner.run(call).await {
                     Ok(Reply::Json(value)) => Ok(value),
                     Ok(Reply::Http { status, headers, body }) => Ok(json!({
                         "status": status,
@@ -546,7 +611,10 @@ impl Runner {
         export: &str,
         last_run_at: Option<String>,
     ) -> Result<(), RunnerError> {
-        let (bundle, manifest) = self.describe(actor, name, &VersionSpec::Latest).await?;
+        let (bundle, manifest) = self
+            .describe(actor, name, &VersionSpec::Latest)
+            .await
+            .inspect_err(|err| self.metrics.refused(err))?;
         if !matches!(manifest.exports.get(export), Some(ExportKind::Job { .. })) {
             return Err(RunnerError::NotFound(format!(
                 "{name} no longer has a job named {export}"
@@ -557,8 +625,16 @@ impl Runner {
             "export": export,
             "lastRunAt": last_run_at,
         });
-        self.run(&bundle, &manifest, export, &Value::Null, &ctx, None)
-            .await
-            .map(drop)
+        self.run(Call {
+            kind: CallKind::Job,
+            bundle: &bundle,
+            manifest: &manifest,
+            export,
+            args: &Value::Null,
+            ctx: &ctx,
+            timeout: None,
+        })
+        .await
+        .map(drop)
     }
 }

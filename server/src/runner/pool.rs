@@ -194,6 +194,14 @@ impl PoolHandle {
         Self { tx, warm }
     }
 
+    /// How many workers are alive; no message to the actor.
+    pub fn live(&self) -> usize {
+        self.warm
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+
     /// The live worker for `key`, if one is running; no message to the actor.
     pub fn warm(&self, key: &WorkerKey) -> Option<Arc<Sandbox>> {
         self.warm

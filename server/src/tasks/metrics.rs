@@ -1,25 +1,51 @@
-//! Counters of the task system, as numbers for the admin dashboard and as Prometheus
-//! text for `GET /metrics`.
+//! Counters of the task system: numbers for the admin dashboard, and the same counters
+//! registered for `GET /metrics`.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 
-/// Counters since this process started (queue depth comes from the database).
+/// Counters since this process started (queue depth comes from the database and is
+/// set on each reading).
 #[derive(Debug, Default)]
 pub struct Counters {
-    pub submitted: AtomicU64,
-    pub cache_hits: AtomicU64,
-    pub running: AtomicU64,
-    pub completed: AtomicU64,
-    pub failed: AtomicU64,
-    pub retried: AtomicU64,
+    pub submitted: Counter,
+    pub cache_hits: Counter,
+    pub running: Gauge,
+    pub completed: Counter,
+    pub failed: Counter,
+    pub retried: Counter,
+    pub queue_depth: Gauge,
 }
 
 impl Counters {
-    pub fn add(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    /// Registers every counter under `streamhut_tasks_`.
+    pub fn register(&self, registry: &mut Registry) {
+        let tasks = registry.sub_registry_with_prefix("streamhut_tasks");
+        tasks.register(
+            "queue_depth",
+            "Tasks waiting to run (all processes).",
+            self.queue_depth.clone(),
+        );
+        tasks.register(
+            "running",
+            "Tasks running in this process.",
+            self.running.clone(),
+        );
+        tasks.register("submitted", "Task submissions.", self.submitted.clone());
+        tasks.register(
+            "cache_hits",
+            "Submissions answered from a cached result.",
+            self.cache_hits.clone(),
+        );
+        tasks.register("completed", "Tasks completed.", self.completed.clone());
+        tasks.register("failed", "Tasks that gave up.", self.failed.clone());
+        tasks.register(
+            "retried",
+            "Attempts scheduled for a retry.",
+            self.retried.clone(),
+        );
     }
 }
 
@@ -44,70 +70,20 @@ pub struct TaskMetrics {
 }
 
 impl TaskMetrics {
+    /// Reads the counters, after recording `queue_depth` as the current depth.
     pub(super) fn read(counters: &Counters, queue_depth: u64) -> Self {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        counters
+            .queue_depth
+            .set(i64::try_from(queue_depth).unwrap_or(i64::MAX));
         Self {
             queue_depth,
-            running: get(&counters.running),
-            submitted: get(&counters.submitted),
-            cache_hits: get(&counters.cache_hits),
-            completed: get(&counters.completed),
-            failed: get(&counters.failed),
-            retried: get(&counters.retried),
+            running: u64::try_from(counters.running.get()).unwrap_or(0),
+            submitted: counters.submitted.get(),
+            cache_hits: counters.cache_hits.get(),
+            completed: counters.completed.get(),
+            failed: counters.failed.get(),
+            retried: counters.retried.get(),
         }
-    }
-
-    /// The Prometheus text exposition format.
-    pub fn to_prometheus(&self) -> String {
-        let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP streamhut_tasks_{name} {help}");
-            let _ = writeln!(out, "# TYPE streamhut_tasks_{name} {kind}");
-            let _ = writeln!(out, "streamhut_tasks_{name} {value}");
-        };
-        metric(
-            "queue_depth",
-            "gauge",
-            "Tasks waiting to run.",
-            self.queue_depth,
-        );
-        metric(
-            "running",
-            "gauge",
-            "Tasks running in this process.",
-            self.running,
-        );
-        metric(
-            "submitted_total",
-            "counter",
-            "Task submissions.",
-            self.submitted,
-        );
-        metric(
-            "cache_hits_total",
-            "counter",
-            "Submissions answered from a cached result.",
-            self.cache_hits,
-        );
-        metric(
-            "completed_total",
-            "counter",
-            "Tasks completed.",
-            self.completed,
-        );
-        metric(
-            "failed_total",
-            "counter",
-            "Tasks that gave up.",
-            self.failed,
-        );
-        metric(
-            "retried_total",
-            "counter",
-            "Attempts scheduled for a retry.",
-            self.retried,
-        );
-        out
     }
 }
 
@@ -116,14 +92,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prometheus_text_has_every_counter() {
+    fn every_counter_is_exposed_in_the_openmetrics_text() {
         let counters = Counters::default();
-        Counters::add(&counters.completed);
-        Counters::add(&counters.cache_hits);
-        let text = TaskMetrics::read(&counters, 7).to_prometheus();
-        assert!(text.contains("streamhut_tasks_queue_depth 7\n"));
-        assert!(text.contains("streamhut_tasks_completed_total 1\n"));
-        assert!(text.contains("streamhut_tasks_cache_hits_total 1\n"));
-        assert!(text.contains("# TYPE streamhut_tasks_running gauge\n"));
+        counters.completed.inc();
+        counters.cache_hits.inc();
+        TaskMetrics::read(&counters, 7);
+        let mut registry = Registry::default();
+        counters.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert!(text.contains("streamhut_tasks_queue_depth 7\n"), "{text}");
+        assert!(
+            text.contains("streamhut_tasks_completed_total 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("streamhut_tasks_cache_hits_total 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE streamhut_tasks_running gauge\n"),
+            "{text}"
+        );
     }
 }

@@ -217,10 +217,10 @@ impl TaskSystem {
         if row.status.is_terminal() {
             self.inner.finished_rows.insert(cache_key, row.clone());
         }
-        Counters::add(&self.inner.counters.submitted);
+        self.inner.counters.submitted.inc();
         if reused {
             if row.status.is_terminal() {
-                Counters::add(&self.inner.counters.cache_hits);
+                self.inner.counters.cache_hits.inc();
             }
         } else {
             self.inner.wake.notify_one();
@@ -279,6 +279,12 @@ impl TaskSystem {
     pub async fn metrics(&self) -> Result<TaskMetrics, TaskError> {
         let depth = self.inner.store.queue_depth().await?;
         Ok(TaskMetrics::read(&self.inner.counters, depth))
+    }
+
+    /// Registers the task counters for `/metrics` (read [`Self::metrics`] before each
+    /// scrape, which records the queue depth).
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.inner.counters.register(registry);
     }
 
     /// Deletes finished tasks whose results expired more than `grace` ago.

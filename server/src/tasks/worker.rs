@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::TaskSystem;
 use super::def::{TaskContext, TaskDef, TaskFailure};
-use super::metrics::Counters;
 use super::store::{ClaimPolicy, Claimed, Outcome, now_ms};
 
 fn ms(duration: Duration) -> i64 {
@@ -138,7 +137,7 @@ fn snapshot(system: &TaskSystem) -> (HashMap<String, ClaimPolicy>, HashMap<Strin
 /// Runs one attempt and records its outcome.
 async fn attempt(system: TaskSystem, def: Arc<TaskDef>, task: Claimed) {
     let inner = &system.inner;
-    Counters::add(&inner.counters.running);
+    inner.counters.running.inc();
     let input = serde_json::from_str(&task.input).unwrap_or_default();
     let context = TaskContext {
         id: task.id.clone(),
@@ -188,7 +187,9 @@ async fn attempt(system: TaskSystem, def: Arc<TaskDef>, task: Claimed) {
         .finish(&task.id, &inner.worker_id, outcome, now)
         .await
     {
-        Ok(true) => Counters::add(counter),
+        Ok(true) => {
+            counter.inc();
+        }
         Ok(false) => {
             tracing::warn!(task = %task.id, "lease lost before the task finished; outcome dropped")
         }
@@ -196,10 +197,7 @@ async fn attempt(system: TaskSystem, def: Arc<TaskDef>, task: Claimed) {
             tracing::error!(task = %task.id, error = %err, "recording a task outcome failed")
         }
     }
-    inner
-        .counters
-        .running
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    inner.counters.running.dec();
     let _ = inner.finished.send(task.id);
     inner.wake.notify_one();
 }

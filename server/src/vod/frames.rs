@@ -22,6 +22,7 @@ use tokio::process::Command;
 use tokio::sync::Semaphore;
 
 use super::VodError;
+use super::metrics::VodMetrics;
 use super::playlist::{Resource, Timeline};
 use crate::atproto::net::{HttpClient, NetError};
 
@@ -38,12 +39,21 @@ pub struct FrameGrabber {
     slots: Arc<Semaphore>,
     timeout: Duration,
     inits: Cache<Resource, Bytes>,
+    metrics: VodMetrics,
 }
 
 impl FrameGrabber {
-    /// A grabber running `ffmpeg`, at most `concurrency` at once, each for at most `timeout`.
-    pub fn new(http: HttpClient, ffmpeg: PathBuf, concurrency: usize, timeout: Duration) -> Self {
+    /// A grabber running `ffmpeg`, at most `concurrency` at once, each for at most
+    /// `timeout`, counting its runs in `metrics`.
+    pub fn new(
+        http: HttpClient,
+        ffmpeg: PathBuf,
+        concurrency: usize,
+        timeout: Duration,
+        metrics: VodMetrics,
+    ) -> Self {
         Self {
+            metrics,
             http,
             ffmpeg,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
@@ -162,6 +172,26 @@ impl FrameGrabber {
             .acquire()
             .await
             .map_err(|_| VodError::Unavailable("shutting down".into()))?;
+        let started = std::time::Instant::now();
+        let result = self.run_ffmpeg(file, offset, width, height).await;
+        let took = started.elapsed();
+        let outcome = match &result {
+            Ok(Some(_)) => "ok",
+            Ok(None) => "no_frame",
+            Err(_) if took >= self.timeout => "timeout",
+            Err(_) => "failed",
+        };
+        self.metrics.ffmpeg(outcome, took);
+        result
+    }
+
+    async fn run_ffmpeg(
+        &self,
+        file: &std::path::Path,
+        offset: Option<f64>,
+        width: u32,
+        height: u32,
+    ) -> Result<Option<RgbImage>, VodError> {
         let mut command = Command::new(&self.ffmpeg);
         command.args(["-nostdin", "-hide_banner", "-loglevel", "error"]);
         if let Some(offset) = offset.filter(|o| *o > 0.0) {

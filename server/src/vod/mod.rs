@@ -18,6 +18,7 @@
 
 pub mod cache;
 pub mod frames;
+pub mod metrics;
 pub mod playlist;
 pub mod previews;
 
@@ -223,6 +224,7 @@ pub struct Vod {
     frames: FrameGrabber,
     cache: FileCache,
     tasks: TaskSystem,
+    metrics: metrics::VodMetrics,
     timelines: Cache<String, Arc<Timeline>>,
     /// Rewritten playlists by query, for a few seconds: a player's playlist requests
     /// then cost the origin one request per video and session, not one per viewer.
@@ -239,11 +241,13 @@ impl Vod {
         tasks: TaskSystem,
     ) -> std::io::Result<Arc<Self>> {
         let cache = FileCache::open(options.cache_dir.clone(), options.cache_max_bytes)?;
+        let metrics = metrics::VodMetrics::default();
         let frames = FrameGrabber::new(
             http.clone(),
             options.ffmpeg.clone(),
             options.ffmpeg_concurrency,
             options.ffmpeg_timeout,
+            metrics.clone(),
         );
         Ok(Arc::new(Self {
             http,
@@ -252,6 +256,7 @@ impl Vod {
             frames,
             cache,
             tasks,
+            metrics,
             timelines: Cache::builder()
                 .max_capacity(1_000)
                 .time_to_live(Duration::from_secs(600))
@@ -265,6 +270,12 @@ impl Vod {
                 .build(),
             options,
         }))
+    }
+
+    /// VOD's metrics, with the image cache's size brought up to date.
+    pub fn metrics(&self) -> &metrics::VodMetrics {
+        self.metrics.cache_size(self.cache.size());
+        &self.metrics
     }
 
     /// The options it runs with.
@@ -410,7 +421,9 @@ impl Vod {
     pub async fn image(&self, kind: Kind, uri: &str, sheet: usize) -> Result<Image, VodError> {
         let video = self.video(uri).await?;
         let key = kind.image_key(&video.cid, sheet);
-        if let Some(bytes) = self.cache.read(&key).await {
+        let cached = self.cache.read(&key).await;
+        self.metrics.cache_lookup(cached.is_some());
+        if let Some(bytes) = cached {
             return Ok(Image {
                 bytes: bytes.into(),
                 etag: key,

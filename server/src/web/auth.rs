@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum_extra::extract::cookie::{Cookie, Key, SameSite, SignedCookieJar};
 use sha2::{Digest, Sha256, Sha512};
 
@@ -42,7 +42,7 @@ const MIN_SECRET_CHARS: usize = 32;
 #[derive(Clone)]
 pub struct AdminAuth {
     admins: HashSet<String>,
-    token_digest: Option<[u8; 32]>,
+    token: Option<BearerToken>,
     key: Key,
     secure_cookie: bool,
     db: Db,
@@ -108,12 +108,7 @@ impl AdminAuth {
                 .map(|did| did.trim().to_string())
                 .filter(|did| !did.is_empty())
                 .collect(),
-            token_digest: config
-                .admin_token
-                .as_ref()
-                .map(|token| token.expose().trim())
-                .filter(|token| !token.is_empty())
-                .map(|token| Sha256::digest(token.as_bytes()).into()),
+            token: config.admin_token.as_ref().and_then(BearerToken::new),
             key,
             secure_cookie: config.public_url().starts_with("https://"),
             db,
@@ -195,18 +190,10 @@ impl AdminAuth {
     /// Who is asking, as far as admin rights go.
     pub async fn check(&self, parts: &Parts) -> Result<Admin, XrpcError> {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
-            let matches = match (token, &self.token_digest) {
-                (Some(token), Some(expected)) => {
-                    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-                    constant_time_eq(&digest, expected)
-                }
-                _ => false,
-            };
+            let matches = self
+                .token
+                .as_ref()
+                .is_some_and(|token| token.matches(value));
             return if matches {
                 Ok(Admin::Token)
             } else {
@@ -328,8 +315,35 @@ pub fn is_cross_site(headers: &HeaderMap) -> bool {
     origin == "null" || !origin_host.eq_ignore_ascii_case(host)
 }
 
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// A bearer token a client must send (`Authorization: Bearer …`), kept as its digest
+/// and compared in constant time.
+#[derive(Clone)]
+pub struct BearerToken([u8; 32]);
+
+impl BearerToken {
+    /// The token `secret`; none when it is blank.
+    pub fn new(secret: &Secret) -> Option<Self> {
+        let token = secret.expose().trim();
+        (!token.is_empty()).then(|| Self(Sha256::digest(token.as_bytes()).into()))
+    }
+
+    /// Whether an `Authorization` header value carries this token.
+    pub fn matches(&self, authorization: &HeaderValue) -> bool {
+        let Some(token) = authorization
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+        else {
+            return false;
+        };
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        digest
+            .iter()
+            .zip(&self.0)
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+    }
 }
 
 /// The generated cookie key in `path`, created (0600) on first use.

@@ -9,8 +9,10 @@
 pub mod appview;
 pub mod auth;
 pub mod catalog;
+pub mod client_ip;
 mod error;
 mod health;
+pub mod metrics;
 pub mod native;
 mod oembed;
 mod page_cache;
@@ -85,6 +87,10 @@ pub struct AppState {
     pub native: Arc<Vec<native::NativeBundle>>,
     /// Anonymous visitors' pages, reused for a few seconds.
     pub page_cache: page_cache::PageCache,
+    /// Proxies whose forwarding headers name the client.
+    pub trusted_proxies: client_ip::TrustedProxies,
+    /// What `/metrics` reports.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -107,6 +113,8 @@ impl AppState {
             scheduler: services.scheduler.clone(),
             native: services.native.clone(),
             page_cache: page_cache::PageCache::new(Duration::from_secs(config.page_cache_secs)),
+            trusted_proxies: client_ip::TrustedProxies::new(&config.trusted_proxies),
+            metrics: Arc::new(metrics::Metrics::new(config, services)),
         }
     }
 }
@@ -208,7 +216,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oembed", get(oembed::oembed))
         .route("/.well-known/at-run", get(runner::well_known))
         .merge(bundles)
-        .route("/metrics", get(tasks::metrics))
+        .route("/metrics", get(metrics::serve))
         .route("/api/tasks", post(tasks::submit))
         .route("/api/tasks/{id}", get(tasks::get))
         .merge(sign_in)
@@ -227,16 +235,30 @@ pub fn router(state: AppState) -> Router {
             AppState,
             _,
         >(context, app::shell))
+        .layer(axum::middleware::from_fn(metrics::label_route))
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(
+                    state.trusted_proxies.clone(),
+                    client_ip::identify,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.metrics.clone(),
+                    metrics::track,
+                ))
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(|request: &Request| {
+                            let client = request
+                                .extensions()
+                                .get::<client_ip::ClientIp>()
+                                .map(|ip| tracing::field::display(ip.0));
                             // The path only: query strings may carry tokens.
                             tracing::info_span!(
                                 "request",
                                 method = %request.method(),
                                 path = %request.uri().path(),
+                                client,
                             )
                         })
                         .on_request(())
@@ -265,34 +287,77 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves `state` on `listener` until `shutdown` is cancelled, then drains in-flight
 /// requests for at most [`DRAIN_TIMEOUT`].
+///
+/// Our own accept loop rather than `axum::serve`, which sets no timer and so no
+/// header-read timeout: a client gets `header_read_timeout` to send each request head
+/// (from the moment its connection opens, or the previous response ended), or its
+/// connection is closed. HTTP/1.1 only: browsers speak HTTP/2 only over TLS, which the
+/// reverse proxy in front terminates; and HTTP version detection would read the first
+/// bytes with no timeout at all.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    header_read_timeout: Duration,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
-    let drain_deadline = async {
-        shutdown.cancelled().await;
-        tokio::time::sleep(DRAIN_TIMEOUT).await;
-    };
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+
+    let app = router(state);
+    let mut connections = hyper::server::conn::http1::Builder::new();
+    connections
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let service =
+            app.clone()
+                .map_request(move |request: axum::http::Request<hyper::body::Incoming>| {
+                    let mut request = request.map(axum::body::Body::new);
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    request
+                });
+        let connection =
+            connections.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // Clients that hang up or time out end here; nothing to report.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
     tokio::select! {
-        served = server => served,
-        () = drain_deadline => {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
             tracing::warn!("requests still running {DRAIN_TIMEOUT:?} after shutdown began; closing");
-            Ok(())
         }
     }
+    Ok(())
 }
 
-/// Per-client-IP rate limiting of `routes`: `per_minute` requests a minute, with bursts
+/// Per-client-IP ([`client_ip::ClientIp`]) rate limiting of `routes`: `per_minute` requests a minute, with bursts
 /// of up to a tenth of that. Refusals are XRPC `RateLimitExceeded` errors.
 fn rate_limited(routes: Router<AppState>, per_minute: u32) -> Router<AppState> {
     let config = (per_minute > 0)
         .then(|| {
             tower_governor::governor::GovernorConfigBuilder::default()
+                .key_extractor(client_ip::ClientIpKey)
                 .per_millisecond((60_000 / u64::from(per_minute)).max(1))
                 .burst_size((per_minute / 10).max(1))
                 .finish()

@@ -33,6 +33,8 @@ const MAX_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 struct Page {
     headers: HeaderMap,
     body: Bytes,
+    /// The route it was rendered by, for the metrics of the hits.
+    route: Option<super::metrics::Route>,
 }
 
 /// The cache; cloned into the middleware.
@@ -103,6 +105,9 @@ pub async fn serve(State(cache): State<PageCache>, request: Request, next: Next)
     if let Some(page) = pages.get(&key) {
         let mut response = Response::new(Body::from(page.body.clone()));
         *response.headers_mut() = page.headers.clone();
+        if let Some(route) = &page.route {
+            response.extensions_mut().insert(route.clone());
+        }
         return response;
     }
     let response = next.run(request).await;
@@ -126,6 +131,7 @@ pub async fn serve(State(cache): State<PageCache>, request: Request, next: Next)
         Arc::new(Page {
             headers: parts.headers.clone(),
             body: body.clone(),
+            route: parts.extensions.get().cloned(),
         }),
     );
     Response::from_parts(parts, Body::from(body))

@@ -15,7 +15,7 @@ use app::tasks::{MAX_WAIT_SECS, TaskStatus, TaskView};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -136,18 +136,6 @@ pub(super) async fn submit(
             .unwrap_or(submitted.view)
     };
     Ok(task_response(view))
-}
-
-pub(super) async fn metrics(State(tasks): State<TaskSystem>) -> Result<Response, XrpcError> {
-    let metrics = tasks.metrics().await.map_err(task_error)?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        metrics.to_prometheus(),
-    )
-        .into_response())
 }
 
 #[cfg(test)]

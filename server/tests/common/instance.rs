@@ -68,7 +68,12 @@ impl Server {
             .expect("services");
         let tasks = services.tasks.start(shutdown.clone());
         let state = AppState::new(&config, &services);
-        let served = tokio::spawn(web::serve(listener, state, shutdown.clone()));
+        let served = tokio::spawn(web::serve(
+            listener,
+            state,
+            std::time::Duration::from_secs(config.header_read_timeout_secs),
+            shutdown.clone(),
+        ));
         Self {
             url,
             shutdown,
