@@ -34,3 +34,49 @@ pub mod services;
 pub mod tasks;
 pub mod vod;
 pub mod web;
+
+/// Settings shared by the property tests next to each parser of outside input.
+#[cfg(test)]
+pub(crate) mod properties {
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    /// 10 000 generated inputs per property in the test suite; `PROPTEST_CASES=1000000`
+    /// for a longer run (see the README).
+    pub fn config() -> Config {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|cases| cases.parse().ok())
+            .unwrap_or(10_000);
+        Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        }
+    }
+
+    /// Any JSON value, nested a few levels, with the keys records and manifests use
+    /// mixed into arbitrary ones.
+    pub fn json(keys: &'static [&'static str]) -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let key = prop_oneof![
+            proptest::sample::select(keys).prop_map(str::to_string),
+            "[a-zA-Z$]{0,8}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,20}".prop_map(Value::String),
+            proptest::sample::select(keys).prop_map(|k| Value::String(k.to_string())),
+        ];
+        leaf.prop_recursive(4, 64, 8, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(key.clone(), inner, 0..8)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+}

@@ -428,3 +428,32 @@ mod tests {
         assert!(decode_cursor("not a cursor!").is_err());
     }
 }
+
+/// Property tests: any text given as a cursor is read or refused with an error, never a
+/// panic; cursors we give out read back as what they encode.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(crate::properties::config())]
+
+        #[test]
+        fn any_cursor_text_is_read_or_refused_cleanly(text in prop_oneof![".{0,80}", "[A-Za-z0-9_-]{0,80}"]) {
+            if let Ok((created_at, uri)) = decode_cursor(&text) {
+                prop_assert!(!created_at.contains('\n'));
+                let _ = uri;
+            }
+        }
+
+        #[test]
+        fn cursors_we_give_out_read_back(created_at in "[^\n]{0,40}", uri in ".{0,80}") {
+            let encoded = URL_SAFE_NO_PAD.encode(format!("{created_at}\n{uri}"));
+            let (a, b) = decode_cursor(&encoded).expect("our cursor");
+            prop_assert_eq!(a, created_at);
+            prop_assert_eq!(b, uri);
+        }
+    }
+}

@@ -279,3 +279,53 @@ mod tests {
         assert_eq!(row.title.chars().count(), MAX_TITLE_CHARS);
     }
 }
+
+/// Property tests: any record a repo holds is indexed or refused with a reason, never a
+/// panic; an indexed record has a non-empty title and no negative duration.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const KEYS: &[&str] = &[
+        "$type",
+        "title",
+        "description",
+        "creator",
+        "createdAt",
+        "duration",
+        "durationMs",
+        "thumb",
+        "ref",
+        "$link",
+        "mimeType",
+        "size",
+        "source",
+        "livestream",
+        "uri",
+        "cid",
+        "place.stream.muxl.defs#archive",
+        "place.stream.media.defs#sourceTracks",
+        "place.stream.video",
+        "blob",
+        "image/jpeg",
+        "2026-01-01T00:00:00.000Z",
+        "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa",
+    ];
+
+    proptest! {
+        #![proptest_config(crate::properties::config())]
+
+        #[test]
+        fn any_record_is_indexed_or_refused_cleanly(value in crate::properties::json(KEYS)) {
+            match parse_video("did:plc:a", "3k", "bafy", &value, "2026-01-01T00:00:00.000Z") {
+                Ok(video) => {
+                    prop_assert!(!video.title.trim().is_empty());
+                    prop_assert!(video.duration_ms.is_none_or(|ms| ms >= 0));
+                }
+                Err(invalid) => prop_assert!(!invalid.reason.is_empty()),
+            }
+        }
+    }
+}

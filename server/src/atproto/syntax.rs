@@ -140,3 +140,61 @@ mod tests {
         }
     }
 }
+
+/// Property tests: any text given as an identifier is accepted or refused with an
+/// error, never a panic; well-formed identifiers are accepted and read back unchanged.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn plc() -> impl Strategy<Value = String> {
+        "did:plc:[a-z2-7]{24}"
+    }
+
+    fn handle_text() -> impl Strategy<Value = String> {
+        "([a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?\\.){1,3}[a-z]{2,6}"
+    }
+
+    proptest! {
+        #![proptest_config(crate::properties::config())]
+
+        #[test]
+        fn any_text_is_accepted_or_refused_without_panicking(
+            text in prop_oneof![
+                ".{0,80}",
+                "(did:|at://|@)?[a-zA-Z0-9:._~%/@-]{0,60}",
+            ],
+        ) {
+            let _ = did(&text);
+            let _ = handle(&text);
+            let _ = nsid(&text);
+            let _ = rkey(&text);
+            let _ = tid(&text);
+            let _ = at_uri(&text);
+            if let Err(err) = actor(&text) {
+                prop_assert!(!err.to_string().is_empty());
+            }
+        }
+
+        #[test]
+        fn well_formed_identifiers_read_back_unchanged(
+            plc in plc(),
+            web in "did:web:[a-z]{1,10}\\.[a-z]{2,5}",
+            name in handle_text(),
+            key in "[a-zA-Z0-9._:~-]{1,40}",
+        ) {
+            prop_assume!(key != "." && key != "..");
+            prop_assert_eq!(did(&plc).expect("did:plc").as_str().to_string(), plc.clone());
+            prop_assert_eq!(did(&web).expect("did:web").as_str().to_string(), web.clone());
+            prop_assert_eq!(handle(&name).expect("handle").as_str().to_string(), name.clone());
+            let padded = format!(" {plc} ");
+            prop_assert!(matches!(actor(&padded), Ok(AtIdentifier::Did(_))));
+            prop_assert!(matches!(actor(&name), Ok(AtIdentifier::Handle(_))));
+            prop_assert_eq!(rkey(&key).expect("rkey").as_str().to_string(), key.clone());
+            let uri = format!("at://{plc}/place.stream.video/{key}");
+            prop_assert_eq!(at_uri(&uri).expect("AT-URI").as_str().to_string(), uri.clone());
+        }
+    }
+}

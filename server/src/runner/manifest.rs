@@ -358,3 +358,100 @@ mod tests {
         ));
     }
 }
+
+/// Property tests: whatever a bundle reports as its manifest is accepted or refused
+/// with an error, never a panic; an accepted manifest keeps only valid names and
+/// bounded numbers.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const KEYS: &[&str] = &[
+        "name",
+        "sdkVersion",
+        "permissions",
+        "net",
+        "env",
+        "exports",
+        "kind",
+        "endpoint",
+        "task",
+        "job",
+        "concurrency",
+        "cacheTtl",
+        "timeout",
+        "schedule",
+        "every 5m",
+        "0 * * * *",
+        "0.1.0",
+        "demo",
+        "API_KEY",
+        "example.com",
+    ];
+
+    proptest! {
+        #![proptest_config(crate::properties::config())]
+
+        #[test]
+        fn any_reported_manifest_is_validated_without_panicking(
+            value in crate::properties::json(KEYS),
+            expected in proptest::option::of(proptest::sample::select(&["demo", "other"][..])),
+        ) {
+            let Ok(raw) = serde_json::from_value::<RawManifest>(value) else {
+                return Ok(());
+            };
+            if let Ok(manifest) = Manifest::validate(raw, expected) {
+                prop_assert!(valid_bundle_name(&manifest.name));
+                if let Some(expected) = expected {
+                    prop_assert_eq!(manifest.name.as_str(), expected);
+                }
+                let view = serde_json::to_value(manifest.view()).expect("serializes");
+                prop_assert!(view.is_object());
+            }
+        }
+
+        #[test]
+        fn manifests_shaped_like_real_ones_are_validated_without_panicking(
+            name in prop_oneof![Just("demo".to_string()), ".{0,12}"],
+            net in proptest::collection::vec(prop_oneof![Just("example.com".to_string()), ".{0,20}"], 0..4),
+            env in proptest::collection::vec(prop_oneof![Just("API_KEY".to_string()), ".{0,12}"], 0..4),
+            exports in proptest::collection::vec(
+                (
+                    prop_oneof![Just("run".to_string()), ".{0,10}"],
+                    proptest::sample::select(&["endpoint", "task", "job", "other"][..]),
+                    proptest::option::of(any::<f64>()),
+                    proptest::option::of(any::<f64>()),
+                    proptest::option::of(any::<f64>()),
+                    proptest::option::of(prop_oneof![
+                        Just("every 5m".to_string()),
+                        Just("0 * * * *".to_string()),
+                        ".{0,16}",
+                    ]),
+                ),
+                0..6,
+            ),
+        ) {
+            let exports: Vec<serde_json::Value> = exports
+                .into_iter()
+                .map(|(name, kind, concurrency, cache_ttl, timeout, schedule)| {
+                    serde_json::json!({
+                        "name": name, "kind": kind, "concurrency": concurrency,
+                        "cacheTtl": cache_ttl, "timeout": timeout, "schedule": schedule,
+                    })
+                })
+                .collect();
+            let value = serde_json::json!({
+                "name": name, "sdkVersion": "0.1.0",
+                "permissions": { "net": net, "env": env },
+                "exports": exports,
+            });
+            let raw: RawManifest = serde_json::from_value(value).expect("the raw shape");
+            if let Ok(manifest) = Manifest::validate(raw, None) {
+                prop_assert!(valid_bundle_name(&manifest.name));
+                let _ = manifest.view();
+            }
+        }
+    }
+}

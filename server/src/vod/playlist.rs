@@ -178,7 +178,12 @@ impl Timeline {
                         (None, Some((previous, end))) if previous == &url => *end,
                         (None, _) => 0,
                     };
-                    next_offset = Some((url.clone(), offset + range.length));
+                    let end = offset.checked_add(range.length).ok_or_else(|| {
+                        VodError::Upstream(format!(
+                            "the playlist has an impossible byte range for {url}"
+                        ))
+                    })?;
+                    next_offset = Some((url.clone(), end));
                     Some((offset, range.length))
                 }
                 None => {
@@ -334,5 +339,187 @@ mod tests {
         assert_eq!(pick_variant(&master, 360), Some("mid"));
         assert_eq!(pick_variant(&master, 90), Some("low"));
         assert_eq!(pick_variant(&master, 1080), Some("high"));
+    }
+}
+
+/// Property tests: whatever an origin sends, parsing, rewriting and reading a timeline
+/// never panic; well-formed playlists keep every segment, range, discontinuity and
+/// unknown tag, with media made absolute and sub-playlists routed through us.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const BASE: &str =
+        "https://vod.example/xrpc/place.stream.playback.getVideoPlaylist?uri=at%3A%2F%2Fx&track=1";
+    const OURS: &str = "https://streamhut.example/api/vod/getPlaylist";
+
+    fn media_uri() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9_-]{1,10}\\.(m4s|ts|mp4)(\\?n=[0-9]{1,4})?",
+            "/[a-z0-9]{1,6}/[a-z0-9]{1,8}\\.m4s",
+            "https://cdn\\.example/[a-z0-9]{1,8}\\.ts",
+            "[A-Za-z0-9%._~/?=&:-]{1,30}",
+        ]
+    }
+
+    fn playlist_uri() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "place\\.stream\\.playback\\.getVideoPlaylist\\?uri=at%3A%2F%2Fx&track=[0-9]&sid=[a-z]{1,4}(&start=[0-9]{1,3})?",
+            "/xrpc/place\\.stream\\.playback\\.getVideoPlaylist\\?track=[0-9]",
+            "https://other\\.example/[a-z]{1,8}\\.m3u8",
+            "[a-z0-9]{1,8}\\.m3u8",
+        ]
+    }
+
+    /// A segment: duration, optional byte range (length, offset), discontinuity,
+    /// an unknown tag, its URI.
+    type SegmentSpec = (f32, Option<(u64, Option<u64>)>, bool, bool, String);
+
+    fn segment() -> impl Strategy<Value = SegmentSpec> {
+        (
+            0.0f32..30.0,
+            proptest::option::of((any::<u64>(), proptest::option::of(any::<u64>()))),
+            any::<bool>(),
+            any::<bool>(),
+            media_uri(),
+        )
+    }
+
+    fn media_text(init: &Option<String>, segments: &[SegmentSpec], end: bool) -> String {
+        let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:30\n");
+        if let Some(init) = init {
+            text.push_str(&format!("#EXT-X-MAP:URI=\"{init}\"\n"));
+        }
+        for (duration, range, discontinuity, unknown, uri) in segments {
+            if *discontinuity {
+                text.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            if *unknown {
+                text.push_str("#EXT-X-STREAMHUT-TEST:kept\n");
+            }
+            text.push_str(&format!("#EXTINF:{duration:.3},\n"));
+            match range {
+                Some((length, Some(offset))) => {
+                    text.push_str(&format!("#EXT-X-BYTERANGE:{length}@{offset}\n"))
+                }
+                Some((length, None)) => text.push_str(&format!("#EXT-X-BYTERANGE:{length}\n")),
+                None => {}
+            }
+            text.push_str(uri);
+            text.push('\n');
+        }
+        if end {
+            text.push_str("#EXT-X-ENDLIST\n");
+        }
+        text
+    }
+
+    fn fetched(bytes: &[u8]) -> Option<Fetched> {
+        parse(bytes).ok().map(|playlist| Fetched {
+            url: Url::parse(BASE).expect("base"),
+            playlist,
+        })
+    }
+
+    proptest! {
+        #![proptest_config(crate::properties::config())]
+
+        #[test]
+        fn anything_an_origin_sends_is_handled_without_panicking(
+            bytes in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..400),
+                "#EXTM3U\n[#A-Z0-9:=,@\".\n/?&-]{0,300}".prop_map(String::into_bytes),
+            ],
+            at in any::<f64>(),
+        ) {
+            if let Some(fetched) = fetched(&bytes) {
+                let _ = rewrite(&fetched, &Url::parse(OURS).expect("ours"));
+                if let Playlist::MediaPlaylist(media) = &fetched.playlist
+                    && let Ok(timeline) = Timeline::new(media, &fetched.url)
+                {
+                    let (segment, offset) = timeline.locate(at);
+                    prop_assert!(offset >= 0.0 || offset.is_nan());
+                    prop_assert!(timeline.segments.contains(segment));
+                }
+            }
+        }
+
+        #[test]
+        fn media_playlists_keep_everything_with_media_made_absolute(
+            init in proptest::option::of(media_uri()),
+            segments in proptest::collection::vec(segment(), 1..12),
+            end in any::<bool>(),
+            at in -10.0f64..400.0,
+        ) {
+            let text = media_text(&init, &segments, end);
+            let fetched = fetched(text.as_bytes()).expect("a well-formed playlist parses");
+            let out = rewrite(&fetched, &Url::parse(OURS).expect("ours")).expect("rewrites");
+            let Ok(Playlist::MediaPlaylist(media)) = parse(&out) else {
+                panic!("the rewritten playlist is a media playlist:\n{}", String::from_utf8_lossy(&out));
+            };
+            prop_assert_eq!(media.segments.len(), segments.len());
+            prop_assert_eq!(media.end_list, end);
+            let base = Url::parse(BASE).expect("base");
+            for (written, (_, range, discontinuity, unknown, uri)) in media.segments.iter().zip(&segments) {
+                if base.join(uri).is_ok() {
+                    prop_assert!(Url::parse(&written.uri).is_ok(), "absolute: {}", written.uri);
+                }
+                prop_assert_eq!(written.discontinuity, *discontinuity);
+                prop_assert_eq!(written.byte_range.as_ref().map(|r| (r.length, r.offset)), *range);
+                prop_assert_eq!(!written.unknown_tags.is_empty(), *unknown);
+            }
+            if let Some(map) = media.segments.first().and_then(|s| s.map.as_ref())
+                && init.as_deref().is_some_and(|init| base.join(init).is_ok())
+            {
+                prop_assert!(Url::parse(&map.uri).is_ok(), "absolute init: {}", map.uri);
+            }
+            if let Ok(timeline) = Timeline::new(&media, &base) {
+                let total: f64 = timeline.segments.iter().map(|s| s.duration).sum();
+                prop_assert!((total - timeline.duration).abs() < 1e-6);
+                let (segment, offset) = timeline.locate(at);
+                prop_assert!(offset >= 0.0 && offset <= segment.duration + 1e-6);
+            }
+        }
+
+        #[test]
+        fn master_playlists_route_origin_playlists_through_us(
+            variants in proptest::collection::vec((1u64..10_000_000, playlist_uri()), 1..6),
+            audio in proptest::option::of(playlist_uri()),
+            iframe in proptest::option::of(playlist_uri()),
+        ) {
+            let mut text = String::from("#EXTM3U\n");
+            if let Some(uri) = &audio {
+                text.push_str(&format!("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"{uri}\"\n"));
+            }
+            if let Some(uri) = &iframe {
+                text.push_str(&format!("#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1000,URI=\"{uri}\"\n"));
+            }
+            for (bandwidth, uri) in &variants {
+                text.push_str(&format!("#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}\n{uri}\n"));
+            }
+            let fetched = fetched(text.as_bytes()).expect("a well-formed playlist parses");
+            let out = rewrite(&fetched, &Url::parse(OURS).expect("ours")).expect("rewrites");
+            let Ok(Playlist::MasterPlaylist(master)) = parse(&out) else {
+                panic!("the rewritten playlist is a master playlist");
+            };
+            let expected = variants.len() + usize::from(iframe.is_some());
+            prop_assert_eq!(master.variants.len(), expected);
+            let uris = master
+                .variants
+                .iter()
+                .map(|v| v.uri.clone())
+                .chain(master.alternatives.iter().filter_map(|a| a.uri.clone()));
+            for uri in uris {
+                let url = Url::parse(&uri).expect("absolute");
+                if url.path().ends_with(PLAYLIST_METHOD) {
+                    prop_assert!(false, "an origin playlist URL survived: {}", uri);
+                }
+                if uri.starts_with(OURS) {
+                    prop_assert!(url.query().is_some(), "the origin's query is carried: {}", uri);
+                }
+            }
+        }
     }
 }

@@ -242,3 +242,96 @@ mod tests {
         assert_eq!(hour.tiles.last().map(|t| t.end), Some(3600.0));
     }
 }
+
+/// Property tests: for any duration and any timeline, layouts stay inside the video and
+/// their WebVTT is well-formed: cues in order, each ending after it starts.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use url::Url;
+
+    use super::*;
+    use crate::vod::playlist::{Resource, Segment};
+
+    /// Each cue of `vtt`: (start, end) in milliseconds; panics on a malformed line.
+    fn cues(vtt: &str) -> Vec<(u64, u64)> {
+        let millis = |t: &str| -> u64 {
+            let (hms, ms) = t.split_once('.').expect("HH:MM:SS.mmm");
+            let parts: Vec<u64> = hms.split(':').map(|p| p.parse().expect("number")).collect();
+            assert_eq!((parts.len(), ms.len()), (3, 3), "{t}");
+            ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000 + ms.parse::<u64>().expect("ms")
+        };
+        vtt.lines()
+            .filter_map(|line| line.split_once(" --> "))
+            .map(|(start, end)| (millis(start), millis(end)))
+            .collect()
+    }
+
+    fn check(vtt: &str, layout: &Layout) -> Result<(), TestCaseError> {
+        prop_assert!(vtt.starts_with("WEBVTT\n"));
+        let cues = cues(vtt);
+        prop_assert!(cues.len() <= layout.tiles.len());
+        for window in cues.windows(2) {
+            prop_assert!(window[0].0 <= window[1].0, "cues in order: {:?}", window);
+        }
+        for (start, end) in &cues {
+            prop_assert!(start <= end, "{} --> {}", start, end);
+        }
+        for line in vtt.lines().filter(|l| l.contains("#xywh=")) {
+            prop_assert!(
+                line.starts_with("https://streamhut.example/sprite?sheet="),
+                "{}",
+                line
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(crate::properties::config())]
+
+        #[test]
+        fn sprite_cues_are_well_formed_for_any_duration(duration in prop_oneof![
+            any::<f64>(),
+            0.0f64..100_000.0,
+        ]) {
+            let layout = sprite_layout(duration);
+            prop_assert_eq!(layout.tiles.len(), SPRITE_FRAMES as usize);
+            for tile in &layout.tiles {
+                prop_assert!(
+                    tile.at >= 0.0 && tile.at <= layout.duration,
+                    "frame time {} in {}", tile.at, layout.duration
+                );
+            }
+            let vtt = vtt(&layout, |sheet| format!("https://streamhut.example/sprite?sheet={sheet}"));
+            check(&vtt, &layout)?;
+        }
+
+        #[test]
+        fn storyboard_cues_are_well_formed_for_any_timeline(
+            durations in proptest::collection::vec(prop_oneof![0.0f64..20.0, Just(0.0)], 1..80),
+        ) {
+            let url = Url::parse("https://origin.example/seg.m4s").expect("url");
+            let mut start = 0.0;
+            let segments: Vec<Segment> = durations
+                .iter()
+                .map(|&duration| {
+                    let segment = Segment {
+                        start,
+                        duration,
+                        media: Resource { url: url.clone(), range: None },
+                        init: None,
+                    };
+                    start += duration;
+                    segment
+                })
+                .collect();
+            let timeline = Timeline { segments, duration: start };
+            let layout = storyboard_layout(&timeline);
+            prop_assert!(layout.sheets >= 1);
+            prop_assert!(layout.tiles.iter().all(|t| t.sheet < layout.sheets));
+            let vtt = vtt(&layout, |sheet| format!("https://streamhut.example/sprite?sheet={sheet}"));
+            check(&vtt, &layout)?;
+        }
+    }
+}

@@ -1,11 +1,10 @@
 //! Live updates: one `com.atproto.sync.subscribeRepos` WebSocket per PDS that hosts a
-//! registered creator.
+//! registered creator. This module runs the connections and applies events; [`frame`]
+//! decodes frames and [`car`] reads a commit's blocks (each checked against its CID).
 //!
-//! Frames are two DAG-CBOR values (header, body), decoded with `serde_ipld_dagcbor`;
-//! a commit's records come in a CAR file, read with `iroh-car`, and each record block is
-//! checked against its CID before use. Only events about registered DIDs, from the PDS
-//! their DID document names, and about `place.stream.video` are applied: another PDS
-//! cannot write into a creator's index by claiming their DID.
+//! Only events about registered DIDs, from the PDS their DID document names, and about
+//! `place.stream.video` are applied: another PDS cannot write into a creator's index by
+//! claiming their DID.
 //!
 //! Each host's cursor (`seq`) is stored as events are applied, at most once a second
 //! otherwise, and the next connection resumes from it, so a restart misses nothing; a
@@ -15,22 +14,22 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::io::Cursor;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use cid::Cid;
 use futures::{SinkExt, StreamExt};
 use ipld_core::ipld::Ipld;
-use multihash_codetable::{Code, MultihashDigest};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 use tokio::sync::RwLock;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use url::Url;
+
+mod car;
+pub mod frame;
+
+use frame::{Commit, Event, FrameError, RepoOp};
 
 use super::AppView;
 use super::record::{VIDEO_COLLECTION, parse_video};
@@ -50,8 +49,6 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 const CURSOR_SAVE_EVERY: Duration = Duration::from_secs(1);
 /// Largest frame accepted.
 const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
-/// Multicodec code of DAG-CBOR.
-const DAG_CBOR: u64 = 0x71;
 
 /// Registered DIDs and the host (PDS origin) each must come from.
 type Hosts = Arc<RwLock<HashMap<String, String>>>;
@@ -308,59 +305,6 @@ impl Position {
     }
 }
 
-enum FrameError {
-    /// The connection cannot go on.
-    Fatal(String),
-    /// This frame is unusable; the next may be fine.
-    Skip(String),
-}
-
-#[derive(Deserialize)]
-struct Header {
-    op: i64,
-    t: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct InfoBody {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-    message: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Commit {
-    seq: i64,
-    repo: String,
-    #[serde(default)]
-    ops: Vec<RepoOp>,
-    blocks: Ipld,
-    /// When the commit was made (RFC 3339).
-    #[serde(default)]
-    time: Option<String>,
-    #[serde(default)]
-    too_big: bool,
-}
-
-#[derive(Deserialize)]
-struct RepoOp {
-    action: String,
-    path: String,
-    cid: Option<Cid>,
-}
-
-/// `#identity`, `#account` and `#sync` events: only who and where in the stream.
-#[derive(Deserialize)]
-struct RepoEvent {
-    seq: i64,
-    did: String,
-}
-
 async fn handle_frame(
     appview: &AppView,
     host: &str,
@@ -368,27 +312,19 @@ async fn handle_frame(
     frame: &[u8],
     position: &mut Position,
 ) -> Result<(), FrameError> {
-    let mut reader = Cursor::new(frame);
-    let header: Header = serde_ipld_dagcbor::de::from_reader_once(&mut reader)
-        .map_err(|err| FrameError::Skip(format!("bad header: {err}")))?;
-    if header.op == -1 {
-        let body: ErrorBody = serde_ipld_dagcbor::de::from_reader_once(&mut reader)
-            .map_err(|err| FrameError::Fatal(format!("bad error frame: {err}")))?;
-        if body.error == "FutureCursor" {
-            // Our cursor is ahead of the PDS (its event log was reset): start afresh.
-            position.latest = None;
-            position.save(appview, true).await;
+    match frame::decode(frame)? {
+        Event::Error { error, message } => {
+            if error == "FutureCursor" {
+                // Our cursor is ahead of the PDS (its event log was reset): start afresh.
+                position.latest = None;
+                position.save(appview, true).await;
+            }
+            return Err(FrameError::Fatal(format!(
+                "the PDS sent {error}: {}",
+                message.unwrap_or_default()
+            )));
         }
-        return Err(FrameError::Fatal(format!(
-            "the PDS sent {}: {}",
-            body.error,
-            body.message.unwrap_or_default()
-        )));
-    }
-    match header.t.as_deref() {
-        Some("#commit") => {
-            let commit: Commit = serde_ipld_dagcbor::de::from_reader_once(&mut reader)
-                .map_err(|err| FrameError::Skip(format!("bad commit: {err}")))?;
+        Event::Commit(commit) => {
             let seq = commit.seq;
             let lag = commit
                 .time
@@ -399,28 +335,24 @@ async fn handle_frame(
             let relevant = apply_commit(appview, host, hosts, commit).await?;
             position.advance(appview, seq, relevant).await;
         }
-        Some("#identity" | "#account" | "#sync") => {
-            let event: RepoEvent = serde_ipld_dagcbor::de::from_reader_once(&mut reader)
-                .map_err(|err| FrameError::Skip(format!("bad event: {err}")))?;
-            let relevant = from_host(hosts, &event.did, host).await;
+        Event::Repo { seq, did } => {
+            let relevant = from_host(hosts, &did, host).await;
             if relevant {
                 // A handle change, a migration or a repo resync: sync the creator afresh.
-                if let Err(err) = appview.submit_sync(&event.did).await {
-                    tracing::warn!(did = %event.did, error = %err, "cannot start a sync");
+                if let Err(err) = appview.submit_sync(&did).await {
+                    tracing::warn!(%did, error = %err, "cannot start a sync");
                 }
             }
-            position.advance(appview, event.seq, relevant).await;
+            position.advance(appview, seq, relevant).await;
         }
-        Some("#info") => {
-            let info: InfoBody = serde_ipld_dagcbor::de::from_reader_once(&mut reader)
-                .map_err(|err| FrameError::Skip(format!("bad info: {err}")))?;
-            if info.name == "OutdatedCursor" {
+        Event::Info { name } => {
+            if name == "OutdatedCursor" {
                 // The PDS no longer has every event since our cursor: fill the gap.
                 tracing::warn!(%host, "the stored cursor is too old; re-syncing this PDS's creators");
                 resync_host(appview, host, hosts).await;
             }
         }
-        _ => {} // event kinds we do not use
+        Event::Other => {}
     }
     Ok(())
 }
@@ -458,7 +390,7 @@ async fn apply_commit(
         return Ok(true);
     }
     let blocks = match &commit.blocks {
-        Ipld::Bytes(bytes) => read_car(bytes).await.map_err(FrameError::Skip)?,
+        Ipld::Bytes(bytes) => car::read_car(bytes).await.map_err(FrameError::Skip)?,
         _ => return Err(FrameError::Skip("the commit has no blocks".into())),
     };
     let indexed_at = now();
@@ -519,91 +451,9 @@ async fn resync_host(appview: &AppView, host: &str, hosts: &Hosts) {
     }
 }
 
-/// The record blocks of a commit's CAR file, verified against their CIDs and converted
-/// to JSON (links as `{"$link"}`, bytes as `{"$bytes"}`).
-async fn read_car(bytes: &[u8]) -> Result<HashMap<Cid, Value>, String> {
-    let mut reader = iroh_car::CarReader::new(bytes)
-        .await
-        .map_err(|err| format!("bad CAR: {err}"))?;
-    let mut blocks = HashMap::new();
-    while let Some((cid, data)) = reader
-        .next_block()
-        .await
-        .map_err(|err| format!("bad CAR block: {err}"))?
-    {
-        if cid.codec() != DAG_CBOR {
-            continue;
-        }
-        let Ok(code) = Code::try_from(cid.hash().code()) else {
-            continue;
-        };
-        if Cid::new_v1(DAG_CBOR, code.digest(&data)) != cid {
-            return Err(format!("block {cid} does not match its content"));
-        }
-        // Tree nodes decode too; only the blocks an op names are ever used.
-        if let Ok(ipld) = serde_ipld_dagcbor::from_slice::<Ipld>(&data) {
-            blocks.insert(cid, ipld_to_json(ipld));
-        }
-    }
-    Ok(blocks)
-}
-
-/// DAG-CBOR data in the JSON form records have over XRPC.
-fn ipld_to_json(ipld: Ipld) -> Value {
-    match ipld {
-        Ipld::Null => Value::Null,
-        Ipld::Bool(b) => Value::Bool(b),
-        Ipld::Integer(i) => i64::try_from(i)
-            .map(Value::from)
-            .or_else(|_| u64::try_from(i).map(Value::from))
-            .unwrap_or(Value::Null),
-        Ipld::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
-        Ipld::String(s) => Value::String(s),
-        Ipld::Bytes(bytes) => serde_json::json!({
-            "$bytes": base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
-        }),
-        Ipld::List(items) => Value::Array(items.into_iter().map(ipld_to_json).collect()),
-        Ipld::Map(map) => Value::Object(
-            map.into_iter()
-                .map(|(key, value)| (key, ipld_to_json(value)))
-                .collect(),
-        ),
-        Ipld::Link(cid) => serde_json::json!({ "$link": cid.to_string() }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn records_convert_to_their_json_form() {
-        let cid = Cid::new_v1(0x55, Code::Sha2_256.digest(b"image"));
-        let ipld = Ipld::Map(
-            [
-                ("title".to_string(), Ipld::String("Talk".into())),
-                ("durationMs".to_string(), Ipld::Integer(1234)),
-                (
-                    "thumb".to_string(),
-                    Ipld::Map(
-                        [
-                            ("$type".to_string(), Ipld::String("blob".into())),
-                            ("ref".to_string(), Ipld::Link(cid)),
-                            ("mimeType".to_string(), Ipld::String("image/png".into())),
-                            ("size".to_string(), Ipld::Integer(5)),
-                        ]
-                        .into(),
-                    ),
-                ),
-            ]
-            .into(),
-        );
-        let json = ipld_to_json(ipld);
-        let video = parse_video("did:plc:a", "3k", "bafy", &json, "2026-01-01T00:00:00.000Z")
-            .expect("parses");
-        assert_eq!(video.duration_ms, Some(1234));
-        assert_eq!(video.thumb.map(|t| t.cid), Some(cid.to_string()));
-    }
 
     /// `wss://` goes through rustls, which panics at connect time if it cannot pick a
     /// crypto provider; the local PDS only speaks `ws://`, so check the TLS path here: a
