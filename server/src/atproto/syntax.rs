@@ -186,6 +186,9 @@ mod properties {
             key in "[a-zA-Z0-9._:~-]{1,40}",
         ) {
             prop_assume!(key != "." && key != "..");
+            // TLDs the handle spec reserves.
+            let tld = name.rsplit('.').next().unwrap_or_default();
+            prop_assume!(!["alt", "arpa", "example", "internal", "invalid", "local", "localhost", "onion"].contains(&tld));
             prop_assert_eq!(did(&plc).expect("did:plc").as_str().to_string(), plc.clone());
             prop_assert_eq!(did(&web).expect("did:web").as_str().to_string(), web.clone());
             prop_assert_eq!(handle(&name).expect("handle").as_str().to_string(), name.clone());
