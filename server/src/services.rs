@@ -35,6 +35,9 @@ pub enum StartError {
     /// Admin sign-in.
     #[error("admin sign-in: {0}")]
     Auth(#[from] AuthSetupError),
+    /// The node id file in the data directory.
+    #[error("node id: {0}")]
+    NodeId(std::io::Error),
     /// VOD (its cache directory).
     #[error("VOD cache: {0}")]
     Vod(std::io::Error),
@@ -77,7 +80,10 @@ impl Services {
             http.clone(),
             config.identity_options(),
         ));
-        let tasks = TaskSystem::new(db.clone(), config.task_policy()).await?;
+        let mut task_policy = config.task_policy();
+        task_policy.node_id =
+            crate::tasks::node_id(&config.data_dir).map_err(StartError::NodeId)?;
+        let tasks = TaskSystem::new(db.clone(), task_policy).await?;
         let runner = Runner::start(
             config.runner_policy(),
             identity.clone(),

@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "creator_profiles",
         sql: include_str!("../../migrations/0006_creator_profiles.sql"),
     },
+    Migration {
+        version: 7,
+        name: "task_lanes",
+        sql: include_str!("../../migrations/0007_task_lanes.sql"),
+    },
 ];
 
 /// What a call to [`Db::migrate`] did.

@@ -40,6 +40,9 @@ struct RawExport {
     schedule: Option<String>,
 }
 
+/// The longest a task export may declare as its `timeout`.
+pub const MAX_TASK_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// What an export is.
 #[derive(Debug, Clone)]
 pub enum ExportKind {
@@ -165,7 +168,7 @@ impl Manifest {
                         return Err(fail("cacheTtl must be between 0 and 30 days, in seconds"));
                     }
                     let timeout = match export.timeout {
-                        Some(t) if !(0.001..=3600.0).contains(&t) => {
+                        Some(t) if !(0.001..=MAX_TASK_TIMEOUT.as_secs_f64()).contains(&t) => {
                             return Err(fail(
                                 "timeout must be between 1 ms and 1 hour, in seconds",
                             ));

@@ -77,7 +77,7 @@ use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::HttpClient;
 use crate::atproto::records::{SECRET_NSID, SecretRecord};
 use crate::config::Secret;
-use crate::tasks::{TaskDef, TaskError, TaskFailure, TaskSystem};
+use crate::tasks::{Lane, TaskDef, TaskError, TaskFailure, TaskSystem};
 use egress::Egress;
 use manifest::{ExportKind, Manifest};
 use metrics::{CallKind, RunnerMetrics};
@@ -222,6 +222,29 @@ pub enum Invocation {
     Task(TaskView),
 }
 
+/// The task kind every bundle task runs as.
+pub const BUNDLE_TASK: &str = "atrun";
+
+/// What a bundle task runs: an export of one version of a bundle, with its arguments.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct BundleTaskInput {
+    did: String,
+    name: String,
+    version: String,
+    export: String,
+    args: Value,
+}
+
+impl BundleTaskInput {
+    /// The lane of this export: its tasks share the export's concurrency.
+    fn lane(&self) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.did, self.name, self.version, self.export
+        )
+    }
+}
+
 /// One call of an export.
 #[derive(Clone, Copy)]
 struct Call<'a> {
@@ -249,7 +272,6 @@ pub struct Runner {
     tasks: TaskSystem,
     allowed_authors: Option<HashSet<String>>,
     metrics: RunnerMetrics,
-    this: Weak<Runner>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -293,8 +315,9 @@ impl Runner {
         )
         .await
         .map_err(|err| RunnerError::Unavailable(format!("starting the egress forwarder: {err}")))?;
+        let task_concurrency = u32::try_from(policy.pool.max_workers).unwrap_or(u32::MAX);
         let pool = PoolHandle::start(policy.pool, sandbox.clone(), harness, shutdown);
-        Ok(Arc::new_cyclic(|this| Self {
+        let runner = Arc::new(Self {
             store: BundleStore::new(identity, http, policy.work_dir.join("bundles")),
             pool,
             key,
@@ -312,8 +335,11 @@ impl Runner {
             tasks,
             allowed_authors: policy.allowed_authors,
             metrics: RunnerMetrics::default(),
-            this: this.clone(),
-        }))
+        });
+        runner
+            .tasks
+            .register(Self::bundle_task(Arc::downgrade(&runner), task_concurrency));
+        Ok(runner)
     }
 
     /// This runner's public key, base64.
@@ -533,21 +559,23 @@ impl Runner {
             Some(ExportKind::Task {
                 concurrency,
                 cache_ttl,
-                timeout,
+                ..
             }) => {
-                let task_name = format!(
-                    "atrun:{}/{}/{}/{export}",
-                    bundle.did, bundle.name, bundle.version
-                );
-                self.tasks.register(self.task_def(
-                    &task_name,
-                    &bundle,
-                    export,
-                    *concurrency,
-                    *cache_ttl,
-                    *timeout,
-                ));
-                let submitted = self.tasks.submit(&task_name, args).await?;
+                let input = BundleTaskInput {
+                    did: bundle.did.clone(),
+                    name: bundle.name.clone(),
+                    version: bundle.version.to_string(),
+                    export: export.to_string(),
+                    args,
+                };
+                let lane = Lane {
+                    key: input.lane(),
+                    concurrency: *concurrency,
+                    cache_ttl: *cache_ttl,
+                };
+                let input = serde_json::to_value(&input)
+                    .map_err(|err| RunnerError::InvalidRequest(err.to_string()))?;
+                let submitted = self.tasks.submit_in(BUNDLE_TASK, input, Some(lane)).await?;
                 Ok(Invocation::Task(submitted.view))
             }
             Some(ExportKind::Job { .. }) => Err(RunnerError::InvalidRequest(format!(
@@ -560,27 +588,50 @@ impl Runner {
         }
     }
 
-    fn task_def(
-        &self,
-        task_name: &str,
-        bundle: &ResolvedBundle,
-        export: &str,
-        concurrency: u32,
-        cache_ttl: Duration,
-        timeout: Option<Duration>,
-    ) -> TaskDef {
-        let (runner, bundle, export) = (self.this.clone(), bundle.clone(), export.to_string());
-        let attempt_timeout = timeout.unwrap_or(self.sandbox.call_timeout);
-        TaskDef::new(task_name, move |ctx| {
-            let (runner, bundle, export) = (runner.clone(), bundle.clone(), export.clone());
+    /// The one task kind for every bundle export declared a `task`: its input names
+    /// the bundle, version and export, and its lane carries the export's concurrency
+    /// and cache TTL, so pending bundle tasks are claimed after a restart by any server.
+    fn bundle_task(runner: Weak<Runner>, concurrency: u32) -> TaskDef {
+        TaskDef::typed(BUNDLE_TASK, move |input: BundleTaskInput, ctx| {
+            let runner = runner.clone();
             async move {
-                let runner = runner.upgrade().ok_or_else(|| TaskFailure::retry("the runner is shutting down"))?;
-                let manifest = runner.manifest(&bundle).await.map_err(|e| TaskFailure::retry(e.to_string()))?;
+                let runner = runner
+                    .upgrade()
+                    .ok_or_else(|| TaskFailure::retry("the runner is shutting down"))?;
+                let version = input
+                    .version
+                    .parse::<VersionSpec>()
+                    .map_err(|err| TaskFailure::fatal(err.to_string()))?;
+                let (bundle, manifest) = runner
+                    .describe(&input.did, &input.name, &version)
+                    .await
+                    .map_err(|err| match err {
+                        RunnerError::Upstream(_) | RunnerError::Unavailable(_) => {
+                            TaskFailure::retry(err.to_string())
+                        }
+                        other => TaskFailure::fatal(other.to_string()),
+                    })?;
+                let Some(ExportKind::Task { timeout, .. }) = manifest.exports.get(&input.export)
+                else {
+                    return Err(TaskFailure::fatal(format!(
+                        "{} {} has no task named {}",
+                        bundle.name, bundle.version, input.export
+                    )));
+                };
                 let call_ctx = json!({
                     "bundle": { "did": bundle.did, "name": bundle.name, "version": bundle.version.to_string() },
-                    "export": export,
+                    "export": input.export,
+                    "taskId": ctx.id,
                 });
-                let call = Call { kind: CallKind::Task, bundle: &bundle, manifest: &manifest, export: &export, args: &ctx.input, ctx: &call_ctx, timeout };
+                let call = Call {
+                    kind: CallKind::Task,
+                    bundle: &bundle,
+                    manifest: &manifest,
+                    export: &input.export,
+                    args: &input.args,
+                    ctx: &call_ctx,
+                    timeout: *timeout,
+                };
                 match runner.run(call).await {
                     Ok(Reply::Json(value)) => Ok(value),
                     Ok(Reply::Http { status, headers, body }) => Ok(json!({
@@ -589,16 +640,17 @@ impl Runner {
                         "body": base64::engine::general_purpose::STANDARD.encode(body),
                     })),
                     Err(RunnerError::Handler(message)) => Err(TaskFailure::retry(message)),
-                    Err(err @ (RunnerError::InvalidBundle(_) | RunnerError::Secret(_) | RunnerError::NotAllowed(_))) => {
-                        Err(TaskFailure::fatal(err.to_string()))
-                    }
+                    Err(
+                        err @ (RunnerError::InvalidBundle(_)
+                        | RunnerError::Secret(_)
+                        | RunnerError::NotAllowed(_)),
+                    ) => Err(TaskFailure::fatal(err.to_string())),
                     Err(err) => Err(TaskFailure::retry(err.to_string())),
                 }
             }
         })
         .concurrency(concurrency)
-        .cache_ttl(cache_ttl)
-        .timeout(attempt_timeout + Duration::from_secs(5))
+        .timeout(manifest::MAX_TASK_TIMEOUT + Duration::from_secs(5))
         .max_attempts(2)
     }
 

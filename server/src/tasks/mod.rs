@@ -73,6 +73,9 @@ pub struct TaskPolicy {
     pub drain_timeout: Duration,
     /// Most tasks claimed per database round trip.
     pub claim_batch: usize,
+    /// Names this server across restarts ([`node_id`]): on start it takes back the
+    /// tasks it was running when it stopped, instead of waiting for their leases.
+    pub node_id: String,
 }
 
 impl Default for TaskPolicy {
@@ -83,6 +86,7 @@ impl Default for TaskPolicy {
             failure_ttl: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
             claim_batch: 32,
+            node_id: uuid::Uuid::now_v7().simple().to_string(),
         }
     }
 }
@@ -99,6 +103,18 @@ pub enum TaskError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+/// Limits a task carries itself: tasks of one kind may fall in many lanes, each with
+/// its own concurrency and result TTL (one bundle export each, for the `atrun` kind).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lane {
+    /// Names the lane; tasks with the same key share its concurrency.
+    pub key: String,
+    /// Most of its tasks running at once, across all processes.
+    pub concurrency: u32,
+    /// How long a completed result is reused.
+    pub cache_ttl: Duration,
 }
 
 /// A submission's outcome.
@@ -135,6 +151,12 @@ impl TaskSystem {
     /// A task system over `db` (migrated). Nothing runs until [`TaskSystem::start`].
     pub async fn new(db: Db, policy: TaskPolicy) -> Result<Self, TaskError> {
         let (finished, _) = broadcast::channel(1024);
+        let worker_id = format!(
+            "{}/{}-{}",
+            policy.node_id,
+            std::process::id(),
+            uuid::Uuid::now_v7().simple()
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 store: Store::open(db).await?,
@@ -142,7 +164,7 @@ impl TaskSystem {
                 finished_rows: finished_cache(),
                 defs: RwLock::new(HashMap::new()),
                 policy,
-                worker_id: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
+                worker_id,
                 wake: Notify::new(),
                 finished,
                 counters: Counters::default(),
@@ -177,6 +199,18 @@ impl TaskSystem {
     /// Submits `input` to task kind `name`: the existing task for the same input if it
     /// is in flight or its result still fresh, else a new one.
     pub async fn submit(&self, name: &str, input: Value) -> Result<Submitted, TaskError> {
+        self.submit_in(name, input, None).await
+    }
+
+    /// [`Self::submit`], in `lane` when given: the task then runs at most
+    /// `lane.concurrency` at once with the others of its lane (across all processes),
+    /// and its result is reused for `lane.cache_ttl` instead of its kind's.
+    pub async fn submit_in(
+        &self,
+        name: &str,
+        input: Value,
+        lane: Option<Lane>,
+    ) -> Result<Submitted, TaskError> {
         let def = self
             .def(name)
             .ok_or_else(|| TaskError::UnknownTask(name.to_string()))?;
@@ -209,7 +243,7 @@ impl TaskSystem {
                 None => {
                     self.inner
                         .store
-                        .submit(name, &key, &canonical, def.max_attempts, now)
+                        .submit(name, &key, &canonical, def.max_attempts, lane.as_ref(), now)
                         .await?
                 }
             },
@@ -319,6 +353,22 @@ impl TaskSystem {
     pub fn start(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
         tokio::spawn(worker::dispatch(self.clone(), shutdown))
     }
+}
+
+/// This server's node id, kept in `<data_dir>/node-id` (created on first use). Each
+/// server of a deployment has its own data directory, so its own id.
+pub fn node_id(data_dir: &std::path::Path) -> std::io::Result<String> {
+    let path = data_dir.join("node-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Ok(id.to_string());
+        }
+    }
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    std::fs::create_dir_all(data_dir)?;
+    std::fs::write(&path, &id)?;
+    Ok(id)
 }
 
 fn finished_cache<K, V>() -> moka::sync::Cache<K, V>

@@ -96,6 +96,19 @@ pub struct Claimed {
     pub name: String,
     pub input: String,
     pub attempt: u32,
+    /// Its own cache TTL (its lane's), overriding its kind's.
+    pub cache_ttl_ms: Option<i64>,
+}
+
+/// A claimable row, as the claim step reads it.
+struct Candidate {
+    id: String,
+    name: String,
+    input: String,
+    attempts: u32,
+    /// The lane and its concurrency limit, if the task has one.
+    lane: Option<(String, u32)>,
+    cache_ttl_ms: Option<i64>,
 }
 
 /// What the claim step needs to know about a registered task kind.
@@ -155,6 +168,7 @@ impl Store {
         key: &str,
         input: &str,
         max_attempts: u32,
+        lane: Option<&super::Lane>,
         now: i64,
     ) -> Result<(TaskRow, bool), DbError> {
         self.write.transaction(async |tx| {
@@ -187,9 +201,20 @@ impl Store {
                 updated_at: now,
             };
             tx.execute(
-                "INSERT INTO tasks (id, name, dedupe_key, current, input, status, attempts, max_attempts, run_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, 1, ?4, 'pending', 0, ?5, ?6, ?6, ?6)",
-                params![created.id.as_str(), name, key, input, i64::from(max_attempts), now],
+                "INSERT INTO tasks (id, name, dedupe_key, current, input, status, attempts, max_attempts, run_at,
+                                    created_at, updated_at, lane, lane_limit, cache_ttl_ms)
+                 VALUES (?1, ?2, ?3, 1, ?4, 'pending', 0, ?5, ?6, ?6, ?6, ?7, ?8, ?9)",
+                params![
+                    created.id.as_str(),
+                    name,
+                    key,
+                    input,
+                    i64::from(max_attempts),
+                    now,
+                    lane.map(|lane| lane.key.clone()),
+                    lane.map(|lane| i64::from(lane.concurrency)),
+                    lane.map(|lane| i64::try_from(lane.cache_ttl.as_millis()).unwrap_or(i64::MAX)),
+                ],
             )
             .await?;
             Ok((created, false))
@@ -251,9 +276,21 @@ impl Store {
                 running.insert(r.get(0)?, u32::try_from(r.get::<i64>(1)?).unwrap_or(u32::MAX));
             }
             drop(rows);
+            let mut lanes: HashMap<String, u32> = HashMap::new();
+            let mut rows = tx
+                .query(
+                    "SELECT lane, COUNT(*) FROM tasks
+                     WHERE status = 'running' AND lane IS NOT NULL AND lease_expires_at > ?1 GROUP BY lane",
+                    [now],
+                )
+                .await?;
+            while let Some(r) = rows.next().await? {
+                lanes.insert(r.get(0)?, u32::try_from(r.get::<i64>(1)?).unwrap_or(u32::MAX));
+            }
+            drop(rows);
 
             let sql = format!(
-                "SELECT id, name, input, attempts FROM tasks
+                "SELECT id, name, input, attempts, lane, lane_limit, cache_ttl_ms FROM tasks
                  WHERE ((status = 'pending' AND run_at <= ?1) OR (status = 'running' AND lease_expires_at <= ?1))
                    AND name IN ({}) ORDER BY run_at, id LIMIT ?2",
                 placeholders(3, names.len())
@@ -263,17 +300,21 @@ impl Store {
             let mut rows = tx.query(&sql, params).await?;
             let mut candidates = Vec::new();
             while let Some(r) = rows.next().await? {
-                candidates.push((
-                    r.get::<String>(0)?,
-                    r.get::<String>(1)?,
-                    r.get::<String>(2)?,
-                    u32::try_from(r.get::<i64>(3)?).unwrap_or(0),
-                ));
+                candidates.push(Candidate {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    input: r.get(2)?,
+                    attempts: u32::try_from(r.get::<i64>(3)?).unwrap_or(0),
+                    lane: r.get::<Option<String>>(4)?.zip(
+                        r.get::<Option<i64>>(5)?.map(|n| u32::try_from(n).unwrap_or(1)),
+                    ),
+                    cache_ttl_ms: r.get(6)?,
+                });
             }
             drop(rows);
 
             let mut claimed = Vec::new();
-            for (id, name, input, attempts) in candidates {
+            for Candidate { id, name, input, attempts, lane, cache_ttl_ms } in candidates {
                 if claimed.len() >= limit {
                     break;
                 }
@@ -296,6 +337,13 @@ impl Store {
                 if *busy >= policy.concurrency {
                     continue;
                 }
+                if let Some((lane, limit)) = &lane {
+                    let in_lane = lanes.entry(lane.clone()).or_insert(0);
+                    if *in_lane >= *limit {
+                        continue;
+                    }
+                    *in_lane += 1;
+                }
                 *busy += 1;
                 tx.execute(
                     "UPDATE tasks SET status = 'running', attempts = attempts + 1, lease_owner = ?2,
@@ -308,11 +356,30 @@ impl Store {
                     name,
                     input,
                     attempt: attempts + 1,
+                    cache_ttl_ms,
                 });
             }
             Ok(claimed)
         })
         .await
+    }
+
+    /// Ends the leases that earlier processes of node `node` (not `worker`) still hold:
+    /// they stopped without finishing, so their tasks are claimable now. Returns how many.
+    pub async fn reclaim(&self, node: &str, worker: &str, now: i64) -> Result<u64, DbError> {
+        let prefix = format!("{node}/");
+        self.write
+            .transaction(async |tx| {
+                Ok(tx
+                    .execute(
+                        "UPDATE tasks SET lease_expires_at = ?3
+                         WHERE status = 'running' AND lease_expires_at > ?3
+                           AND substr(lease_owner, 1, length(?1)) = ?1 AND lease_owner != ?2",
+                        params![prefix.as_str(), worker, now],
+                    )
+                    .await?)
+            })
+            .await
     }
 
     /// Extends this worker's lease; `false` if the lease is no longer ours.

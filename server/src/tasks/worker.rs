@@ -18,6 +18,20 @@ fn ms(duration: Duration) -> i64 {
 
 pub(super) async fn dispatch(system: TaskSystem, shutdown: CancellationToken) {
     let inner = &system.inner;
+    match inner
+        .store
+        .reclaim(&inner.policy.node_id, &inner.worker_id, now_ms())
+        .await
+    {
+        Ok(0) => {}
+        Ok(taken) => tracing::info!(
+            taken,
+            "resuming tasks this server was running when it stopped"
+        ),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not take back this server's interrupted tasks")
+        }
+    }
     let mut running: JoinSet<()> = JoinSet::new();
     let mut in_flight: HashMap<tokio::task::Id, String> = HashMap::new();
     loop {
@@ -166,7 +180,7 @@ async fn attempt(system: TaskSystem, def: Arc<TaskDef>, task: Claimed) {
     let outcome = match result {
         Ok(value) => Outcome::Complete {
             result: value.to_string(),
-            expires_at: now + ms(def.cache_ttl),
+            expires_at: now + task.cache_ttl_ms.unwrap_or_else(|| ms(def.cache_ttl)),
         },
         Err(failure) if failure.retryable && task.attempt < def.max_attempts => Outcome::Retry {
             run_at: now + ms(def.backoff_before(task.attempt + 1)),
