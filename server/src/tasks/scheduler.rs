@@ -201,6 +201,9 @@ pub struct Scheduler {
     jobs: std::sync::RwLock<Vec<JobDef>>,
     worker_id: String,
     poll_interval: Duration,
+    /// Woken when jobs are added, so a new job's first run is not held up by a sleep
+    /// computed before it existed.
+    added: tokio::sync::Notify,
 }
 
 impl Scheduler {
@@ -211,6 +214,7 @@ impl Scheduler {
             jobs: std::sync::RwLock::new(Vec::new()),
             worker_id: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
             poll_interval: Duration::from_secs(30),
+            added: tokio::sync::Notify::new(),
         }
     }
 
@@ -222,6 +226,8 @@ impl Scheduler {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         jobs.retain(|existing| existing.name != job.name);
         jobs.push(job);
+        drop(jobs);
+        self.added.notify_one();
     }
 
     /// Removes the jobs whose names start with `prefix` and are not in `keep`.
@@ -380,7 +386,11 @@ impl Scheduler {
     }
 
     /// When the next job is due (ms since the epoch), if any job exists.
+    ///
+    /// A job running now (leased, here or elsewhere) is looked at again within a second:
+    /// its lease is only an upper bound on how long the run may take.
     async fn next_due(&self) -> Result<Option<i64>, DbError> {
+        let now = now_ms();
         let mut next: Option<i64> = None;
         for job in &self.snapshot() {
             let mut rows = self
@@ -395,9 +405,10 @@ impl Scheduler {
                 Some(row) => {
                     let due = job.schedule.next_after(row.get(0)?, row.get(1)?);
                     row.get::<Option<i64>>(2)?
-                        .map_or(due, |lease| due.max(lease))
+                        .filter(|lease| *lease > now)
+                        .map_or(due, |_| due.max(now + 1_000))
                 }
-                None => now_ms(),
+                None => now,
             };
             next = Some(next.map_or(due, |n: i64| n.min(due)));
         }
@@ -425,6 +436,7 @@ impl Scheduler {
                 .min(self.poll_interval);
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
+                    () = self.added.notified() => {}
                     () = shutdown.cancelled() => {
                         let _ = tick.await;
                         return;

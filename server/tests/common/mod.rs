@@ -7,6 +7,7 @@ pub mod instance;
 pub mod network;
 pub mod origin;
 pub mod runner;
+pub mod sqld;
 
 use axum::Router;
 use axum::body::Body;

@@ -40,3 +40,17 @@ pub async fn bundle_fixture(name: &str) -> String {
         .await
         .unwrap_or_else(|err| panic!("bundling {name}: {err}"))
 }
+
+/// Publishes the fixture `file` (in `fixtures/runner/`) as `version` with the library.
+pub async fn publish(account: &super::network::Account, file: &str, version: &str) {
+    let agent = super::network::network().login(account).await;
+    let code = bundle_fixture(file.trim_end_matches(".ts")).await;
+    let (policy, harness, _dir) = policy();
+    let manifest = server::runner::Runner::extract_manifest(policy, &harness, &code)
+        .await
+        .expect("manifest");
+    let version = semver::Version::parse(version).expect("version");
+    server::runner::deploy::publish(&agent, &code, &manifest, &version, file)
+        .await
+        .expect("publish");
+}
