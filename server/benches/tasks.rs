@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use server::config::{Config, DatabaseLocation};
+use server::config::Config;
+use server::db::DatabaseLocation;
 use server::db::Db;
 use server::services::Services;
 use server::tasks::{TaskDef, TaskPolicy, TaskSystem};

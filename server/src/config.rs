@@ -6,10 +6,8 @@
 //! from [`Config`], which makes them testable with any configuration.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -17,9 +15,11 @@ use url::Url;
 
 use crate::atproto::identity::IdentityOptions;
 use crate::atproto::net::HttpPolicy;
+use crate::db::DatabaseLocation;
 use crate::runner::RunnerPolicy;
 use crate::runner::pool::PoolPolicy;
 use crate::runner::sandbox::SandboxPolicy;
+use crate::secret::Secret;
 use crate::tasks::TaskPolicy;
 
 /// Streamhut: a video site and an at-run runner on the AT Protocol.
@@ -259,20 +259,6 @@ impl NetworkArgs {
     }
 }
 
-/// Where the database lives, derived from [`Config`].
-#[derive(Debug, Clone)]
-pub enum DatabaseLocation {
-    /// An embedded libSQL file.
-    File(PathBuf),
-    /// A remote libSQL server (Turso, or `sqld`).
-    Remote {
-        /// `libsql://`, `https://` or `http://` URL.
-        url: String,
-        /// Bearer token; empty for servers without auth.
-        auth_token: Secret,
-    },
-}
-
 impl Config {
     /// File name of the embedded database inside the data directory.
     pub const DATABASE_FILE: &str = "streamhut.db";
@@ -357,7 +343,25 @@ impl Config {
             secrets_ttl: Duration::from_secs(5),
             home,
             work_dir,
+            service_did: self.service_did(),
         }
+    }
+
+    /// This server's service DID, `did:web:` of the public URL's host (and port): the
+    /// audience of the service auth tokens bundle authors present.
+    pub fn service_did(&self) -> String {
+        let public = self.public_url();
+        let authority = url::Url::parse(&public)
+            .ok()
+            .and_then(|url| {
+                let host = url.host_str()?.to_string();
+                Some(match url.port() {
+                    Some(port) => format!("{host}%3A{port}"),
+                    None => host,
+                })
+            })
+            .unwrap_or_else(|| "localhost".into());
+        format!("did:web:{authority}")
     }
 
     /// Where identities are resolved.
@@ -406,44 +410,6 @@ impl Config {
             }
             None => format!("http://{}", self.listen_addr),
         }
-    }
-}
-
-/// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
-/// It serialises as the plain string, for the one place that stores it (a 0600 file).
-#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value itself, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_string()))
     }
 }
 

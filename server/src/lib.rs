@@ -10,6 +10,7 @@
 //! - [`appview`]: the video index: what pages and the API read.
 //! - [`fsutil`]: writing credential files (0600, atomic).
 //! - [`runner`]: at-run: bundles from PDSes run in permission-scoped Deno sandboxes.
+//! - [`secret`]: values that must never be printed (tokens, passwords, keys).
 //! - [`services`]: builds all of the above for a configuration (main and tests share it).
 //! - [`tasks`]: durable, deduplicated, concurrency-limited tasks, and scheduled jobs.
 //! - [`vod`]: playback: rewritten HLS playlists, thumbnails, sprite and storyboard
@@ -30,6 +31,7 @@ pub mod config;
 pub mod db;
 pub mod fsutil;
 pub mod runner;
+pub mod secret;
 pub mod services;
 pub mod tasks;
 pub mod vod;

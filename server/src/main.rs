@@ -4,7 +4,8 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use server::config::{Config, DatabaseLocation};
+use server::config::Config;
+use server::db::DatabaseLocation;
 
 use server::db::Db;
 use server::services::Services;

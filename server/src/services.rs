@@ -86,6 +86,7 @@ impl Services {
         let tasks = TaskSystem::new(db.clone(), task_policy).await?;
         let runner = Runner::start(
             config.runner_policy(),
+            db.clone(),
             identity.clone(),
             http.clone(),
             tasks.clone(),

@@ -18,7 +18,7 @@ use server::atproto::net::{HttpClient, HttpPolicy, NetError};
 use server::atproto::records::{BUNDLE_NSID, BundleRecord};
 use server::atproto::session::Agent;
 use server::atproto::xrpc::XrpcClient;
-use server::config::Secret;
+use server::secret::Secret;
 use tokio::net::TcpListener;
 use url::Url;
 

@@ -237,6 +237,106 @@ async fn deploy_call_task_upgrade_and_revoke_a_secret() {
     ] {
         assert!(metrics.contains(needle), "{needle} in\n{metrics}");
     }
+
+    // 9. The author reads the invocation log with the CLI (a service auth token from
+    //    their PDS); nobody else can.
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the log is written each second
+    let out = at_run(
+        home,
+        pw,
+        &[
+            "logs",
+            "--runner",
+            &server.url,
+            "e2e-demo",
+            "--limit",
+            "100",
+        ],
+    );
+    assert!(out.contains("\tgreet\tendpoint\tok\t"), "{out}");
+    assert!(out.contains("\tslow\ttask\tok\t"), "{out}");
+    assert!(
+        out.contains("\tgreet\tendpoint\thandler_error\t") && out.contains("API_KEY is not set"),
+        "{out}"
+    );
+    let logs_url = format!("{}/bundle/{}/e2e-demo/logs", server.url, account.did);
+    let status = |response: reqwest::Response| response.status().as_u16();
+    let client = reqwest::Client::new();
+    assert_eq!(
+        status(client.get(&logs_url).send().await.expect("GET")),
+        401
+    );
+    let audience = server.services.runner.service_did().to_string();
+    let stranger = network().create_account("stranger").await;
+    let stranger = network().login(&stranger).await;
+    let theirs = stranger
+        .service_auth(&audience, server::web::LOGS_METHOD)
+        .await
+        .expect("token");
+    let refused = client
+        .get(&logs_url)
+        .bearer_auth(theirs.expose())
+        .send()
+        .await;
+    assert_eq!(
+        status(refused.expect("GET")),
+        403,
+        "another account's token"
+    );
+    let author = network().login(&account).await;
+    let wrong_method = author
+        .service_auth(&audience, "com.example.other")
+        .await
+        .expect("token");
+    let refused = client
+        .get(&logs_url)
+        .bearer_auth(wrong_method.expose())
+        .send()
+        .await;
+    assert_eq!(
+        status(refused.expect("GET")),
+        401,
+        "a token for another method"
+    );
+    let wrong_audience = author
+        .service_auth("did:web:elsewhere.example", server::web::LOGS_METHOD)
+        .await
+        .expect("token");
+    let refused = client
+        .get(&logs_url)
+        .bearer_auth(wrong_audience.expose())
+        .send()
+        .await;
+    assert_eq!(
+        status(refused.expect("GET")),
+        401,
+        "a token for another runner"
+    );
+    let mine = author
+        .service_auth(&audience, server::web::LOGS_METHOD)
+        .await
+        .expect("token");
+    // One character in the middle of the signature, changed.
+    let mut tampered: Vec<char> = mine.expose().chars().collect();
+    let at = tampered.len() - 20;
+    tampered[at] = if tampered[at] == 'A' { 'B' } else { 'A' };
+    let tampered: String = tampered.into_iter().collect();
+    let refused = client.get(&logs_url).bearer_auth(&tampered).send().await;
+    assert_eq!(status(refused.expect("GET")), 401, "a tampered signature");
+    let read: Value = client
+        .get(format!("{logs_url}?limit=2"))
+        .bearer_auth(mine.expose())
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        read["invocations"].as_array().map(Vec::len),
+        Some(2),
+        "{read}"
+    );
 }
 
 /// Installed bundles' jobs run on schedule (with their errors in the history); bundles by

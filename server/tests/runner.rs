@@ -6,10 +6,10 @@ mod common;
 use std::time::Duration;
 
 use serde_json::json;
-use server::config::Secret;
 use server::runner::manifest::Manifest;
 use server::runner::permissions::Permissions;
 use server::runner::sandbox::{Launch, Reply, Sandbox, SandboxError, ServeGrants};
+use server::secret::Secret;
 
 use common::runner::{bundle_fixture, policy};
 

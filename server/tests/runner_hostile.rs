@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use server::config::Secret;
 use server::runner::bundler;
 use server::runner::egress::Egress;
 use server::runner::manifest::Manifest;
@@ -20,6 +19,7 @@ use server::runner::permissions::Permissions;
 use server::runner::sandbox::{
     Launch, Reply, Sandbox, SandboxError, SandboxPolicy, ServeGrants, cpu_ticks,
 };
+use server::secret::Secret;
 use tokio_util::sync::CancellationToken;
 
 use common::runner::{bundle_fixture, deno, policy};

@@ -19,7 +19,7 @@ use common::instance::{ADMIN_TOKEN, video};
 use common::network::network;
 use common::sqld::{free_port, start_sqld};
 use serde_json::{Value, json};
-use server::config::DatabaseLocation;
+use server::db::DatabaseLocation;
 use server::db::Db;
 
 /// One `streamhut` process.

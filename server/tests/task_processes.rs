@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use server::config::DatabaseLocation;
+use server::db::DatabaseLocation;
 use server::db::Db;
 use server::tasks::{TaskDef, TaskPolicy, TaskSystem};
 use tokio_util::sync::CancellationToken;

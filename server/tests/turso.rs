@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use common::sqld::{free_port, start_sqld};
 use common::{TestBed, config_for};
 use serde_json::json;
-use server::config::DatabaseLocation;
+use server::db::DatabaseLocation;
 use server::db::Db;
 use server::tasks::TaskDef;
 

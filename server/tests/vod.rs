@@ -76,6 +76,10 @@ async fn bed(extra: &[&str]) -> Bed {
 }
 
 impl Bed {
+    fn services(&self) -> &server::services::Services {
+        &self.server.services
+    }
+
     fn uri(&self, rkey: &str) -> String {
         format!("at://{}/place.stream.video/{rkey}", self.did)
     }
@@ -388,6 +392,16 @@ async fn sprites_storyboards_and_thumbnails_show_the_right_frames() {
         .await;
         assert_eq!(sprite.dimensions(), (1280, 360), "{shape}");
     }
+
+    // Images gone from this server's cache (evicted, or made by another server on the
+    // same database) are made again here, although their task says done.
+    let cache = bed.services().vod.options().cache_dir.clone();
+    for entry in std::fs::read_dir(&cache).expect("cache dir").flatten() {
+        std::fs::remove_file(entry.path()).expect("remove");
+    }
+    let remade = bed.get(&bed.api("getSprite", &[("uri", &uri)])).await;
+    assert_eq!(remade.status(), 200);
+    assert_eq!(jpeg(remade).await.dimensions(), (1280, 360));
 
     // What it took shows in /metrics: requests by route, ffmpeg runs, cache hits, syncs.
     let metrics = bed

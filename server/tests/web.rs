@@ -5,7 +5,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{TestBed, config_for};
-use server::config::DatabaseLocation;
+use server::db::DatabaseLocation;
 use server::db::Db;
 
 /// Health is 200 while the database answers.

@@ -56,6 +56,23 @@ pub struct DidDocument {
     /// Service endpoints, among them the PDS.
     #[serde(default)]
     pub service: Vec<DidService>,
+    /// Public keys, among them the repo signing key (`#atproto`).
+    #[serde(default)]
+    pub verification_method: Vec<VerificationMethod>,
+}
+
+/// A public key of a DID document.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationMethod {
+    /// `did:…#atproto` (or `#atproto`) for the repo signing key.
+    pub id: String,
+    /// `Multikey`, or a legacy type such as `EcdsaSecp256k1VerificationKey2019`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// The key as a Multikey (`z…`).
+    #[serde(default)]
+    pub public_key_multibase: Option<String>,
 }
 
 /// A service entry of a DID document.
@@ -72,6 +89,13 @@ pub struct DidService {
 }
 
 impl DidDocument {
+    /// The repo signing key (`#atproto`).
+    pub fn signing_key(&self) -> Option<&VerificationMethod> {
+        self.verification_method
+            .iter()
+            .find(|method| method.id.ends_with("#atproto"))
+    }
+
     /// The PDS URL, if the document names a valid one.
     pub fn pds_endpoint(&self) -> Option<Url> {
         self.service

@@ -31,6 +31,7 @@
 //! - [`xrpc`]: queries and procedures with typed errors ([`AtprotoError`]).
 //! - [`repo`]: unauthenticated reads: records, listings, descriptions, verified blobs.
 //! - [`session`]: sign-in, transparent refresh, and writes.
+//! - [`service_auth`]: checking the service auth JWTs accounts present to us.
 //! - [`blob`]: blob references and CID verification.
 //! - [`records`]: our record types, tested against `lexicons/`.
 
@@ -40,6 +41,7 @@ pub mod identity;
 pub mod net;
 pub mod records;
 pub mod repo;
+pub mod service_auth;
 pub mod session;
 pub mod syntax;
 pub mod xrpc;

@@ -12,8 +12,6 @@ use super::blob::BlobRef;
 pub const BUNDLE_NSID: &str = "dev.atrun.bundle";
 /// NSID of at-run secret records.
 pub const SECRET_NSID: &str = "dev.atrun.secret";
-/// NSID of stream.place video records.
-pub const VIDEO_NSID: &str = "place.stream.video";
 
 /// `dev.atrun.bundle`: one published version of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,38 +80,6 @@ pub struct SecretRecord {
     pub ciphertext: Vec<u8>,
     /// When it was set (RFC 3339).
     pub created_at: String,
-}
-
-/// `place.stream.video`, read tolerantly: only the title is required.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VideoRecord {
-    /// The title.
-    pub title: String,
-    /// The description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// When it was published (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    /// Duration in nanoseconds (older records).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration: Option<u64>,
-    /// Duration in milliseconds (newer records).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<u64>,
-    /// The thumbnail.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thumb: Option<BlobRef>,
-    /// The streamer's DID, when named.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub creator: Option<String>,
-    /// The livestream record it was recorded from (oldest shape).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub livestream: Option<super::repo::StrongRef>,
-    /// Where the media is (a union of stream.place's source types).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<serde_json::Value>,
 }
 
 /// Lexicon `bytes`: `{"$bytes": "<base64>"}` in JSON.
@@ -277,49 +243,6 @@ mod tests {
             json["runnerKey"].as_str().map(str::len),
             Some(44),
             "44 base64 chars as the lexicon says"
-        );
-    }
-
-    #[test]
-    fn video_record_matches_its_lexicon() {
-        let doc = lexicon(VIDEO_NSID);
-        let minimal = VideoRecord {
-            title: "Talk".into(),
-            description: None,
-            created_at: None,
-            duration: None,
-            duration_ms: None,
-            thumb: None,
-            creator: None,
-            livestream: None,
-            source: None,
-        };
-        let full = VideoRecord {
-            description: Some("about".into()),
-            created_at: Some("2026-11-21T10:00:00.000Z".into()),
-            duration: Some(90_000_000_000),
-            duration_ms: Some(90_000),
-            thumb: Some(BlobRef {
-                mime_type: "image/jpeg".into(),
-                ..blob()
-            }),
-            creator: Some("did:plc:abc".into()),
-            livestream: Some(super::super::repo::StrongRef {
-                uri: "at://did:plc:abc/place.stream.livestream/3k".into(),
-                cid: "bafyreils".into(),
-            }),
-            source: Some(serde_json::json!({"$type": "place.stream.muxl.defs#archive"})),
-            ..minimal.clone()
-        };
-        assert_agrees(&doc["defs"]["main"]["record"], &full, &minimal);
-        serde_json::from_value::<VideoRecord>(serde_json::json!({
-            "$type": "place.stream.video", "title": "Old", "duration": 754_000_000_000u64,
-            "unknown": {"whatever": true}
-        }))
-        .expect("unknown fields ignored");
-        assert!(
-            serde_json::from_value::<VideoRecord>(serde_json::json!({"description": "no title"}))
-                .is_err()
         );
     }
 }

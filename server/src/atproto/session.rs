@@ -16,7 +16,7 @@ use super::blob::BlobRef;
 use super::error::AtprotoError;
 use super::repo::StrongRef;
 use super::xrpc::{Auth, Body, XrpcClient};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// An authenticated session with a PDS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +133,27 @@ impl Agent {
             }
             other => other,
         }
+    }
+
+    /// A service auth token from our PDS for service `audience` and method `method`
+    /// (`com.atproto.server.getServiceAuth`), valid for a minute.
+    pub async fn service_auth(&self, audience: &str, method: &str) -> Result<Secret, AtprotoError> {
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: Secret,
+        }
+        let token: Token = self
+            .authed(|access| async move {
+                self.xrpc
+                    .query(
+                        "com.atproto.server.getServiceAuth",
+                        &[("aud", audience), ("lxm", method)],
+                        Auth::Bearer(access.expose()),
+                    )
+                    .await
+            })
+            .await?;
+        Ok(token.token)
     }
 
     /// Uploads a blob with an explicit content type (the PDS stores whatever it is told).

@@ -1,5 +1,6 @@
 //! `at-run`, the bundle author's command line: sign in to one's PDS, deploy bundles,
-//! list them, and seal secrets to a runner.
+//! list them, seal secrets to a runner, and read a bundle's invocation logs on a runner
+//! (with a service auth token from one's PDS: no password or session leaves the machine).
 //!
 //! Everything it keeps lives in `ATRUN_HOME` (default `~/.at-run`), in files only the
 //! user can read (0600): the session (`session.json`, refreshed transparently) and, for
@@ -21,11 +22,12 @@ use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::{HttpClient, HttpPolicy};
 use crate::atproto::session::{Agent, Session};
 use crate::atproto::xrpc::XrpcClient;
-use crate::config::{NetworkArgs, Secret};
+use crate::config::NetworkArgs;
 use crate::runner::permissions::{PermissionError, check_env_name};
 use crate::runner::sandbox::{SandboxPolicy, install_harness};
 use crate::runner::secrets::RunnerKey;
 use crate::runner::{Runner, bundler, deploy};
+use crate::secret::Secret;
 
 /// at-run: deploy JavaScript bundles to your own PDS and run them on any runner.
 #[derive(Debug, Parser)]
@@ -68,6 +70,17 @@ enum Command {
     Ls,
     /// Create this machine's runner key pair if missing, and print the public key.
     Keys,
+    /// A bundle's latest invocations on a runner (status, duration, error), newest first.
+    Logs {
+        /// The runner's base URL.
+        #[arg(long)]
+        runner: Url,
+        /// The bundle.
+        bundle: String,
+        /// How many lines (1 to 500).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Secrets sealed to runners.
     Secrets {
         #[command(subcommand)]
@@ -164,6 +177,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", key.public_base64());
             Ok(())
         }
+        Command::Logs {
+            runner,
+            bundle,
+            limit,
+        } => logs(&ctx, &runner, &bundle, limit).await,
         Command::Secrets { command } => secrets(&ctx, command).await,
     }
 }
@@ -332,12 +350,20 @@ async fn list(ctx: &CliContext) -> anyhow::Result<()> {
     .await
 }
 
+/// What a runner says about itself at `/.well-known/at-run`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WellKnown {
+    public_key: String,
+    #[serde(default)]
+    did: Option<String>,
+}
+
 async fn runner_key(ctx: &CliContext, runner: &Url) -> anyhow::Result<String> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct WellKnown {
-        public_key: String,
-    }
+    Ok(well_known(ctx, runner).await?.public_key)
+}
+
+async fn well_known(ctx: &CliContext, runner: &Url) -> anyhow::Result<WellKnown> {
     let url = runner.join("/.well-known/at-run")?;
     let response = ctx
         .http
@@ -351,9 +377,64 @@ async fn runner_key(ctx: &CliContext, runner: &Url) -> anyhow::Result<String> {
         );
     }
     let body = ctx.http.read_body(response, Some(4096)).await?;
-    let known: WellKnown =
-        serde_json::from_slice(&body).context("reading the runner's public key")?;
-    Ok(known.public_key)
+    serde_json::from_slice(&body).context("reading the runner's /.well-known/at-run")
+}
+
+async fn logs(ctx: &CliContext, runner: &Url, bundle: &str, limit: u32) -> anyhow::Result<()> {
+    #[derive(Deserialize)]
+    struct Logs {
+        invocations: Vec<crate::runner::logs::LogLine>,
+    }
+    let audience = well_known(ctx, runner)
+        .await?
+        .did
+        .ok_or_else(|| anyhow::anyhow!("{runner} does not serve invocation logs"))?;
+    let (did, token) = with_agent(ctx, async |agent| {
+        let token = agent
+            .service_auth(&audience, crate::web::LOGS_METHOD)
+            .await
+            .context("asking your PDS for a service auth token")?;
+        Ok((agent.did().await, token))
+    })
+    .await?;
+    let mut url = runner.join(&format!("/bundle/{did}/{bundle}/logs"))?;
+    url.query_pairs_mut()
+        .append_pair("limit", &limit.to_string());
+    let response = ctx
+        .http
+        .send(
+            ctx.http
+                .request(reqwest::Method::GET, url)
+                .bearer_auth(token.expose()),
+        )
+        .await
+        .with_context(|| format!("reaching the runner at {runner}"))?;
+    let status = response.status();
+    let body = ctx.http.read_body(response, Some(4 * 1024 * 1024)).await?;
+    if !status.is_success() {
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| status.to_string());
+        bail!("{runner}: {message}");
+    }
+    let logs: Logs = serde_json::from_slice(&body).context("reading the logs")?;
+    if logs.invocations.is_empty() {
+        println!("no invocations of {bundle} on {runner} in the last seven days");
+    }
+    for line in logs.invocations {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{} ms{}",
+            line.at,
+            line.version,
+            line.export,
+            line.kind,
+            line.status,
+            line.duration_ms,
+            line.error.map(|e| format!("\t{e}")).unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 async fn secrets(ctx: &CliContext, command: SecretsCommand) -> anyhow::Result<()> {

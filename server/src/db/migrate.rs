@@ -63,6 +63,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "task_lanes",
         sql: include_str!("../../migrations/0007_task_lanes.sql"),
     },
+    Migration {
+        version: 8,
+        name: "bundle_invocations",
+        sql: include_str!("../../migrations/0008_bundle_invocations.sql"),
+    },
 ];
 
 /// What a call to [`Db::migrate`] did.
@@ -164,7 +169,7 @@ fn checksum(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DatabaseLocation;
+    use crate::db::DatabaseLocation;
 
     async fn temp_db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -24,7 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::config::DatabaseLocation;
+use crate::secret::Secret;
+use std::path::PathBuf;
 
 pub use migrate::{MIGRATIONS, Migration, MigrationReport};
 
@@ -73,6 +74,20 @@ pub enum DbError {
         found: i64,
         /// The newest version this build has.
         known: i64,
+    },
+}
+
+/// Where the database lives (`Config::database` reads it from the settings).
+#[derive(Debug, Clone)]
+pub enum DatabaseLocation {
+    /// An embedded libSQL file.
+    File(PathBuf),
+    /// A remote libSQL server (Turso, or `sqld`).
+    Remote {
+        /// `libsql://`, `https://` or `http://` URL.
+        url: String,
+        /// Bearer token; empty for servers without auth.
+        auth_token: Secret,
     },
 }
 

@@ -25,7 +25,8 @@ pub enum CallKind {
 }
 
 impl CallKind {
-    fn label(self) -> &'static str {
+    /// Its name in metrics and logs.
+    pub fn label(self) -> &'static str {
         match self {
             Self::Endpoint => "endpoint",
             Self::Task => "task",

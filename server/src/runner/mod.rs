@@ -12,6 +12,7 @@
 //! - [`manifest`]: the manifest a bundle declares, validated.
 //! - [`bundler`]: `deno bundle` with `"at-run"` mapped to the shipped SDK.
 //! - [`metrics`]: what the runner counts for `/metrics`.
+//! - [`logs`]: each bundle's recent invocations, for its author.
 //! - [`jobs`]: scheduling the `job()` exports of bundles listed in `ATRUN_JOBS`.
 //! - [`deploy`]: publishing bundle versions and secrets to one's own PDS (CLI, tests).
 //! - [`pool`]: the warm pool actor: processes keyed by (author, bundle, CID, permissions,
@@ -24,6 +25,7 @@ pub mod bundler;
 pub mod deploy;
 pub mod egress;
 pub mod jobs;
+pub mod logs;
 pub mod manifest;
 pub mod metrics;
 pub mod permissions;
@@ -76,7 +78,8 @@ use tokio_util::sync::CancellationToken;
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::HttpClient;
 use crate::atproto::records::{SECRET_NSID, SecretRecord};
-use crate::config::Secret;
+use crate::db::Db;
+use crate::secret::Secret;
 use crate::tasks::{Lane, TaskDef, TaskError, TaskFailure, TaskSystem};
 use egress::Egress;
 use manifest::{ExportKind, Manifest};
@@ -202,6 +205,8 @@ pub struct RunnerPolicy {
     pub allow_private_network: bool,
     /// How long opened secrets are reused before the author's PDS is asked again.
     pub secrets_ttl: Duration,
+    /// This runner's service DID: the audience of authors' service auth tokens.
+    pub service_did: String,
 }
 
 /// A bundle's secrets for this runner, opened: `(variable, value)` sorted by variable,
@@ -272,6 +277,8 @@ pub struct Runner {
     tasks: TaskSystem,
     allowed_authors: Option<HashSet<String>>,
     metrics: RunnerMetrics,
+    logs: logs::InvocationLog,
+    service_did: String,
 }
 
 impl std::fmt::Debug for Runner {
@@ -287,11 +294,17 @@ impl Runner {
     /// forwarder and the pool.
     pub async fn start(
         policy: RunnerPolicy,
+        db: Db,
         identity: Arc<IdentityResolver>,
         http: HttpClient,
         tasks: TaskSystem,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, RunnerError> {
+        let logs = logs::InvocationLog::start(db, shutdown.child_token())
+            .await
+            .map_err(|err| {
+                RunnerError::Unavailable(format!("opening the invocation log: {err}"))
+            })?;
         let (key, created) = RunnerKey::load_or_create(&policy.home)
             .map_err(|err| RunnerError::Unavailable(err.to_string()))?;
         if created {
@@ -335,6 +348,8 @@ impl Runner {
             tasks,
             allowed_authors: policy.allowed_authors,
             metrics: RunnerMetrics::default(),
+            logs,
+            service_did: policy.service_did,
         });
         runner
             .tasks
@@ -350,6 +365,16 @@ impl Runner {
     /// The pool, for its statistics.
     pub fn pool(&self) -> &PoolHandle {
         &self.pool
+    }
+
+    /// Its service DID (`did:web:` of the public URL).
+    pub fn service_did(&self) -> &str {
+        &self.service_did
+    }
+
+    /// The invocation log.
+    pub fn logs(&self) -> &logs::InvocationLog {
+        &self.logs
     }
 
     /// The runner's metrics, with the count of live processes brought up to date.
@@ -475,7 +500,18 @@ impl Runner {
     async fn run(&self, call: Call<'_>) -> Result<Reply, RunnerError> {
         let started = std::time::Instant::now();
         let result = self.run_uncounted(&call).await;
-        self.metrics.call(call.kind, started.elapsed(), &result);
+        let took = started.elapsed();
+        self.metrics.call(call.kind, took, &result);
+        self.logs.record(logs::Invocation {
+            did: call.bundle.did.clone(),
+            name: call.bundle.name.clone(),
+            version: call.bundle.version.to_string(),
+            export: call.export.to_string(),
+            kind: call.kind.label(),
+            status: result.as_ref().map_or_else(RunnerError::label, |_| "ok"),
+            duration: took,
+            error: result.as_ref().err().map(ToString::to_string),
+        });
         result
     }
 

@@ -35,7 +35,7 @@ use tokio::sync::oneshot;
 use super::egress::{Egress, EgressGrant};
 use super::manifest::RawManifest;
 use super::permissions::{self, Permissions};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// `DENO_DIR` of sandboxed processes: a path that cannot exist.
 const NO_DENO_DIR: &str = "/dev/null/deno";

@@ -14,7 +14,7 @@ use crypto_box::aead::OsRng;
 use crypto_box::{PublicKey, SecretKey};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// The file in `ATRUN_HOME` holding the runner's key pair.
 pub const KEY_FILE: &str = "runner-key.json";

@@ -108,11 +108,6 @@ impl BundleStore {
         }
     }
 
-    /// The identity resolver.
-    pub fn identity(&self) -> &IdentityResolver {
-        &self.identity
-    }
-
     /// An XRPC client for `pds`.
     pub fn pds(&self, pds: &Url) -> XrpcClient {
         XrpcClient::new(self.http.clone(), pds.clone())

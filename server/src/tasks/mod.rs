@@ -51,6 +51,7 @@ use crate::db::{Db, DbError};
 
 pub use def::{TaskContext, TaskDef, TaskFailure, TaskFuture};
 pub use metrics::TaskMetrics;
+pub use store::{now_ms, rfc3339};
 
 use metrics::Counters;
 use store::Store;

@@ -229,6 +229,9 @@ pub struct Vod {
     /// Rewritten playlists by query, for a few seconds: a player's playlist requests
     /// then cost the origin one request per video and session, not one per viewer.
     playlists: Cache<String, Bytes>,
+    /// Images made here although their task had completed (see [`Vod::ensure`]), by
+    /// layout key: concurrent requests share one making.
+    remakes: Cache<String, Layout>,
 }
 
 impl Vod {
@@ -267,6 +270,10 @@ impl Vod {
                     u32::try_from(query.len() + body.len()).unwrap_or(u32::MAX)
                 })
                 .time_to_live(PLAYLIST_TTL)
+                .build(),
+            remakes: Cache::builder()
+                .max_capacity(1_000)
+                .time_to_live(Duration::from_secs(5))
                 .build(),
             options,
         }))
@@ -496,12 +503,36 @@ impl Vod {
                 .unwrap_or(submitted.view)
         };
         match view.status {
-            TaskStatus::Complete => self.layout(kind, &video.cid).await.ok_or(VodError::Pending),
+            TaskStatus::Complete => match self.layout(kind, &video.cid).await {
+                Some(layout) => Ok(layout),
+                // Made on another server (each keeps its own image cache) or evicted
+                // here since: the task's result says done, the files are not here, so
+                // make them here now.
+                None => tokio::time::timeout(IMAGE_WAIT, self.remake(kind, video))
+                    .await
+                    .map_err(|_| VodError::Pending)?,
+            },
             TaskStatus::Failed => Err(VodError::from_task_message(
                 view.error.as_deref().unwrap_or("the task failed"),
             )),
             TaskStatus::Pending | TaskStatus::Running => Err(VodError::Pending),
         }
+    }
+
+    /// Makes `kind` of `video` into this server's cache outside the task system, once
+    /// for all concurrent callers.
+    async fn remake(&self, kind: Kind, video: &VideoView) -> Result<Layout, VodError> {
+        let input = MakeInput {
+            uri: video.uri.clone(),
+            cid: video.cid.clone(),
+        };
+        self.remakes
+            .try_get_with(kind.layout_key(&video.cid), async {
+                self.make(kind, input).await?;
+                self.layout(kind, &video.cid).await.ok_or(VodError::Pending)
+            })
+            .await
+            .map_err(|err: Arc<VodError>| (*err).clone())
     }
 
     /// Makes `kind` for `input` into the cache (the tasks' handler).

@@ -23,7 +23,7 @@ use crate::appview::query::{DEFAULT_LIMIT, MAX_LIMIT, VideoQuery};
 use crate::appview::{AppView, AppViewError, sync};
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::HttpClient;
-use crate::config::Secret;
+use crate::secret::Secret;
 use crate::tasks::scheduler::Scheduler;
 
 /// Why a sign-in or sign-out from another site is refused.

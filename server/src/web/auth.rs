@@ -27,8 +27,9 @@ use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::HttpClient;
 use crate::atproto::session::Agent;
 use crate::atproto::xrpc::XrpcClient;
-use crate::config::{Config, Secret};
+use crate::config::Config;
 use crate::db::{Db, DbError};
+use crate::secret::Secret;
 
 /// The session cookie.
 pub const COOKIE: &str = "streamhut_admin";

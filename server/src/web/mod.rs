@@ -48,6 +48,7 @@ use crate::tasks::TaskSystem;
 use crate::tasks::scheduler::Scheduler;
 
 pub use error::XrpcError;
+pub use runner::LOGS_METHOD;
 
 /// The longest a request may take to produce its response head.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -193,6 +194,7 @@ pub fn router(state: AppState) -> Router {
 
     let bundles = rate_limited(
         Router::new()
+            .route("/bundle/{actor}/{name}/logs", get(runner::logs))
             .route("/bundle/{actor}/{name}/{version}", get(runner::describe))
             .route(
                 "/bundle/{actor}/{name}/{version}/{endpoint}",

@@ -1,7 +1,11 @@
 //! The at-run routes:
 //!
-//! - `GET /.well-known/at-run`: `{publicKey, version}`, what `at-run secrets set` seals to;
+//! - `GET /.well-known/at-run`: `{publicKey, did, version}`: the key `at-run secrets set`
+//!   seals to, and the service DID `at-run logs` asks its PDS for a token for;
 //! - `GET /bundle/{did-or-handle}/{name}/{version|latest}`: the bundle's manifest;
+//! - `GET /bundle/{did-or-handle}/{name}/logs?limit=N`: the bundle's latest invocations,
+//!   newest first, for its author only: a service auth token from the author's PDS, for
+//!   this runner's DID and the method `dev.atrun.getLogs` (what `at-run logs` sends);
 //! - `GET|POST /bundle/{did-or-handle}/{name}/{version|latest}/{endpoint}`: runs an
 //!   export with the query parameters (GET) or the JSON body (POST) as arguments.
 //!   Endpoints answer with their JSON or their `Response`; tasks with a `TaskView`
@@ -97,9 +101,97 @@ fn runner_error(err: RunnerError) -> XrpcError {
 pub(super) async fn well_known(State(runner): State<Arc<Runner>>) -> Json<Value> {
     Json(json!({
         "publicKey": runner.public_key(),
+        "did": runner.service_did(),
         "version": SDK_VERSION,
         "server": concat!("streamhut/", env!("CARGO_PKG_VERSION")),
     }))
+}
+
+/// The method a service auth token for [`logs`] must be bound to.
+pub const LOGS_METHOD: &str = "dev.atrun.getLogs";
+
+/// `GET /bundle/{actor}/{name}/logs`.
+pub(super) async fn logs(
+    State(runner): State<Arc<Runner>>,
+    State(identity): State<Arc<crate::atproto::identity::IdentityResolver>>,
+    Path((actor, name)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>, XrpcError> {
+    if !valid_bundle_name(&name) {
+        return Err(XrpcError::invalid_request(format!(
+            "{name:?} is not a bundle name"
+        )));
+    }
+    let limit = match url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "limit")
+    {
+        Some((_, value)) => value
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=crate::runner::logs::MAX_LINES).contains(n))
+            .ok_or_else(|| {
+                XrpcError::invalid_request(format!(
+                    "limit must be a number from 1 to {}",
+                    crate::runner::logs::MAX_LINES
+                ))
+            })?,
+        None => 100,
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            XrpcError::new(
+                StatusCode::UNAUTHORIZED,
+                "AuthRequired",
+                format!(
+                    "send a service auth token from your PDS for {} and {LOGS_METHOD} (at-run logs does)",
+                    runner.service_did()
+                ),
+            )
+        })?;
+    let caller =
+        crate::atproto::service_auth::verify(&identity, token, runner.service_did(), LOGS_METHOD)
+            .await
+            .map_err(|err| match err {
+                crate::atproto::service_auth::ServiceAuthError::Invalid(message) => {
+                    XrpcError::new(StatusCode::UNAUTHORIZED, "InvalidToken", message)
+                }
+                crate::atproto::service_auth::ServiceAuthError::Unavailable(message) => {
+                    XrpcError::new(StatusCode::BAD_GATEWAY, "UpstreamFailure", message)
+                }
+            })?;
+    let author = identity
+        .resolve_actor(&actor)
+        .await
+        .map_err(|err| XrpcError::invalid_request(format!("cannot resolve {actor}: {err}")))?;
+    if author.did.as_str() != caller {
+        return Err(XrpcError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "only the bundle's author can read its logs",
+        ));
+    }
+    let lines = runner
+        .logs()
+        .recent(author.did.as_str(), &name, limit)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "reading invocation logs failed");
+            XrpcError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                "the invocation log is unavailable right now",
+            )
+        })?;
+    Ok(Json(json!({
+        "did": author.did.as_str(),
+        "bundle": name,
+        "invocations": lines,
+    })))
 }
 
 fn parse_target(name: &str, version: &str) -> Result<VersionSpec, XrpcError> {

@@ -165,7 +165,7 @@ impl Network {
         server::atproto::session::Agent::login(
             self.pds(),
             &account.handle,
-            &server::config::Secret::new(account.password.clone()),
+            &server::secret::Secret::new(account.password.clone()),
         )
         .await
         .expect("login")
