@@ -19,6 +19,8 @@
 //!   secrets).
 //! - [`secrets`]: the runner's X25519 key; sealing and opening secret values.
 //! - `store`: resolving author + name + version to a record and its verified code.
+//! - `error`: [`RunnerError`], one variant per answer the HTTP edge gives.
+//! - `task`: the one task kind every bundle `task()` export runs as.
 //! - [`Runner`]: the facade the HTTP routes, the task system and the scheduler call.
 
 pub mod bundler;
@@ -32,6 +34,7 @@ pub mod permissions;
 pub mod pool;
 pub mod sandbox;
 pub mod secrets;
+mod task;
 
 /// The at-run SDK's source, as `at-run deploy` bundles it.
 pub const SDK_SOURCE: &str = include_str!("js/sdk.ts");
@@ -62,15 +65,15 @@ pub fn short_digest(bytes: &[u8]) -> String {
     hex[..16].to_string()
 }
 
+mod error;
 mod store;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::tasks::TaskView;
-use base64::Engine;
 use moka::future::Cache;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -80,113 +83,24 @@ use crate::atproto::net::HttpClient;
 use crate::atproto::records::{SECRET_NSID, SecretRecord};
 use crate::db::Db;
 use crate::secret::Secret;
-use crate::tasks::{Lane, TaskDef, TaskError, TaskFailure, TaskSystem};
+use crate::tasks::{Lane, TaskSystem};
 use egress::Egress;
 use manifest::{ExportKind, Manifest};
 use metrics::{CallKind, RunnerMetrics};
-use pool::{PoolError, PoolHandle, PoolPolicy, WorkerKey, WorkerSpec};
+use pool::{PoolHandle, PoolPolicy, WorkerKey, WorkerSpec};
 use sandbox::{Launch, Reply, Sandbox, SandboxError, SandboxPolicy, ServeGrants};
 use secrets::RunnerKey;
 
+pub use error::RunnerError;
 pub use store::{BundleStore, ResolvedBundle, VersionSpec};
+pub use task::BUNDLE_TASK;
+use task::BundleTaskInput;
 
 /// The SDK version this runner ships.
 pub const SDK_VERSION: &str = "0.1.0";
 
 /// How long a bundle whose manifest could not be read is refused without trying again.
 const MANIFEST_FAILURE_TTL: Duration = Duration::from_secs(30);
-
-/// Why a bundle call failed; each variant maps to one HTTP status at the edge.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum RunnerError {
-    /// The request is malformed.
-    #[error("{0}")]
-    InvalidRequest(String),
-    /// The author, bundle, version or export does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// The operator does not run this author's bundles.
-    #[error("{0}")]
-    NotAllowed(String),
-    /// The author's PDS or identity could not be reached.
-    #[error("{0}")]
-    Upstream(String),
-    /// The bundle is unusable (manifest, load error, code).
-    #[error("{0}")]
-    InvalidBundle(String),
-    /// A secret could not be opened.
-    #[error("{0}")]
-    Secret(String),
-    /// No sandbox could be had.
-    #[error("{0}")]
-    Busy(String),
-    /// The call took too long.
-    #[error("the call took longer than {0:?} and was stopped")]
-    Timeout(Duration),
-    /// The handler threw.
-    #[error("{0}")]
-    Handler(String),
-    /// The response was too large.
-    #[error("the response is larger than {0} bytes")]
-    TooLarge(usize),
-    /// The bundle's process died.
-    #[error("{0}")]
-    Crashed(String),
-    /// The task system failed.
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl RunnerError {
-    /// A short name of the kind of failure, for metrics and invocation logs.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::NotFound(_) => "not_found",
-            Self::NotAllowed(_) => "not_allowed",
-            Self::Upstream(_) => "upstream",
-            Self::InvalidBundle(_) => "invalid_bundle",
-            Self::Secret(_) => "secret",
-            Self::Busy(_) => "busy",
-            Self::Timeout(_) => "timeout",
-            Self::Handler(_) => "handler_error",
-            Self::TooLarge(_) => "too_large",
-            Self::Crashed(_) => "crashed",
-            Self::Unavailable(_) => "unavailable",
-        }
-    }
-}
-
-impl From<SandboxError> for RunnerError {
-    fn from(err: SandboxError) -> Self {
-        match err {
-            SandboxError::Spawn(_) => Self::Unavailable(err.to_string()),
-            SandboxError::Load(message) => Self::InvalidBundle(message),
-            SandboxError::Timeout(after) => Self::Timeout(after),
-            SandboxError::TooLarge(limit) => Self::TooLarge(limit),
-            SandboxError::Crashed(_) => Self::Crashed(err.to_string()),
-            SandboxError::Handler(message) => Self::Handler(message),
-        }
-    }
-}
-
-impl From<PoolError> for RunnerError {
-    fn from(err: PoolError) -> Self {
-        match err {
-            PoolError::Start(err) => err.into(),
-            PoolError::QueueTimeout(_) | PoolError::Closed => Self::Busy(err.to_string()),
-        }
-    }
-}
-
-impl From<TaskError> for RunnerError {
-    fn from(err: TaskError) -> Self {
-        match err {
-            TaskError::InvalidInput(message) => Self::InvalidRequest(message),
-            other => Self::Unavailable(other.to_string()),
-        }
-    }
-}
 
 /// How the runner runs.
 #[derive(Debug, Clone)]
@@ -225,29 +139,6 @@ pub enum Invocation {
     Reply(Reply),
     /// A task's state.
     Task(TaskView),
-}
-
-/// The task kind every bundle task runs as.
-pub const BUNDLE_TASK: &str = "atrun";
-
-/// What a bundle task runs: an export of one version of a bundle, with its arguments.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct BundleTaskInput {
-    did: String,
-    name: String,
-    version: String,
-    export: String,
-    args: Value,
-}
-
-impl BundleTaskInput {
-    /// The lane of this export: its tasks share the export's concurrency.
-    fn lane(&self) -> String {
-        format!(
-            "{}/{}/{}/{}",
-            self.did, self.name, self.version, self.export
-        )
-    }
 }
 
 /// One call of an export.
@@ -353,7 +244,7 @@ impl Runner {
         });
         runner
             .tasks
-            .register(Self::bundle_task(Arc::downgrade(&runner), task_concurrency));
+            .register(task::bundle_task(Arc::downgrade(&runner), task_concurrency));
         Ok(runner)
     }
 
@@ -622,72 +513,6 @@ impl Runner {
                 bundle.name
             ))),
         }
-    }
-
-    /// The one task kind for every bundle export declared a `task`: its input names
-    /// the bundle, version and export, and its lane carries the export's concurrency
-    /// and cache TTL, so pending bundle tasks are claimed after a restart by any server.
-    fn bundle_task(runner: Weak<Runner>, concurrency: u32) -> TaskDef {
-        TaskDef::typed(BUNDLE_TASK, move |input: BundleTaskInput, ctx| {
-            let runner = runner.clone();
-            async move {
-                let runner = runner
-                    .upgrade()
-                    .ok_or_else(|| TaskFailure::retry("the runner is shutting down"))?;
-                let version = input
-                    .version
-                    .parse::<VersionSpec>()
-                    .map_err(|err| TaskFailure::fatal(err.to_string()))?;
-                let (bundle, manifest) = runner
-                    .describe(&input.did, &input.name, &version)
-                    .await
-                    .map_err(|err| match err {
-                        RunnerError::Upstream(_) | RunnerError::Unavailable(_) => {
-                            TaskFailure::retry(err.to_string())
-                        }
-                        other => TaskFailure::fatal(other.to_string()),
-                    })?;
-                let Some(ExportKind::Task { timeout, .. }) = manifest.exports.get(&input.export)
-                else {
-                    return Err(TaskFailure::fatal(format!(
-                        "{} {} has no task named {}",
-                        bundle.name, bundle.version, input.export
-                    )));
-                };
-                let call_ctx = json!({
-                    "bundle": { "did": bundle.did, "name": bundle.name, "version": bundle.version.to_string() },
-                    "export": input.export,
-                    "taskId": ctx.id,
-                });
-                let call = Call {
-                    kind: CallKind::Task,
-                    bundle: &bundle,
-                    manifest: &manifest,
-                    export: &input.export,
-                    args: &input.args,
-                    ctx: &call_ctx,
-                    timeout: *timeout,
-                };
-                match runner.run(call).await {
-                    Ok(Reply::Json(value)) => Ok(value),
-                    Ok(Reply::Http { status, headers, body }) => Ok(json!({
-                        "status": status,
-                        "headers": headers,
-                        "body": base64::engine::general_purpose::STANDARD.encode(body),
-                    })),
-                    Err(RunnerError::Handler(message)) => Err(TaskFailure::retry(message)),
-                    Err(
-                        err @ (RunnerError::InvalidBundle(_)
-                        | RunnerError::Secret(_)
-                        | RunnerError::NotAllowed(_)),
-                    ) => Err(TaskFailure::fatal(err.to_string())),
-                    Err(err) => Err(TaskFailure::retry(err.to_string())),
-                }
-            }
-        })
-        .concurrency(concurrency)
-        .timeout(manifest::MAX_TASK_TIMEOUT + Duration::from_secs(5))
-        .max_attempts(2)
     }
 
     /// Runs job `export` of the latest version of `actor`'s bundle `name` (the scheduler

@@ -41,7 +41,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use app::error::AppError;
 use app::tasks::TaskView;
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast};
@@ -381,18 +380,4 @@ where
         .max_capacity(100_000)
         .time_to_live(Duration::from_secs(600))
         .build()
-}
-
-#[async_trait::async_trait]
-impl app::tasks::ssr::Tasks for TaskSystem {
-    async fn wait(&self, id: &str, wait_secs: u32) -> Result<TaskView, AppError> {
-        match TaskSystem::wait(self, id, Duration::from_secs(u64::from(wait_secs))).await {
-            Ok(Some(view)) => Ok(view),
-            Ok(None) => Err(AppError::NotFound),
-            Err(err) => {
-                tracing::error!(error = %err, "reading a task failed");
-                Err(AppError::Unavailable)
-            }
-        }
-    }
 }

@@ -1,33 +1,22 @@
-//! The AppView's HTTP edge: its native bundle (`/api/appview/…`, with the names the
-//! original bundle used; see [`bundle`]) and the dashboard's form actions under `/admin/`.
-//!
-//! Reads are public. `init`, `registerCreator`, `unregisterCreator` and `triggerSync`
-//! need an admin ([`super::auth`]). Form actions answer with a redirect to `/admin`
-//! carrying `?notice=` or `?error=`, so the dashboard works without JavaScript.
+//! The AppView's API: its native bundle (`/api/appview/…`, with the names the original
+//! bundle used; see [`bundle`]). Reads are public; `init`, `registerCreator`,
+//! `unregisterCreator` and `triggerSync` need an admin ([`super::auth`]). The dashboard's
+//! forms are in [`super::admin`].
 
 use std::sync::Arc;
 
-use axum::Form;
-use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::XrpcError;
-use super::auth::{Admin, AdminAuth, is_cross_site, verify_password};
+use super::auth::AdminAuth;
 use super::native::{Call, NativeBundle, Reply, Verb, bind, json_reply};
 use crate::appview::query::{DEFAULT_LIMIT, MAX_LIMIT, VideoQuery};
 use crate::appview::{AppView, AppViewError, sync};
-use crate::atproto::identity::IdentityResolver;
-use crate::atproto::net::HttpClient;
-use crate::secret::Secret;
-use crate::tasks::scheduler::Scheduler;
-
-/// Why a sign-in or sign-out from another site is refused.
-const CROSS_SITE: &str = "signing in and out only works from this site's own pages";
 
 /// Longest search query accepted.
 const MAX_QUERY_CHARS: usize = app::catalog::MAX_QUERY_CHARS;
@@ -87,25 +76,10 @@ fn appview_error(err: AppViewError) -> XrpcError {
             XrpcError::invalid_request(err.to_string())
         }
         AppViewError::Upstream(err) => {
-            tracing::warn!(error = %err, "AppView upstream failure");
-            XrpcError::new(StatusCode::BAD_GATEWAY, "UpstreamFailure", err.summary())
+            XrpcError::new(StatusCode::BAD_GATEWAY, "UpstreamFailure", err.summary()).because(err)
         }
-        AppViewError::Tasks(err) => {
-            tracing::error!(error = %err, "AppView task failure");
-            XrpcError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "the task system is unavailable right now",
-            )
-        }
-        AppViewError::Db(err) => {
-            tracing::error!(error = %err, "AppView database failure");
-            XrpcError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "the index is unavailable right now",
-            )
-        }
+        AppViewError::Tasks(err) => XrpcError::unavailable("the task system", err),
+        AppViewError::Db(err) => XrpcError::unavailable("the index", err),
     }
 }
 
@@ -254,236 +228,4 @@ async fn avatar(
         avatar.bytes,
     )
         .into_response())
-}
-
-// ----- the dashboard's forms -----
-
-#[derive(Deserialize)]
-pub(super) struct LoginForm {
-    identifier: String,
-    password: String,
-}
-
-#[derive(Deserialize)]
-pub(super) struct ActorForm {
-    #[serde(default)]
-    actor: String,
-}
-
-/// Longest message carried back to the dashboard in its URL.
-const MAX_FLASH_CHARS: usize = 300;
-
-/// `/admin` with a message for the page to show (cut short: it may quote user input, and
-/// a `Location` header is no place for a long one).
-fn back(kind: &str, message: &str) -> Redirect {
-    let message = match message.char_indices().nth(MAX_FLASH_CHARS) {
-        Some((end, _)) => format!("{}…", &message[..end]),
-        None => message.to_string(),
-    };
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair(kind, &message)
-        .finish();
-    Redirect::to(&format!("/admin?{query}"))
-}
-
-pub(super) async fn login(
-    State(auth): State<Arc<AdminAuth>>,
-    State(identity): State<Arc<IdentityResolver>>,
-    State(http): State<HttpClient>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    if is_cross_site(&headers) {
-        return back("error", CROSS_SITE).into_response();
-    }
-    let password = Secret::new(form.password);
-    match verify_password(&identity, &http, &form.identifier, &password).await {
-        Ok(did) => {
-            tracing::info!(%did, admin = auth.is_admin(&did), "signed in");
-            match auth.sign_in(&did).await {
-                Ok(jar) => (jar, Redirect::to("/admin")).into_response(),
-                Err(err) => {
-                    tracing::error!(error = %err, "storing an admin session failed");
-                    back(
-                        "error",
-                        "signing in is unavailable right now; try again shortly",
-                    )
-                    .into_response()
-                }
-            }
-        }
-        Err(err) => back("error", err.message()).into_response(),
-    }
-}
-
-pub(super) async fn logout(State(auth): State<Arc<AdminAuth>>, headers: HeaderMap) -> Response {
-    if is_cross_site(&headers) {
-        return back("error", CROSS_SITE).into_response();
-    }
-    match auth.sign_out(&headers).await {
-        Ok(jar) => (jar, back("notice", "Signed out.")).into_response(),
-        Err(err) => {
-            tracing::error!(error = %err, "ending an admin session failed");
-            back("error", "signing out failed; try again shortly").into_response()
-        }
-    }
-}
-
-type AdminCheck = Result<Admin, XrpcError>;
-type ActorFormInput = Result<Form<ActorForm>, FormRejection>;
-
-/// Runs a form action as an admin, redirecting back with its outcome.
-async fn form_action<F>(admin: AdminCheck, form: ActorFormInput, action: F) -> Redirect
-where
-    F: AsyncFnOnce(ActorForm) -> Result<String, XrpcError>,
-{
-    let admin = match admin {
-        Ok(admin) => admin,
-        Err(err) => return back("error", err.message()),
-    };
-    let form = match form {
-        Ok(Form(form)) => form,
-        Err(rejection) => return back("error", &rejection.body_text()),
-    };
-    tracing::info!(by = %admin, actor = %form.actor, "dashboard action");
-    match action(form).await {
-        Ok(notice) => back("notice", &notice),
-        Err(err) => back("error", err.message()),
-    }
-}
-
-pub(super) async fn register_form(
-    admin: AdminCheck,
-    State(appview): State<Arc<AppView>>,
-    form: ActorFormInput,
-) -> Redirect {
-    form_action(admin, form, async |form| {
-        let registered = appview.register(&form.actor).await.map_err(appview_error)?;
-        let name = registered.handle.unwrap_or(registered.did);
-        Ok(format!(
-            "Registered {name}; their videos are being indexed."
-        ))
-    })
-    .await
-}
-
-pub(super) async fn unregister_form(
-    admin: AdminCheck,
-    State(appview): State<Arc<AppView>>,
-    form: ActorFormInput,
-) -> Redirect {
-    form_action(admin, form, async |form| {
-        let did = appview
-            .unregister(&form.actor)
-            .await
-            .map_err(appview_error)?;
-        Ok(format!("Unregistered {did} and removed their videos."))
-    })
-    .await
-}
-
-pub(super) async fn sync_form(
-    admin: AdminCheck,
-    State(appview): State<Arc<AppView>>,
-    form: ActorFormInput,
-) -> Redirect {
-    form_action(admin, form, async |form| {
-        if form.actor.trim().is_empty() {
-            let ids = appview.submit_sync_all().await.map_err(appview_error)?;
-            Ok(format!("Syncing {} creator(s).", ids.len()))
-        } else {
-            let creator = appview
-                .registered(&form.actor)
-                .await
-                .map_err(appview_error)?;
-            appview
-                .submit_sync(&creator.did)
-                .await
-                .map_err(appview_error)?;
-            Ok(format!(
-                "Syncing {}.",
-                creator.handle.unwrap_or(creator.did)
-            ))
-        }
-    })
-    .await
-}
-
-/// The dashboard's data, for the Leptos page.
-pub struct Dashboard {
-    pub(super) auth: Arc<AdminAuth>,
-    pub(super) appview: Arc<AppView>,
-    pub(super) scheduler: Arc<Scheduler>,
-}
-
-#[async_trait::async_trait]
-impl app::admin::ssr::Admin for Dashboard {
-    async fn is_admin(&self, headers: &HeaderMap) -> bool {
-        matches!(self.auth.session(headers).await, Ok(Some(did)) if self.auth.is_admin(&did))
-    }
-
-    async fn dashboard(
-        &self,
-        headers: &HeaderMap,
-    ) -> Result<app::admin::Dashboard, app::error::AppError> {
-        let session = self.auth.session(headers).await.map_err(|err| {
-            tracing::error!(error = %err, "reading admin sessions failed");
-            app::error::AppError::Unavailable
-        })?;
-        let Some(did) = session else {
-            return Ok(app::admin::Dashboard {
-                viewer: None,
-                creators: Vec::new(),
-                jobs: Vec::new(),
-            });
-        };
-        let is_admin = self.auth.is_admin(&did);
-        let viewer = Some(app::admin::Viewer { did, is_admin });
-        if !is_admin {
-            return Ok(app::admin::Dashboard {
-                viewer,
-                creators: Vec::new(),
-                jobs: Vec::new(),
-            });
-        }
-        let unavailable = |err: &dyn std::fmt::Display| {
-            tracing::error!(error = %err, "dashboard query failed");
-            app::error::AppError::Unavailable
-        };
-        let stats = self
-            .appview
-            .index()
-            .stats()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        let runs = self
-            .scheduler
-            .history(20)
-            .await
-            .map_err(|e| unavailable(&e))?;
-        Ok(app::admin::Dashboard {
-            viewer,
-            creators: stats
-                .per_creator
-                .into_iter()
-                .map(|c| app::admin::CreatorRow {
-                    did: c.did,
-                    handle: c.handle,
-                    video_count: c.video_count,
-                    last_sync_at: c.last_sync_at,
-                    error: c.error,
-                    skipped_records: c.skipped_records,
-                })
-                .collect(),
-            jobs: runs
-                .into_iter()
-                .map(|run| app::admin::JobRunRow {
-                    outcome: if run.error.is_some() { "failed" } else { "ok" }.to_string(),
-                    job: run.job,
-                    started_at: run.started_at,
-                    error: run.error,
-                })
-                .collect(),
-        })
-    }
 }

@@ -205,14 +205,10 @@ impl AdminAuth {
                 ))
             };
         }
-        let session = self.session(&parts.headers).await.map_err(|err| {
-            tracing::error!(error = %err, "reading admin sessions failed");
-            XrpcError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "sign-in is unavailable right now",
-            )
-        })?;
+        let session = self
+            .session(&parts.headers)
+            .await
+            .map_err(|err| XrpcError::unavailable("sign-in", err))?;
         let Some(did) = session else {
             return Err(XrpcError::new(
                 StatusCode::UNAUTHORIZED,

@@ -1,6 +1,8 @@
 //! The one error shape of the HTTP edge: XRPC's `{"error": "Name", "message": "..."}`
-//! with a fitting status. Handlers return [`XrpcError`]; internal causes are logged where
-//! they happen and never put into a message.
+//! with a fitting status. Handlers return [`XrpcError`], converted once from each
+//! service's error (`From` impls next to the routes). An internal cause rides along with
+//! [`XrpcError::because`]: never sent, logged once by [`error_shapes`] with the request's
+//! span, so mapping functions do not log and no 5xx message carries internals.
 //!
 //! [`error_shapes`] holds the line for what handlers never see: a 405, a body over the
 //! limit, a path that is not UTF-8 are answered by axum and its extractors in plain text
@@ -33,7 +35,12 @@ pub struct XrpcError {
     status: StatusCode,
     error: Cow<'static, str>,
     message: String,
+    cause: Option<String>,
 }
+
+/// The internal cause of an error answer, for [`error_shapes`] to log.
+#[derive(Debug, Clone)]
+struct Cause(String);
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -52,7 +59,24 @@ impl XrpcError {
             status,
             error: error.into(),
             message: message.into(),
+            cause: None,
         }
+    }
+
+    /// The same error, with `cause` logged (never sent) when it is answered.
+    pub fn because(mut self, cause: impl std::fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
+    }
+
+    /// 503 `Unavailable`: `what` cannot be used right now, because of `cause`.
+    pub fn unavailable(what: &str, cause: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            format!("{what} is unavailable right now"),
+        )
+        .because(cause)
     }
 
     /// 400 `InvalidRequest`: the input was wrong; `message` says how.
@@ -95,7 +119,11 @@ impl IntoResponse for XrpcError {
             error: &self.error,
             message: &self.message,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(Cause(cause));
+        }
+        response
     }
 }
 
@@ -110,8 +138,21 @@ pub async fn error_shapes(request: Request, next: Next) -> Response {
     let server_fn =
         path.starts_with(SERVER_FN_PREFIX) && path[SERVER_FN_PREFIX.len()..].starts_with('/');
     let method = request.method().clone();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     let status = response.status();
+    if let Some(Cause(cause)) = response.extensions_mut().remove::<Cause>() {
+        // Upstream failures are someone else's outage; the rest are ours.
+        if matches!(
+            status,
+            StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
+        ) {
+            tracing::warn!(status = status.as_u16(), error = %cause, "upstream failure");
+        } else if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), error = %cause, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), error = %cause, "request refused");
+        }
+    }
     if !(status.is_client_error() || status.is_server_error())
         || response.extensions().get::<BundleReply>().is_some()
     {
@@ -246,5 +287,36 @@ mod tests {
             "SQLITE_CORRUPT at row 7".into(),
         );
         assert!(!internal.message().contains("SQLITE"));
+    }
+
+    #[tokio::test]
+    async fn a_cause_is_logged_by_the_middleware_and_never_sent() {
+        let app = axum::Router::new()
+            .route(
+                "/api/x",
+                axum::routing::get(|| async {
+                    XrpcError::unavailable("the index", "SQLITE_BUSY at /var/lib/streamhut.db")
+                }),
+            )
+            .layer(axum::middleware::from_fn(error_shapes));
+        let response = tower::ServiceExt::oneshot(
+            app,
+            axum::http::Request::get("/api/x")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.extensions().get::<Cause>().is_none(), "consumed");
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .expect("body");
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            body.contains("the index is unavailable right now"),
+            "{body}"
+        );
+        assert!(!body.contains("SQLITE"), "{body}");
     }
 }

@@ -6,6 +6,7 @@
 //! Server functions reach the services through the Leptos context (see
 //! `app::catalog::ssr`), in-process, never over HTTP to ourselves.
 
+pub mod admin;
 pub mod appview;
 pub mod auth;
 pub mod catalog;
@@ -177,7 +178,7 @@ async fn static_caching(request: Request, next: axum::middleware::Next) -> Respo
 pub fn router(state: AppState) -> Router {
     let catalog = state.catalog.clone();
     let tasks: Arc<dyn app::tasks::ssr::Tasks> = Arc::new(state.tasks.clone());
-    let admin: Arc<dyn app::admin::ssr::Admin> = Arc::new(appview::Dashboard {
+    let admin: Arc<dyn app::admin::ssr::Admin> = Arc::new(admin::Dashboard {
         auth: state.auth.clone(),
         appview: state.appview.clone(),
         scheduler: state.scheduler.clone(),
@@ -204,7 +205,7 @@ pub fn router(state: AppState) -> Router {
     );
 
     let sign_in = rate_limited(
-        Router::new().route("/admin/login", post(appview::login)),
+        Router::new().route("/admin/login", post(admin::login)),
         SIGN_IN_RATE_LIMIT,
     );
 
@@ -222,10 +223,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tasks", post(tasks::submit))
         .route("/api/tasks/{id}", get(tasks::get))
         .merge(sign_in)
-        .route("/admin/logout", post(appview::logout))
-        .route("/admin/creators", post(appview::register_form))
-        .route("/admin/creators/remove", post(appview::unregister_form))
-        .route("/admin/sync", post(appview::sync_form))
+        .route("/admin/logout", post(admin::logout))
+        .route("/admin/creators", post(admin::register_form))
+        .route("/admin/creators/remove", post(admin::unregister_form))
+        .route("/admin/sync", post(admin::sync_form))
         .route("/api/{*rest}", any(api_not_found))
         .leptos_routes_with_context(
             &state,

@@ -32,7 +32,7 @@ use axum::routing::{MethodRouter, get, post};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::tasks::{task_error, task_response, wait_param};
+use super::tasks::{task_response, wait_param};
 use super::{AppState, XrpcError};
 use crate::runner::manifest::{JobView, ManifestView, PermissionsView, TaskView};
 use crate::tasks::scheduler::{JobDef, Scheduler};
@@ -269,7 +269,7 @@ where
 async fn submit(tasks: &TaskSystem, name: &str, verb: Verb, call: Call) -> Reply {
     let wait: Duration = wait_param(call.parts.uri.query())?;
     let input = call.task_input(verb)?;
-    let submitted = tasks.submit(name, input).await.map_err(task_error)?;
+    let submitted = tasks.submit(name, input).await.map_err(XrpcError::from)?;
     let view = if wait.is_zero() || submitted.view.status.is_terminal() {
         submitted.view
     } else {

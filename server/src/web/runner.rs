@@ -63,39 +63,50 @@ const FORBIDDEN_HEADERS: &[&str] = &[
 const MAX_BUNDLE_HEADERS: usize = 100;
 const MAX_BUNDLE_HEADER_BYTES: usize = 32 * 1024;
 
-fn runner_error(err: RunnerError) -> XrpcError {
-    // The runner's own failures stay in the log; what the bundle did is the author's to see.
-    if let RunnerError::Unavailable(cause) | RunnerError::Secret(cause) = &err {
-        tracing::error!(target: "atrun", error = %cause, "the runner failed");
-        let (status, name, message) = match err {
+impl From<RunnerError> for XrpcError {
+    /// The runner's own failures and its upstreams' details stay in the log; what the
+    /// bundle did (its errors, its crash, its timeout) is the caller's to see.
+    fn from(err: RunnerError) -> Self {
+        let message = err.to_string();
+        let (status, name, public) = match &err {
+            RunnerError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "InvalidRequest", None),
+            RunnerError::NotFound(_) => (StatusCode::NOT_FOUND, "BundleNotFound", None),
+            RunnerError::NotAllowed(_) => (StatusCode::FORBIDDEN, "AuthorNotAllowed", None),
+            RunnerError::InvalidBundle(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "InvalidBundle", None)
+            }
+            RunnerError::Upstream(_) => (
+                StatusCode::BAD_GATEWAY,
+                "UpstreamFailure",
+                Some("the bundle's author's PDS or identity could not be reached; try again later"),
+            ),
             RunnerError::Secret(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "SecretUnavailable",
-                "a secret of this bundle cannot be opened on this runner; its author should set it again",
+                Some(
+                    "a secret of this bundle cannot be opened on this runner; its author should set it again",
+                ),
             ),
-            _ => (
+            RunnerError::Busy(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "RunnerBusy",
+                Some("the runner is busy; try again shortly"),
+            ),
+            RunnerError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Unavailable",
-                "the runner cannot run bundles right now",
+                Some("the runner cannot run bundles right now"),
             ),
+            RunnerError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "Timeout", None),
+            RunnerError::Handler(_) => (StatusCode::INTERNAL_SERVER_ERROR, "BundleError", None),
+            RunnerError::TooLarge(_) => (StatusCode::BAD_GATEWAY, "ResponseTooLarge", None),
+            RunnerError::Crashed(_) => (StatusCode::BAD_GATEWAY, "BundleCrashed", None),
         };
-        return XrpcError::new(status, name, message);
+        match public {
+            Some(public) => XrpcError::new(status, name, public).because(message),
+            None => XrpcError::new(status, name, message),
+        }
     }
-    let (status, name) = match &err {
-        RunnerError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "InvalidRequest"),
-        RunnerError::NotFound(_) => (StatusCode::NOT_FOUND, "BundleNotFound"),
-        RunnerError::NotAllowed(_) => (StatusCode::FORBIDDEN, "AuthorNotAllowed"),
-        RunnerError::Upstream(_) => (StatusCode::BAD_GATEWAY, "UpstreamFailure"),
-        RunnerError::InvalidBundle(_) => (StatusCode::UNPROCESSABLE_ENTITY, "InvalidBundle"),
-        RunnerError::Secret(_) => (StatusCode::INTERNAL_SERVER_ERROR, "SecretUnavailable"),
-        RunnerError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "RunnerBusy"),
-        RunnerError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "Timeout"),
-        RunnerError::Handler(_) => (StatusCode::INTERNAL_SERVER_ERROR, "BundleError"),
-        RunnerError::TooLarge(_) => (StatusCode::BAD_GATEWAY, "ResponseTooLarge"),
-        RunnerError::Crashed(_) => (StatusCode::BAD_GATEWAY, "BundleCrashed"),
-        RunnerError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
-    };
-    XrpcError::new(status, name, err.to_string())
 }
 
 pub(super) async fn well_known(State(runner): State<Arc<Runner>>) -> Json<Value> {
@@ -160,8 +171,13 @@ pub(super) async fn logs(
                 crate::atproto::service_auth::ServiceAuthError::Invalid(message) => {
                     XrpcError::new(StatusCode::UNAUTHORIZED, "InvalidToken", message)
                 }
-                crate::atproto::service_auth::ServiceAuthError::Unavailable(message) => {
-                    XrpcError::new(StatusCode::BAD_GATEWAY, "UpstreamFailure", message)
+                crate::atproto::service_auth::ServiceAuthError::Unavailable(cause) => {
+                    XrpcError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "UpstreamFailure",
+                        "your identity could not be resolved right now; try again later",
+                    )
+                    .because(cause)
                 }
             })?;
     let author = identity
@@ -179,14 +195,7 @@ pub(super) async fn logs(
         .logs()
         .recent(author.did.as_str(), &name, limit)
         .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "reading invocation logs failed");
-            XrpcError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "the invocation log is unavailable right now",
-            )
-        })?;
+        .map_err(|err| XrpcError::unavailable("the invocation log", err))?;
     Ok(Json(json!({
         "did": author.did.as_str(),
         "bundle": name,
@@ -200,7 +209,7 @@ fn parse_target(name: &str, version: &str) -> Result<VersionSpec, XrpcError> {
             "{name:?} is not a bundle name"
         )));
     }
-    version.parse::<VersionSpec>().map_err(runner_error)
+    version.parse::<VersionSpec>().map_err(XrpcError::from)
 }
 
 pub(super) async fn describe(
@@ -211,7 +220,7 @@ pub(super) async fn describe(
     let (bundle, manifest) = runner
         .describe(&actor, &name, &spec)
         .await
-        .map_err(runner_error)?;
+        .map_err(XrpcError::from)?;
     let mut body = serde_json::to_value(manifest.view()).unwrap_or_default();
     if let Some(fields) = body.as_object_mut() {
         fields.insert("did".into(), bundle.did.into());
@@ -299,7 +308,7 @@ async fn call(state: AppState, path: CallPath, args: Value, query: Option<String
             .runner
             .invoke(&actor, &name, &spec, &endpoint, args)
             .await
-            .map_err(runner_error)?
+            .map_err(XrpcError::from)?
         {
             Invocation::Reply(reply) => Ok(reply_response(reply)),
             Invocation::Task(view) => {

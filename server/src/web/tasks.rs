@@ -6,11 +6,12 @@
 //!
 //! The answer is the task's `TaskView`: HTTP 202 while pending or running, 200 once
 //! complete, and for a failed task an XRPC error (`error: "TaskFailed"`, `message`: why)
-//! carrying the view's other fields. `GET /metrics` exposes the task counters for
-//! Prometheus.
+//! carrying the view's other fields. The pages wait for tasks through `app`'s `Tasks`
+//! trait, implemented here for the task system.
 
 use std::time::Duration;
 
+use app::error::AppError;
 use app::tasks::{MAX_WAIT_SECS, TaskStatus, TaskView};
 use axum::Json;
 use axum::body::Bytes;
@@ -67,21 +68,16 @@ pub fn wait_param(query: Option<&str>) -> Result<Duration, XrpcError> {
     Ok(Duration::ZERO)
 }
 
-pub(super) fn task_error(err: TaskError) -> XrpcError {
-    match err {
-        TaskError::UnknownTask(name) => XrpcError::new(
-            StatusCode::NOT_FOUND,
-            "UnknownTask",
-            format!("no public task named {name:?}"),
-        ),
-        TaskError::InvalidInput(message) => XrpcError::invalid_request(message),
-        TaskError::Db(err) => {
-            tracing::error!(error = %err, "task store failed");
-            XrpcError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "tasks are unavailable right now",
-            )
+impl From<TaskError> for XrpcError {
+    fn from(err: TaskError) -> Self {
+        match err {
+            TaskError::UnknownTask(name) => XrpcError::new(
+                StatusCode::NOT_FOUND,
+                "UnknownTask",
+                format!("no public task named {name:?}"),
+            ),
+            TaskError::InvalidInput(message) => XrpcError::invalid_request(message),
+            TaskError::Db(err) => XrpcError::unavailable("the task system", err),
         }
     }
 }
@@ -95,7 +91,7 @@ pub(super) async fn get(
     if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(XrpcError::invalid_request("malformed task id"));
     }
-    match tasks.wait(&id, wait).await.map_err(task_error)? {
+    match tasks.wait(&id, wait).await.map_err(XrpcError::from)? {
         Some(view) => Ok(task_response(view)),
         None => Err(XrpcError::not_found(format!("no task {id}"))),
     }
@@ -120,22 +116,38 @@ pub(super) async fn submit(
         ))
     })?;
     if !tasks.is_public(&body.task) {
-        return Err(task_error(TaskError::UnknownTask(body.task)));
+        return Err(TaskError::UnknownTask(body.task).into());
     }
     let submitted = tasks
         .submit(&body.task, body.input)
         .await
-        .map_err(task_error)?;
+        .map_err(XrpcError::from)?;
     let view = if wait.is_zero() || submitted.view.status.is_terminal() {
         submitted.view
     } else {
         tasks
             .wait(&submitted.view.id, wait)
             .await
-            .map_err(task_error)?
+            .map_err(XrpcError::from)?
             .unwrap_or(submitted.view)
     };
     Ok(task_response(view))
+}
+
+/// What the pages' server functions call to wait for a task: the task system, seen
+/// through `app`'s trait.
+#[async_trait::async_trait]
+impl app::tasks::ssr::Tasks for TaskSystem {
+    async fn wait(&self, id: &str, wait_secs: u32) -> Result<TaskView, AppError> {
+        match TaskSystem::wait(self, id, Duration::from_secs(u64::from(wait_secs))).await {
+            Ok(Some(view)) => Ok(view),
+            Ok(None) => Err(AppError::NotFound),
+            Err(err) => {
+                tracing::error!(error = %err, "reading a task failed");
+                Err(AppError::Unavailable)
+            }
+        }
+    }
 }
 
 #[cfg(test)]

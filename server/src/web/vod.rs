@@ -67,8 +67,7 @@ impl From<VodError> for XrpcError {
             VodError::InvalidRequest(message) => XrpcError::invalid_request(message),
             VodError::NotFound(_, message) => XrpcError::new(StatusCode::NOT_FOUND, name, message),
             VodError::Upstream(message) | VodError::Media(message) => {
-                tracing::warn!(error = %message, "VOD upstream failure");
-                XrpcError::new(StatusCode::BAD_GATEWAY, name, message)
+                XrpcError::new(StatusCode::BAD_GATEWAY, name, message.clone()).because(message)
             }
             VodError::Timeout(message) => {
                 XrpcError::new(StatusCode::GATEWAY_TIMEOUT, name, message)
@@ -76,14 +75,12 @@ impl From<VodError> for XrpcError {
             err @ VodError::Pending => {
                 XrpcError::new(StatusCode::SERVICE_UNAVAILABLE, name, err.to_string())
             }
-            VodError::Unavailable(cause) => {
-                tracing::error!(error = %cause, "VOD is unavailable");
-                XrpcError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    name,
-                    "video processing is unavailable right now",
-                )
-            }
+            VodError::Unavailable(cause) => XrpcError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                name,
+                "video processing is unavailable right now",
+            )
+            .because(cause),
         }
     }
 }

@@ -1,0 +1,257 @@
+//! The admin dashboard's side of the server: its form actions under `/admin/` (sign in,
+//! sign out, register, unregister, sync) and the data its Leptos page reads
+//! ([`Dashboard`], `app`'s `Admin` trait). Form actions answer with a redirect to
+//! `/admin` carrying `?notice=` or `?error=`, so the dashboard works without JavaScript.
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::State;
+use axum::extract::rejection::FormRejection;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::XrpcError;
+use super::auth::{Admin, AdminAuth, is_cross_site, verify_password};
+use crate::appview::AppView;
+use crate::atproto::identity::IdentityResolver;
+use crate::atproto::net::HttpClient;
+use crate::secret::Secret;
+use crate::tasks::scheduler::Scheduler;
+
+/// Why a sign-in or sign-out from another site is refused.
+const CROSS_SITE: &str = "signing in and out only works from this site's own pages";
+
+#[derive(Deserialize)]
+pub(super) struct LoginForm {
+    identifier: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ActorForm {
+    #[serde(default)]
+    actor: String,
+}
+
+/// Longest message carried back to the dashboard in its URL.
+const MAX_FLASH_CHARS: usize = 300;
+
+/// `/admin` with a message for the page to show (cut short: it may quote user input, and
+/// a `Location` header is no place for a long one).
+fn back(kind: &str, message: &str) -> Redirect {
+    let message = match message.char_indices().nth(MAX_FLASH_CHARS) {
+        Some((end, _)) => format!("{}…", &message[..end]),
+        None => message.to_string(),
+    };
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair(kind, &message)
+        .finish();
+    Redirect::to(&format!("/admin?{query}"))
+}
+
+pub(super) async fn login(
+    State(auth): State<Arc<AdminAuth>>,
+    State(identity): State<Arc<IdentityResolver>>,
+    State(http): State<HttpClient>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if is_cross_site(&headers) {
+        return back("error", CROSS_SITE).into_response();
+    }
+    let password = Secret::new(form.password);
+    match verify_password(&identity, &http, &form.identifier, &password).await {
+        Ok(did) => {
+            tracing::info!(%did, admin = auth.is_admin(&did), "signed in");
+            match auth.sign_in(&did).await {
+                Ok(jar) => (jar, Redirect::to("/admin")).into_response(),
+                Err(err) => {
+                    tracing::error!(error = %err, "storing an admin session failed");
+                    back(
+                        "error",
+                        "signing in is unavailable right now; try again shortly",
+                    )
+                    .into_response()
+                }
+            }
+        }
+        Err(err) => back("error", err.message()).into_response(),
+    }
+}
+
+pub(super) async fn logout(State(auth): State<Arc<AdminAuth>>, headers: HeaderMap) -> Response {
+    if is_cross_site(&headers) {
+        return back("error", CROSS_SITE).into_response();
+    }
+    match auth.sign_out(&headers).await {
+        Ok(jar) => (jar, back("notice", "Signed out.")).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "ending an admin session failed");
+            back("error", "signing out failed; try again shortly").into_response()
+        }
+    }
+}
+
+type AdminCheck = Result<Admin, XrpcError>;
+type ActorFormInput = Result<Form<ActorForm>, FormRejection>;
+
+/// Runs a form action as an admin, redirecting back with its outcome.
+async fn form_action<F>(admin: AdminCheck, form: ActorFormInput, action: F) -> Redirect
+where
+    F: AsyncFnOnce(ActorForm) -> Result<String, XrpcError>,
+{
+    let admin = match admin {
+        Ok(admin) => admin,
+        Err(err) => return back("error", err.message()),
+    };
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => return back("error", &rejection.body_text()),
+    };
+    tracing::info!(by = %admin, actor = %form.actor, "dashboard action");
+    match action(form).await {
+        Ok(notice) => back("notice", &notice),
+        Err(err) => back("error", err.message()),
+    }
+}
+
+pub(super) async fn register_form(
+    admin: AdminCheck,
+    State(appview): State<Arc<AppView>>,
+    form: ActorFormInput,
+) -> Redirect {
+    form_action(admin, form, async |form| {
+        let registered = appview
+            .register(&form.actor)
+            .await
+            .map_err(XrpcError::from)?;
+        let name = registered.handle.unwrap_or(registered.did);
+        Ok(format!(
+            "Registered {name}; their videos are being indexed."
+        ))
+    })
+    .await
+}
+
+pub(super) async fn unregister_form(
+    admin: AdminCheck,
+    State(appview): State<Arc<AppView>>,
+    form: ActorFormInput,
+) -> Redirect {
+    form_action(admin, form, async |form| {
+        let did = appview
+            .unregister(&form.actor)
+            .await
+            .map_err(XrpcError::from)?;
+        Ok(format!("Unregistered {did} and removed their videos."))
+    })
+    .await
+}
+
+pub(super) async fn sync_form(
+    admin: AdminCheck,
+    State(appview): State<Arc<AppView>>,
+    form: ActorFormInput,
+) -> Redirect {
+    form_action(admin, form, async |form| {
+        if form.actor.trim().is_empty() {
+            let ids = appview.submit_sync_all().await.map_err(XrpcError::from)?;
+            Ok(format!("Syncing {} creator(s).", ids.len()))
+        } else {
+            let creator = appview
+                .registered(&form.actor)
+                .await
+                .map_err(XrpcError::from)?;
+            appview
+                .submit_sync(&creator.did)
+                .await
+                .map_err(XrpcError::from)?;
+            Ok(format!(
+                "Syncing {}.",
+                creator.handle.unwrap_or(creator.did)
+            ))
+        }
+    })
+    .await
+}
+
+/// The dashboard's data, for the Leptos page.
+pub struct Dashboard {
+    pub(super) auth: Arc<AdminAuth>,
+    pub(super) appview: Arc<AppView>,
+    pub(super) scheduler: Arc<Scheduler>,
+}
+
+#[async_trait::async_trait]
+impl app::admin::ssr::Admin for Dashboard {
+    async fn is_admin(&self, headers: &HeaderMap) -> bool {
+        matches!(self.auth.session(headers).await, Ok(Some(did)) if self.auth.is_admin(&did))
+    }
+
+    async fn dashboard(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<app::admin::Dashboard, app::error::AppError> {
+        let session = self.auth.session(headers).await.map_err(|err| {
+            tracing::error!(error = %err, "reading admin sessions failed");
+            app::error::AppError::Unavailable
+        })?;
+        let Some(did) = session else {
+            return Ok(app::admin::Dashboard {
+                viewer: None,
+                creators: Vec::new(),
+                jobs: Vec::new(),
+            });
+        };
+        let is_admin = self.auth.is_admin(&did);
+        let viewer = Some(app::admin::Viewer { did, is_admin });
+        if !is_admin {
+            return Ok(app::admin::Dashboard {
+                viewer,
+                creators: Vec::new(),
+                jobs: Vec::new(),
+            });
+        }
+        let unavailable = |err: &dyn std::fmt::Display| {
+            tracing::error!(error = %err, "dashboard query failed");
+            app::error::AppError::Unavailable
+        };
+        let stats = self
+            .appview
+            .index()
+            .stats()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let runs = self
+            .scheduler
+            .history(20)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(app::admin::Dashboard {
+            viewer,
+            creators: stats
+                .per_creator
+                .into_iter()
+                .map(|c| app::admin::CreatorRow {
+                    did: c.did,
+                    handle: c.handle,
+                    video_count: c.video_count,
+                    last_sync_at: c.last_sync_at,
+                    error: c.error,
+                    skipped_records: c.skipped_records,
+                })
+                .collect(),
+            jobs: runs
+                .into_iter()
+                .map(|run| app::admin::JobRunRow {
+                    outcome: if run.error.is_some() { "failed" } else { "ok" }.to_string(),
+                    job: run.job,
+                    started_at: run.started_at,
+                    error: run.error,
+                })
+                .collect(),
+        })
+    }
+}
