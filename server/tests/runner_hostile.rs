@@ -576,6 +576,8 @@ async fn hostile_bundles_are_contained() {
     let (base, harness, dir) = policy();
     let contained = SandboxPolicy {
         call_timeout: Duration::from_secs(2),
+        // The import-time infinite loop is refused when this runs out.
+        start_timeout: Duration::from_secs(10),
         heap_mb: 64,
         max_response_bytes: 1024 * 1024,
         ..(*base).clone()

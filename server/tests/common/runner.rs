@@ -17,7 +17,10 @@ pub fn deno() -> PathBuf {
     if local.exists() { local } else { "deno".into() }
 }
 
-/// A policy with tight limits, its harness, and the directory holding both.
+/// A policy with tight limits, its harness, and the directory holding both. The call
+/// and start timeouts are generous: tests that want a timeout set a short one
+/// themselves, and on a loaded machine a cold `node:` import or a Deno start can take
+/// seconds that must not pass for a hang.
 pub fn policy() -> (Arc<SandboxPolicy>, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let harness = install_harness(dir.path()).expect("harness");
@@ -25,8 +28,8 @@ pub fn policy() -> (Arc<SandboxPolicy>, PathBuf, tempfile::TempDir) {
         deno: deno(),
         heap_mb: 128,
         data_limit_mb: 2048,
-        call_timeout: Duration::from_secs(3),
-        start_timeout: Duration::from_secs(10),
+        call_timeout: Duration::from_secs(20),
+        start_timeout: Duration::from_secs(30),
         max_response_bytes: 1024 * 1024,
     };
     (Arc::new(policy), harness, dir)
