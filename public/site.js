@@ -77,8 +77,29 @@
 
   // --- card hover previews -------------------------------------------------------------
 
+  // A thumbnail still being made answers 503 (with Retry-After), and an <img> never asks
+  // again by itself: a poster that failed is asked for again a few times, each wait
+  // twice the last (1.5 s to 48 s).
+  function retryPoster(img) {
+    let tries = 0;
+    const again = () => {
+      if (tries >= 6) return;
+      tries += 1;
+      window.setTimeout(() => {
+        const src = img.getAttribute("src");
+        if (!src) return;
+        img.removeAttribute("src");
+        img.setAttribute("src", src);
+      }, 1500 * 2 ** (tries - 1));
+    };
+    img.addEventListener("error", again);
+    if (img.complete && img.naturalWidth === 0 && img.getAttribute("src")) again();
+  }
+
   function setUpCard(card) {
     card.dataset.ready = "1";
+    const img = card.querySelector(".video-card__poster img");
+    if (img) retryPoster(img);
     const poster = card.querySelector(".video-card__poster");
     const vtt = card.dataset.spriteVtt;
     if (!poster || !vtt) return;
