@@ -173,15 +173,21 @@ impl FrameGrabber {
             .await
             .map_err(|_| VodError::Unavailable("shutting down".into()))?;
         let started = std::time::Instant::now();
-        let result = self.run_ffmpeg(file, offset, width, height).await;
-        let took = started.elapsed();
-        let outcome = match &result {
-            Ok(Some(_)) => "ok",
-            Ok(None) => "no_frame",
-            Err(_) if took >= self.timeout => "timeout",
-            Err(_) => "failed",
+        // Dropping the run on timeout drops the child, which kills it (kill_on_drop).
+        let run = self.run_ffmpeg(file, offset, width, height);
+        let (outcome, result) = match tokio::time::timeout(self.timeout, run).await {
+            Ok(Ok(Some(frame))) => ("ok", Ok(Some(frame))),
+            Ok(Ok(None)) => ("no_frame", Ok(None)),
+            Ok(Err(err)) => ("failed", Err(err)),
+            Err(_) => (
+                "timeout",
+                Err(VodError::Media(format!(
+                    "ffmpeg took longer than {:?} and was stopped",
+                    self.timeout
+                ))),
+            ),
         };
-        self.metrics.ffmpeg(outcome, took);
+        self.metrics.ffmpeg(outcome, started.elapsed());
         result
     }
 
@@ -243,15 +249,7 @@ impl FrameGrabber {
                 .map_err(|e| VodError::Media(format!("waiting for ffmpeg: {e}")))?;
             Ok::<_, VodError>((status, out, err))
         };
-        let (status, out, err) = match tokio::time::timeout(self.timeout, run).await {
-            Ok(result) => result?,
-            Err(_) => {
-                return Err(VodError::Media(format!(
-                    "ffmpeg took longer than {:?} and was stopped",
-                    self.timeout
-                )));
-            }
-        };
+        let (status, out, err) = run.await?;
         if !status.success() {
             let reason = String::from_utf8_lossy(&err);
             let reason = reason.lines().next().unwrap_or("no message").trim();
