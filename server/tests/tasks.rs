@@ -615,6 +615,44 @@ async fn the_scheduler_coalesces_missed_runs() {
     );
 }
 
+/// A group of jobs is installed as a whole: jobs left out stop, others are untouched.
+#[tokio::test]
+async fn a_job_group_replaces_its_previous_members() {
+    let bed = bed().await;
+    let scheduler = Scheduler::new(bed.db.clone());
+    let job = |name: &str| {
+        JobDef::new(name, "every 1m".parse().expect("schedule"), |_| async {
+            Ok(())
+        })
+    };
+    let ran = |runs: Vec<server::tasks::scheduler::JobRun>| {
+        let mut names: Vec<String> = runs.into_iter().map(|run| run.job).collect();
+        names.sort();
+        names
+    };
+    scheduler.add(job("core"));
+    scheduler.replace_group("bundles", vec![job("b:one"), job("b:two")]);
+    let runs = scheduler
+        .tick(at("2026-11-21T10:00:00Z"))
+        .await
+        .expect("tick");
+    assert_eq!(ran(runs), ["b:one", "b:two", "core"]);
+
+    scheduler.replace_group("bundles", vec![job("b:two"), job("b:three")]);
+    let runs = scheduler
+        .tick(at("2026-11-21T10:01:00Z"))
+        .await
+        .expect("tick");
+    assert_eq!(ran(runs), ["b:three", "b:two", "core"], "b:one was dropped");
+
+    scheduler.replace_group("bundles", Vec::new());
+    let runs = scheduler
+        .tick(at("2026-11-21T10:02:00Z"))
+        .await
+        .expect("tick");
+    assert_eq!(ran(runs), ["core"], "a job outside the group stays");
+}
+
 /// A run in progress blocks the next one, even when it is overdue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn job_runs_never_overlap() {

@@ -3,9 +3,11 @@
 //!
 //! Schedules live in manifests, which live on PDSes, so they are installed by a job of
 //! their own: `atrun.jobs`, every five minutes and at start, resolves each installed
-//! bundle's latest version and (re)registers one scheduler job per `job()` export,
-//! named `atrun:<did>/<name>:<export>`, dropping exports that disappeared.
+//! bundle's latest version and installs one scheduler job per `job()` export (a
+//! [`BundleJob`]), as a group that replaces the previous one, so exports that disappeared
+//! stop running.
 
+use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -13,6 +15,41 @@ use super::Runner;
 use super::manifest::ExportKind;
 use super::store::VersionSpec;
 use crate::tasks::scheduler::{JobDef, Schedule, Scheduler};
+
+/// The scheduler group of bundle jobs.
+const GROUP: &str = "atrun";
+
+/// The scheduler job that runs one `job()` export; it is named
+/// `atrun:<did>/<bundle>:<export>` on the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BundleJob {
+    did: String,
+    bundle: String,
+    export: String,
+}
+
+impl fmt::Display for BundleJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "atrun:{}/{}:{}", self.did, self.bundle, self.export)
+    }
+}
+
+impl BundleJob {
+    fn def(self, runner: Arc<Runner>, schedule: Schedule) -> JobDef {
+        let name = self.to_string();
+        let job = Arc::new(self);
+        JobDef::new(name, schedule, move |ctx| {
+            let (runner, job) = (runner.clone(), job.clone());
+            async move {
+                let last = ctx.last_run_at.map(|t| t.to_rfc3339());
+                runner
+                    .run_job(&job.did, &job.bundle, &job.export, last)
+                    .await
+                    .map_err(|err| err.to_string())
+            }
+        })
+    }
+}
 
 /// The job that installs the scheduled exports of `bundles` (`did-or-handle/name`).
 pub fn installer(runner: Arc<Runner>, scheduler: Weak<Scheduler>, bundles: Vec<String>) -> JobDef {
@@ -42,36 +79,23 @@ pub fn installer(runner: Arc<Runner>, scheduler: Weak<Scheduler>, bundles: Vec<S
                         let ExportKind::Job { schedule, .. } = kind else {
                             continue;
                         };
-                        let job_name = format!("atrun:{}/{}:{export}", bundle.did, bundle.name);
-                        let (runner, did, name, export) = (
-                            runner.clone(),
-                            bundle.did.clone(),
-                            bundle.name.clone(),
-                            export.clone(),
-                        );
-                        scheduler.add(JobDef::new(
-                            job_name.clone(),
-                            schedule.clone(),
-                            move |ctx| {
-                                let (runner, did, name, export) =
-                                    (runner.clone(), did.clone(), name.clone(), export.clone());
-                                async move {
-                                    let last = ctx.last_run_at.map(|t| t.to_rfc3339());
-                                    runner
-                                        .run_job(&did, &name, &export, last)
-                                        .await
-                                        .map_err(|err| err.to_string())
-                                }
-                            },
-                        ));
-                        installed.push(job_name);
+                        let job = BundleJob {
+                            did: bundle.did.clone(),
+                            bundle: bundle.name.clone(),
+                            export: export.clone(),
+                        };
+                        installed.push(job.def(runner.clone(), schedule.clone()));
                     }
                 }
-                scheduler.retain_with_prefix("atrun:", &installed);
                 tracing::info!(jobs = installed.len(), "bundle jobs installed");
                 if errors.is_empty() {
+                    scheduler.replace_group(GROUP, installed);
                     Ok(())
                 } else {
+                    // A bundle that could not be read keeps the jobs it had.
+                    for job in installed {
+                        scheduler.add(job.in_group(GROUP));
+                    }
                     Err(errors.join("; "))
                 }
             }

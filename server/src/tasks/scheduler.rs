@@ -134,6 +134,7 @@ type JobHandler = dyn Fn(JobContext) -> JobFuture + Send + Sync;
 #[derive(Clone)]
 pub struct JobDef {
     name: String,
+    group: Option<&'static str>,
     schedule: Schedule,
     timeout: Duration,
     handler: Arc<JobHandler>,
@@ -157,6 +158,7 @@ impl JobDef {
     {
         Self {
             name: name.into(),
+            group: None,
             schedule,
             timeout: Duration::from_secs(600),
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
@@ -176,6 +178,12 @@ impl JobDef {
     /// The longest a run may take.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Makes the job one of a set that [`Scheduler::replace_group`] installs as a whole.
+    pub fn in_group(mut self, group: &'static str) -> Self {
+        self.group = Some(group);
         self
     }
 }
@@ -230,12 +238,18 @@ impl Scheduler {
         self.added.notify_one();
     }
 
-    /// Removes the jobs whose names start with `prefix` and are not in `keep`.
-    pub fn retain_with_prefix(&self, prefix: &str, keep: &[String]) {
-        self.jobs
+    /// Makes `jobs` the whole of `group`: its other jobs are removed, the rest added or
+    /// replaced.
+    pub fn replace_group(&self, group: &'static str, jobs: Vec<JobDef>) {
+        let mut current = self
+            .jobs
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .retain(|job| !job.name.starts_with(prefix) || keep.contains(&job.name));
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        current.retain(|job| job.group != Some(group));
+        current.retain(|job| jobs.iter().all(|new| new.name != job.name));
+        current.extend(jobs.into_iter().map(|job| job.in_group(group)));
+        drop(current);
+        self.added.notify_one();
     }
 
     fn snapshot(&self) -> Vec<JobDef> {
@@ -391,28 +405,32 @@ impl Scheduler {
     /// its lease is only an upper bound on how long the run may take.
     async fn next_due(&self) -> Result<Option<i64>, DbError> {
         let now = now_ms();
-        let mut next: Option<i64> = None;
-        for job in &self.snapshot() {
-            let mut rows = self
-                .db
-                .conn()
-                .query(
-                    "SELECT last_run_at, first_seen_at, lease_expires_at FROM jobs WHERE name = ?1",
-                    [job.name.as_str()],
-                )
-                .await?;
-            let due = match rows.next().await? {
-                Some(row) => {
-                    let due = job.schedule.next_after(row.get(0)?, row.get(1)?);
-                    row.get::<Option<i64>>(2)?
+        let mut rows = self
+            .db
+            .conn()
+            .query(
+                "SELECT name, last_run_at, first_seen_at, lease_expires_at FROM jobs",
+                (),
+            )
+            .await?;
+        let mut seen = std::collections::HashMap::new();
+        while let Some(row) = rows.next().await? {
+            let times: (Option<i64>, i64, Option<i64>) = (row.get(1)?, row.get(2)?, row.get(3)?);
+            seen.insert(row.get::<String>(0)?, times);
+        }
+        Ok(self
+            .snapshot()
+            .iter()
+            .map(|job| match seen.get(&job.name) {
+                Some(&(last_run_at, first_seen_at, lease)) => {
+                    let due = job.schedule.next_after(last_run_at, first_seen_at);
+                    lease
                         .filter(|lease| *lease > now)
                         .map_or(due, |_| due.max(now + 1_000))
                 }
                 None => now,
-            };
-            next = Some(next.map_or(due, |n: i64| n.min(due)));
-        }
-        Ok(next)
+            })
+            .min())
     }
 
     /// Runs jobs as they fall due until `shutdown`; a run in progress is allowed to finish.
