@@ -109,6 +109,11 @@ pub struct Config {
     #[arg(long, env = "ATRUN_LOAD_TIMEOUT_SECS", default_value_t = 15)]
     pub atrun_load_timeout_secs: u64,
 
+    /// How long opened secrets are reused before the author's PDS is read again, in
+    /// seconds: a removed or replaced secret may be used that long. 0: read every call.
+    #[arg(long, env = "ATRUN_SECRETS_TTL_SECS", default_value_t = 5)]
+    pub atrun_secrets_ttl_secs: u64,
+
     /// V8 heap limit of each bundle process, in MB.
     #[arg(long, env = "ATRUN_HEAP_MB", default_value_t = 256)]
     pub atrun_heap_mb: u64,
@@ -340,7 +345,7 @@ impl Config {
             },
             allowed_authors: (!authors.is_empty()).then_some(authors),
             allow_private_network: self.network.allow_private_network,
-            secrets_ttl: Duration::from_secs(5),
+            secrets_ttl: Duration::from_secs(self.atrun_secrets_ttl_secs),
             home,
             work_dir,
             service_did: self.service_did(),

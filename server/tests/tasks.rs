@@ -13,7 +13,7 @@ use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use server::db::Db;
 use server::tasks::scheduler::{JobDef, Schedule, Scheduler};
-use server::tasks::{TaskDef, TaskFailure, TaskPolicy, TaskSystem};
+use server::tasks::{Clock, ManualClock, TaskDef, TaskFailure, TaskPolicy, TaskSystem};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -31,6 +31,11 @@ impl Drop for Bed {
 }
 
 async fn bed() -> Bed {
+    bed_on(Clock::system()).await
+}
+
+/// A bed whose task rules (TTLs, backoff) follow `clock`.
+async fn bed_on(clock: Clock) -> Bed {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = common::config_for(&dir);
     let db = Db::open(&config.database()).await.expect("db");
@@ -38,6 +43,7 @@ async fn bed() -> Bed {
     let policy = TaskPolicy {
         poll_interval: Duration::from_millis(50),
         failure_ttl: Duration::from_millis(300),
+        clock,
         ..TaskPolicy::default()
     };
     let tasks = TaskSystem::new(db.clone(), policy).await.expect("tasks");
@@ -159,10 +165,25 @@ async fn the_concurrency_cap_holds() {
     );
 }
 
-/// A result is reused within its TTL (a cache hit) and recomputed after.
+/// Waits (in real time, briefly) until task `id` satisfies `done`.
+async fn until(tasks: &TaskSystem, id: &str, done: impl Fn(&app::tasks::TaskView) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let view = tasks.get(id).await.expect("get").expect("exists");
+        if done(&view) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "task stuck: {view:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A result is reused within its TTL (a cache hit) and recomputed after; the clock is
+/// moved, not waited for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cached_results_expire_and_run_again() {
-    let bed = bed().await;
+    let clock = ManualClock::new(at("2026-11-21T10:00:00Z"));
+    let bed = bed_on(clock.clock()).await;
     let runs = Arc::new(AtomicU32::new(0));
     let counter = runs.clone();
     bed.tasks.register(
@@ -170,7 +191,7 @@ async fn cached_results_expire_and_run_again() {
             let counter = counter.clone();
             async move { Ok(json!(counter.fetch_add(1, Ordering::SeqCst) + 1)) }
         })
-        .cache_ttl(Duration::from_millis(400)),
+        .cache_ttl(Duration::from_secs(600)),
     );
     let first = bed
         .tasks
@@ -180,24 +201,25 @@ async fn cached_results_expire_and_run_again() {
     assert!(!first.reused);
     finished(&bed.tasks, &first.view.id).await;
 
+    clock.advance(Duration::from_secs(599));
     let again = bed
         .tasks
         .submit("ttl", json!({"k": 1}))
         .await
         .expect("submit");
-    assert!(again.reused);
+    assert!(again.reused, "reused a second before its TTL ends");
     assert_eq!(again.view.id, first.view.id);
     assert_eq!(again.view.status, TaskStatus::Complete);
     assert_eq!(again.view.result, Some(json!(1)));
     assert!(bed.tasks.metrics().await.expect("metrics").cache_hits >= 1);
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    clock.advance(Duration::from_secs(1));
     let fresh = bed
         .tasks
         .submit("ttl", json!({"k": 1}))
         .await
         .expect("submit");
-    assert!(!fresh.reused);
+    assert!(!fresh.reused, "recomputed once the TTL is over");
     assert_ne!(fresh.view.id, first.view.id);
     assert_eq!(
         finished(&bed.tasks, &fresh.view.id).await.result,
@@ -207,17 +229,19 @@ async fn cached_results_expire_and_run_again() {
 }
 
 /// A failing task is retried with growing delays, then fails with its error; the
-/// failure is reused only briefly.
+/// failure is reused only briefly. Attempts happen exactly when the moved clock says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_task_retries_with_backoff_then_fails() {
-    let bed = bed().await;
+    let start = at("2026-11-21T10:00:00Z");
+    let clock = ManualClock::new(start);
+    let bed = bed_on(clock.clock()).await;
     let attempts = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = attempts.clone();
+    let (log, now) = (attempts.clone(), clock.clock());
     bed.tasks.register(
         TaskDef::new("flaky", move |ctx| {
-            let log = log.clone();
+            let (log, now) = (log.clone(), now.clone());
             async move {
-                log.lock().expect("log").push((ctx.attempt, Instant::now()));
+                log.lock().expect("log").push((ctx.attempt, now.now_ms()));
                 Err(TaskFailure::retry(format!(
                     "upstream refused (attempt {})",
                     ctx.attempt
@@ -225,39 +249,40 @@ async fn a_task_retries_with_backoff_then_fails() {
             }
         })
         .max_attempts(3)
-        .backoff(Duration::from_millis(150)),
+        .backoff(Duration::from_secs(60)),
     );
     let submitted = bed.tasks.submit("flaky", json!({})).await.expect("submit");
-    let view = finished(&bed.tasks, &submitted.view.id).await;
+    let id = submitted.view.id.as_str();
+    let waiting_after = |n| {
+        move |view: &app::tasks::TaskView| view.attempts == n && view.status == TaskStatus::Pending
+    };
+    until(&bed.tasks, id, waiting_after(1)).await;
+
+    clock.advance(Duration::from_secs(59));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        attempts.lock().expect("log").len(),
+        1,
+        "not before the backoff"
+    );
+    clock.advance(Duration::from_secs(1));
+    until(&bed.tasks, id, waiting_after(2)).await;
+    clock.advance(Duration::from_secs(120));
+    let view = finished(&bed.tasks, id).await;
     assert_eq!(view.status, TaskStatus::Failed);
     assert_eq!(view.attempts, 3);
     assert_eq!(view.error.as_deref(), Some("upstream refused (attempt 3)"));
-
-    let log = attempts.lock().expect("log").clone();
     assert_eq!(
-        log.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
-        vec![1, 2, 3]
-    );
-    assert!(
-        log[1].1 - log[0].1 >= Duration::from_millis(150),
-        "first backoff"
-    );
-    assert!(
-        log[2].1 - log[1].1 >= Duration::from_millis(300),
-        "backoff doubles"
+        *attempts.lock().expect("log"),
+        vec![(1, start), (2, start + 60_000), (3, start + 180_000)],
+        "the backoff doubles"
     );
 
     let cached = bed.tasks.submit("flaky", json!({})).await.expect("submit");
-    assert_eq!(
-        cached.view.id, submitted.view.id,
-        "the failure is reused briefly"
-    );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(cached.view.id, id, "the failure is reused briefly");
+    clock.advance(Duration::from_millis(301));
     let retried = bed.tasks.submit("flaky", json!({})).await.expect("submit");
-    assert_ne!(
-        retried.view.id, submitted.view.id,
-        "then the input is tried afresh"
-    );
+    assert_ne!(retried.view.id, id, "then the input is tried afresh");
 }
 
 /// Fatal failures, timeouts and panics end attempts with a clear error.

@@ -117,7 +117,8 @@ pub struct RunnerPolicy {
     pub allowed_authors: Option<HashSet<String>>,
     /// Whether bundles may reach private, loopback and link-local addresses.
     pub allow_private_network: bool,
-    /// How long opened secrets are reused before the author's PDS is asked again.
+    /// How long opened secrets are reused before the author's PDS is asked again (so
+    /// how long a removed or replaced secret may still be used); zero: not reused.
     pub secrets_ttl: Duration,
     /// This runner's service DID: the audience of authors' service auth tokens.
     pub service_did: String,
@@ -233,7 +234,12 @@ impl Runner {
                 .time_to_live(MANIFEST_FAILURE_TTL)
                 .build(),
             secrets: Cache::builder()
-                .max_capacity(10_000)
+                // A zero TTL turns the cache off: every call reads the secrets afresh.
+                .max_capacity(if policy.secrets_ttl.is_zero() {
+                    0
+                } else {
+                    10_000
+                })
                 .time_to_live(policy.secrets_ttl)
                 .build(),
             tasks,

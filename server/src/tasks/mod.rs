@@ -23,6 +23,7 @@
 //! # Layout
 //!
 //! - `def`: [`TaskDef`], [`TaskContext`], [`TaskFailure`].
+//! - `clock`: the time rules are measured in ([`ManualClock`] in tests).
 //! - `canonical`: canonical JSON and dedupe keys.
 //! - `store`: the SQL, one transaction per state change.
 //! - `worker`: the dispatcher loop, attempts, leases, retries.
@@ -31,6 +32,7 @@
 //! - `metrics`: counters and their Prometheus rendering.
 
 mod canonical;
+mod clock;
 mod def;
 mod metrics;
 pub mod scheduler;
@@ -48,6 +50,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::{Db, DbError};
 
+pub use clock::{Clock, ManualClock};
 pub use def::{TaskContext, TaskDef, TaskFailure, TaskFuture};
 pub use metrics::TaskMetrics;
 pub use store::{now_ms, rfc3339};
@@ -76,6 +79,8 @@ pub struct TaskPolicy {
     /// Names this server across restarts ([`node_id`]): on start it takes back the
     /// tasks it was running when it stopped, instead of waiting for their leases.
     pub node_id: String,
+    /// The time TTLs, backoff and leases are measured in: the system's, except in tests.
+    pub clock: Clock,
 }
 
 impl Default for TaskPolicy {
@@ -87,6 +92,7 @@ impl Default for TaskPolicy {
             drain_timeout: Duration::from_secs(10),
             claim_batch: 32,
             node_id: uuid::Uuid::now_v7().simple().to_string(),
+            clock: Clock::system(),
         }
     }
 }
@@ -229,7 +235,7 @@ impl TaskSystem {
             )));
         }
         let key = canonical::dedupe_key(&canonical);
-        let now = store::now_ms();
+        let now = self.inner.policy.clock.now_ms();
         let cache_key = (name.to_string(), key.clone());
         let cached = self
             .inner
@@ -323,7 +329,8 @@ impl TaskSystem {
 
     /// Deletes finished tasks whose results expired more than `grace` ago.
     pub async fn delete_expired(&self, grace: Duration) -> Result<u64, TaskError> {
-        let before = store::now_ms() - i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+        let before =
+            self.inner.policy.clock.now_ms() - i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
         Ok(self.inner.store.delete_expired(before).await?)
     }
 

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::TaskSystem;
 use super::def::{TaskContext, TaskDef, TaskFailure};
-use super::store::{ClaimPolicy, Claimed, Outcome, now_ms};
+use super::store::{ClaimPolicy, Claimed, Outcome};
 
 fn ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
@@ -20,7 +20,11 @@ pub(super) async fn dispatch(system: TaskSystem, shutdown: CancellationToken) {
     let inner = &system.inner;
     match inner
         .store
-        .reclaim(&inner.policy.node_id, &inner.worker_id, now_ms())
+        .reclaim(
+            &inner.policy.node_id,
+            &inner.worker_id,
+            inner.policy.clock.now_ms(),
+        )
         .await
     {
         Ok(0) => {}
@@ -40,7 +44,7 @@ pub(super) async fn dispatch(system: TaskSystem, shutdown: CancellationToken) {
         }
         let (policies, defs) = snapshot(&system);
         let names: Vec<String> = policies.keys().cloned().collect();
-        let now = now_ms();
+        let now = inner.policy.clock.now_ms();
         match inner.store.anything_claimable(&names, now).await {
             Ok(true) => {
                 let room = inner.policy.claim_batch;
@@ -72,14 +76,13 @@ pub(super) async fn dispatch(system: TaskSystem, shutdown: CancellationToken) {
             Err(err) => tracing::error!(error = %err, "looking for tasks failed"),
         }
 
-        let mut sleep = inner.policy.poll_interval;
-        if let Ok(Some(due)) = inner.store.next_due(&names).await {
-            let until = u64::try_from(due - now_ms()).unwrap_or(0);
-            sleep = sleep.min(Duration::from_millis(until.max(1)));
-        }
+        // A due time already past belongs to work held back by a concurrency cap: a
+        // completion wakes us for it, so waiting for it would only spin.
+        let due = (inner.store.next_due(&names).await.ok().flatten()).filter(|due| *due > now);
         tokio::select! {
             () = inner.wake.notified() => {}
-            () = tokio::time::sleep(sleep) => {}
+            () = tokio::time::sleep(inner.policy.poll_interval) => {}
+            () = inner.policy.clock.sleep_until(due.unwrap_or(i64::MAX)), if due.is_some() => {}
             Some(done) = running.join_next_with_id(), if !running.is_empty() => {
                 in_flight.remove(&finished_id(done));
             }
@@ -120,7 +123,11 @@ async fn drain(
         if finished.contains(&id) {
             continue;
         }
-        if let Err(err) = inner.store.release(&task, &inner.worker_id, now_ms()).await {
+        if let Err(err) = inner
+            .store
+            .release(&task, &inner.worker_id, inner.policy.clock.now_ms())
+            .await
+        {
             tracing::warn!(task = %task, error = %err, "could not hand an unfinished task back");
         }
     }
@@ -176,7 +183,7 @@ async fn attempt(system: TaskSystem, def: Arc<TaskDef>, task: Claimed) {
     };
     renewal.abort();
 
-    let now = now_ms();
+    let now = inner.policy.clock.now_ms();
     let outcome = match result {
         Ok(value) => Outcome::Complete {
             result: value.to_string(),
@@ -221,7 +228,7 @@ async fn renew_lease(system: TaskSystem, id: String) {
     let every = inner.policy.lease / 3;
     loop {
         tokio::time::sleep(every).await;
-        let until = now_ms() + ms(inner.policy.lease);
+        let until = inner.policy.clock.now_ms() + ms(inner.policy.lease);
         match inner.store.renew(&id, &inner.worker_id, until).await {
             Ok(true) => {}
             Ok(false) => {
