@@ -250,7 +250,7 @@ async fn synthesise(server: &Server, rows: usize) {
     let insert = tx
         .prepare(
             "INSERT INTO videos (uri, cid, did, rkey, title, description, duration_ms, created_at, indexed_at)
-             VALUES (?1, 'bafyreisynthetic', ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+             VALUES (?1, ?8, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
         )
         .await
         .expect("prepare");
@@ -272,15 +272,18 @@ async fn synthesise(server: &Server, rows: usize) {
             (n / 24) % 60,
             (n / 1440) % 60
         );
+        let uri = format!("at://{did}/place.stream.video/{rkey}");
+        let cid = server::atproto::blob::blob_cid(uri.as_bytes()).to_string();
         insert
             .execute(libsql::params![
-                format!("at://{did}/place.stream.video/{rkey}"),
+                uri,
                 did.as_str(),
                 rkey.as_str(),
                 title,
                 "A synthetic recording for the benchmark",
                 60_000 + n as i64,
-                created
+                created,
+                cid
             ])
             .await
             .expect("insert");

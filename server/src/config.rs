@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::atproto::identity::IdentityOptions;
 use crate::atproto::net::HttpPolicy;
+use crate::atproto::syntax::{self, Did};
 use crate::db::DatabaseLocation;
 use crate::runner::RunnerPolicy;
 use crate::runner::pool::PoolPolicy;
@@ -324,11 +325,22 @@ impl Config {
     pub fn runner_policy(&self) -> RunnerPolicy {
         let home = self.atrun_home();
         let work_dir = self.data_dir.join("at-run");
-        let authors: HashSet<String> = self
+        let named: Vec<&str> = self
             .atrun_authors
             .iter()
-            .map(|a| a.trim().to_string())
+            .map(|a| a.trim())
             .filter(|a| !a.is_empty())
+            .collect();
+        // An entry that is not a DID allows nobody; the list still restricts.
+        let authors: HashSet<Did> = named
+            .iter()
+            .filter_map(|a| match syntax::did(a) {
+                Ok(did) => Some(did),
+                Err(err) => {
+                    tracing::warn!(error = %err, "ignoring an ATRUN_AUTHORS entry");
+                    None
+                }
+            })
             .collect();
         RunnerPolicy {
             sandbox: SandboxPolicy {
@@ -343,7 +355,7 @@ impl Config {
                 max_workers: self.atrun_max_workers.max(1),
                 ..PoolPolicy::default()
             },
-            allowed_authors: (!authors.is_empty()).then_some(authors),
+            allowed_authors: (!named.is_empty()).then_some(authors),
             allow_private_network: self.network.allow_private_network,
             secrets_ttl: Duration::from_secs(self.atrun_secrets_ttl_secs),
             home,

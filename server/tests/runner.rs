@@ -122,25 +122,26 @@ async fn the_pool_reuses_replaces_bounds_and_retires() {
         harness,
         shutdown.clone(),
     );
-    let spec_for = |did: &str, cid: &str| {
+    // `version` names the code: a distinct CID and greeting each.
+    let spec_for = |did: &str, version: &str| {
         let permissions = Permissions::default().with_env(["GREETING"]);
         WorkerSpec {
             key: WorkerKey {
-                did: did.to_string(),
+                did: server::atproto::syntax::did(did).expect("did"),
                 bundle: "hello".to_string(),
-                cid: cid.to_string(),
+                cid: server::atproto::blob::blob_cid(version.as_bytes()),
                 permissions: permissions.clone(),
                 secrets_digest: String::new(),
             },
             code: code.clone(),
             grants: ServeGrants {
                 permissions,
-                env: vec![("GREETING".into(), Secret::new(cid))],
+                env: vec![("GREETING".into(), Secret::new(version))],
                 egress: None,
             },
         }
     };
-    let spec = |cid: &str| spec_for("did:plc:alice", cid);
+    let spec = |version: &str| spec_for("did:plc:alice", version);
     let greet = |sandbox: Arc<Sandbox>| async move {
         sandbox
             .call("hello", &json!({}), &json!({}))

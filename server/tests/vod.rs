@@ -774,12 +774,25 @@ async fn vod_lists_shares_and_describes_itself() {
         .server
         .client()
         .post(format!("{}/api/vod/sprite?wait=20", bed.server.url))
-        .json(&json!({"uri": bed.uri("cmaf"), "cid": "bafyreinotthisone"}))
+        .json(&json!({"uri": bed.uri("cmaf"), "cid": "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"}))
         .send()
         .await
         .expect("POST");
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["status"], "failed", "a stale CID is refused: {body}");
+    let response = bed
+        .server
+        .client()
+        .post(format!("{}/api/vod/sprite", bed.server.url))
+        .json(&json!({"uri": bed.uri("cmaf"), "cid": "../../not-a-cid"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(
+        response.status(),
+        400,
+        "a CID that does not parse is bad input"
+    );
 }
 
 /// A fresh install registers the default creators by itself (tests set none, so this one

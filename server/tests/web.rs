@@ -365,7 +365,8 @@ async fn dashboard_redirects_stay_short() {
 async fn signing_out_revokes_the_session() {
     let bed = TestBed::new().await;
     let auth = &bed.services.auth;
-    let jar = auth.sign_in("did:plc:admin").await.expect("sign in");
+    let admin = server::atproto::syntax::did("did:plc:admin").expect("did");
+    let jar = auth.sign_in(&admin).await.expect("sign in");
     let set_cookie = axum::response::IntoResponse::into_response(jar)
         .headers()
         .get("set-cookie")

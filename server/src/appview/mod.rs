@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::atproto::AtprotoError;
 use crate::atproto::identity::{Identity, IdentityResolver};
 use crate::atproto::net::HttpClient;
-use crate::atproto::syntax::AtIdentifier;
+use crate::atproto::syntax::{AtIdentifier, Did};
 use crate::db::{Db, DbError};
 use crate::tasks::{TaskError, TaskSystem};
 
@@ -105,7 +105,7 @@ impl AppViewError {
 #[serde(rename_all = "camelCase")]
 pub struct Registered {
     /// The creator's DID.
-    pub did: String,
+    pub did: Did,
     /// Their handle, when verified.
     pub handle: Option<String>,
     /// Their PDS.
@@ -123,7 +123,7 @@ pub struct AppView {
     http: HttpClient,
     tasks: TaskSystem,
     options: AppViewOptions,
-    profiles: Cache<String, profile::Profile>,
+    profiles: Cache<Did, profile::Profile>,
     /// Woken when the set of creators or their PDSes may have changed.
     hosts_changed: Arc<Notify>,
     /// The firehoses followed, by host.
@@ -176,9 +176,9 @@ impl AppView {
         Ok(appview)
     }
 
-    /// The AppView's metrics.
-    pub fn metrics(&self) -> &metrics::AppViewMetrics {
-        &self.metrics
+    /// Registers the AppView's metrics for `/metrics`.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(registry);
     }
 
     /// How many creators are synced at once.
@@ -208,7 +208,7 @@ impl AppView {
     pub async fn register(&self, actor: &str) -> Result<Registered, AppViewError> {
         let identity = self.resolve(actor).await?;
         let creator = Creator {
-            did: identity.did.to_string(),
+            did: identity.did,
             handle: identity.handle.as_ref().map(ToString::to_string),
             pds_url: Some(identity.pds.to_string()),
         };
@@ -259,7 +259,7 @@ impl AppView {
     }
 
     /// Removes a creator (by DID or handle) and their videos.
-    pub async fn unregister(&self, actor: &str) -> Result<String, AppViewError> {
+    pub async fn unregister(&self, actor: &str) -> Result<Did, AppViewError> {
         let creator = self.registered(actor).await?;
         self.store.unregister(&creator.did).await?;
         self.profiles.invalidate(&creator.did).await;

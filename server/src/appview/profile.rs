@@ -14,8 +14,8 @@ use url::Url;
 
 use super::{AppView, AppViewError};
 use crate::atproto::AtprotoError;
-use crate::atproto::blob::{BlobRef, parse_cid};
-use crate::atproto::syntax::{self, AtIdentifier};
+use crate::atproto::blob::BlobRef;
+use crate::atproto::syntax::{AtIdentifier, Cid, Did};
 use crate::atproto::xrpc::{Auth, XrpcClient};
 
 /// How long a profile is reused.
@@ -28,7 +28,7 @@ const MAX_AVATAR_BYTES: usize = 1_000_000;
 #[serde(rename_all = "camelCase")]
 pub struct Profile {
     /// The DID.
-    pub did: String,
+    pub did: Did,
     /// The handle, when verified.
     pub handle: Option<String>,
     /// The display name.
@@ -71,7 +71,7 @@ impl AppView {
     /// The profile of `actor` (a handle or DID).
     pub async fn profile(&self, actor: &str) -> Result<Profile, AppViewError> {
         let identity = self.resolve(actor).await?;
-        let did = identity.did.to_string();
+        let did = identity.did;
         if let Some(profile) = self.profiles.get(&did).await {
             return Ok(profile);
         }
@@ -110,7 +110,7 @@ impl AppView {
     /// Stores `did`'s profile record from `pds` with the creator, for pages to read
     /// without asking the PDS (called by each sync; a missing or broken profile is no
     /// sync failure).
-    pub(super) async fn store_profile(&self, did: &str, pds: Url) {
+    pub(super) async fn store_profile(&self, did: &Did, pds: Url) {
         let record = XrpcClient::new(self.http.clone(), pds)
             .get_record(did, "app.bsky.actor.profile", "self")
             .await
@@ -130,7 +130,7 @@ impl AppView {
                 did,
                 display_name.as_deref(),
                 description.as_deref(),
-                avatar.as_deref(),
+                avatar.as_ref(),
             )
             .await
         {
@@ -140,9 +140,9 @@ impl AppView {
     }
 
     /// The profile from the public Bluesky API, or an empty one.
-    async fn bsky_profile(&self, did: &str, handle: Option<String>) -> Profile {
+    async fn bsky_profile(&self, did: &Did, handle: Option<String>) -> Profile {
         let empty = Profile {
-            did: did.to_string(),
+            did: did.clone(),
             handle: handle.clone(),
             display_name: None,
             description: None,
@@ -158,11 +158,15 @@ impl AppView {
         };
         let xrpc = XrpcClient::new(self.http.clone(), base);
         match xrpc
-            .query::<BskyProfile>("app.bsky.actor.getProfile", &[("actor", did)], Auth::None)
+            .query::<BskyProfile>(
+                "app.bsky.actor.getProfile",
+                &[("actor", did.as_str())],
+                Auth::None,
+            )
             .await
         {
             Ok(found) => Profile {
-                did: did.to_string(),
+                did: did.clone(),
                 handle: handle.or(found.handle),
                 display_name: found.display_name,
                 description: found.description,
@@ -178,12 +182,8 @@ impl AppView {
 
     /// The avatar blob `cid` of the registered creator `did`: from the disk cache, or
     /// fetched from their PDS, verified, and cached. Only images are served.
-    pub async fn avatar(&self, did: &str, cid: &str) -> Result<Avatar, AppViewError> {
-        let did = syntax::did(did).map_err(|err| AppViewError::InvalidActor(err.to_string()))?;
-        let cid = parse_cid(cid)
-            .map_err(|err| AppViewError::InvalidRequest(err.to_string()))?
-            .to_string();
-        let path = self.avatar_path(&cid);
+    pub async fn avatar(&self, did: &Did, cid: &Cid) -> Result<Avatar, AppViewError> {
+        let path = self.avatar_path(cid);
         if let Ok(bytes) = tokio::fs::read(&path).await
             && let Some(mime_type) = image_type(&bytes)
         {
@@ -192,7 +192,7 @@ impl AppView {
                 mime_type,
             });
         }
-        if self.store.creator(did.as_str()).await?.is_none() {
+        if self.store.creator(did).await?.is_none() {
             return Err(AppViewError::NotRegistered(did.to_string()));
         }
         let identity = self
@@ -200,7 +200,7 @@ impl AppView {
             .resolve(&AtIdentifier::Did(did.clone()))
             .await?;
         let xrpc = XrpcClient::new(self.http.clone(), identity.pds);
-        let bytes = xrpc.get_blob(did.as_str(), &cid, MAX_AVATAR_BYTES).await?;
+        let bytes = xrpc.get_blob(did, cid, MAX_AVATAR_BYTES).await?;
         let mime_type = image_type(&bytes).ok_or_else(|| {
             AppViewError::Upstream(AtprotoError::InvalidResponse {
                 method: "com.atproto.sync.getBlob".into(),
@@ -213,8 +213,8 @@ impl AppView {
         Ok(Avatar { bytes, mime_type })
     }
 
-    fn avatar_path(&self, cid: &str) -> PathBuf {
-        self.options.avatar_dir.join(cid)
+    fn avatar_path(&self, cid: &Cid) -> PathBuf {
+        self.options.avatar_dir.join(cid.to_string())
     }
 }
 

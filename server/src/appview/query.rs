@@ -10,7 +10,8 @@ use serde::Serialize;
 use super::AppViewError;
 use crate::atproto::blob::BlobRef;
 use crate::atproto::repo::StrongRef;
-use crate::db::{Db, DbError};
+use crate::atproto::syntax::{Cid, Did};
+use crate::db::{Db, DbError, parsed, parsed_opt};
 
 /// Most videos a page holds.
 pub const MAX_LIMIT: u32 = 100;
@@ -30,11 +31,11 @@ pub struct VideoView {
     /// `at://` URI of the record.
     pub uri: String,
     /// The record's CID.
-    pub cid: String,
+    pub cid: Cid,
     /// The creator's DID.
-    pub did: String,
+    pub did: Did,
     /// The creator's DID again, under the name the original AppView used.
-    pub creator_did: String,
+    pub creator_did: Did,
     /// The creator's handle, when verified.
     pub handle: Option<String>,
     /// The record key.
@@ -65,7 +66,7 @@ pub struct VideoView {
     pub creator_name: Option<String>,
     /// The CID of the creator's avatar (for pages).
     #[serde(skip)]
-    pub avatar_cid: Option<String>,
+    pub avatar_cid: Option<Cid>,
 }
 
 /// A page of videos.
@@ -85,8 +86,8 @@ pub struct VideoQuery {
     pub limit: u32,
     /// Where the previous page ended.
     pub cursor: Option<String>,
-    /// Only this creator's videos (a DID).
-    pub creator: Option<String>,
+    /// Only this creator's videos.
+    pub creator: Option<Did>,
     /// Full-text search over title and description.
     pub q: Option<String>,
 }
@@ -96,7 +97,7 @@ pub struct VideoQuery {
 #[serde(rename_all = "camelCase")]
 pub struct CreatorStats {
     /// The DID.
-    pub did: String,
+    pub did: Did,
     /// The handle.
     pub handle: Option<String>,
     /// The PDS at the last sync.
@@ -166,7 +167,7 @@ impl VideoIndex {
             params.push(expression.into());
             conditions.push(format!("videos_fts MATCH ?{}", params.len()));
         }
-        if let Some(did) = query.creator.as_deref() {
+        if let Some(did) = &query.creator {
             params.push(did.to_string().into());
             conditions.push(format!("v.did = ?{}", params.len()));
         }
@@ -218,9 +219,9 @@ impl VideoIndex {
         let mut rows = self.db.conn().query(sql, params).await?;
         let mut videos = Vec::new();
         while let Some(row) = rows.next().await? {
-            let did: String = row.get(2)?;
+            let did: Did = parsed(&row, 2, "DID")?;
             let thumb = match (
-                row.get::<Option<String>>(10)?,
+                parsed_opt::<Cid>(&row, 10, "CID")?,
                 row.get::<Option<String>>(11)?,
             ) {
                 (Some(cid), Some(mime_type)) => Some(BlobRef {
@@ -235,7 +236,7 @@ impl VideoIndex {
             };
             videos.push(VideoView {
                 uri: row.get(0)?,
-                cid: row.get(1)?,
+                cid: parsed(&row, 1, "CID")?,
                 creator_did: did.clone(),
                 did,
                 handle: row.get(3)?,
@@ -258,7 +259,7 @@ impl VideoIndex {
                     .get::<Option<String>>(16)?
                     .and_then(|text| serde_json::from_str(&text).ok()),
                 creator_name: row.get(17)?,
-                avatar_cid: row.get(18)?,
+                avatar_cid: parsed_opt(&row, 18, "CID")?,
             });
         }
         Ok(videos)
@@ -281,7 +282,7 @@ impl VideoIndex {
         let mut per_creator = Vec::new();
         while let Some(row) = rows.next().await? {
             per_creator.push(CreatorStats {
-                did: row.get(0)?,
+                did: parsed(&row, 0, "DID")?,
                 handle: row.get(1)?,
                 pds: row.get(2)?,
                 video_count: row.get(3)?,
@@ -346,7 +347,7 @@ fn decode_cursor(cursor: &str) -> Result<(String, String), AppViewError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatorRow {
     /// The DID.
-    pub did: String,
+    pub did: Did,
     /// The handle.
     pub handle: Option<String>,
     /// The display name.
@@ -354,7 +355,7 @@ pub struct CreatorRow {
     /// The profile's description.
     pub description: Option<String>,
     /// The avatar's CID.
-    pub avatar_cid: Option<String>,
+    pub avatar_cid: Option<Cid>,
 }
 
 impl VideoIndex {
@@ -374,11 +375,11 @@ impl VideoIndex {
             return Ok(None);
         };
         Ok(Some(CreatorRow {
-            did: row.get(0)?,
+            did: parsed(&row, 0, "DID")?,
             handle: row.get(1)?,
             display_name: row.get(2)?,
             description: row.get(3)?,
-            avatar_cid: row.get(4)?,
+            avatar_cid: parsed_opt(&row, 4, "CID")?,
         }))
     }
 }
@@ -403,9 +404,9 @@ mod tests {
     fn cursors_round_trip_and_garbage_is_refused() {
         let video = VideoView {
             uri: "at://did:plc:a/place.stream.video/3k".into(),
-            cid: "c".into(),
-            did: "did:plc:a".into(),
-            creator_did: "did:plc:a".into(),
+            cid: crate::atproto::blob::blob_cid(b"record"),
+            did: crate::atproto::syntax::did("did:plc:a").expect("did"),
+            creator_did: crate::atproto::syntax::did("did:plc:a").expect("did"),
             handle: None,
             rkey: "3k".into(),
             title: "t".into(),

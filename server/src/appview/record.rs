@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::atproto::blob::BlobRef;
 use crate::atproto::repo::StrongRef;
-use crate::atproto::syntax::datetime;
+use crate::atproto::syntax::{Cid, Did, datetime};
 
 /// The collection we index.
 pub const VIDEO_COLLECTION: &str = "place.stream.video";
@@ -35,9 +35,9 @@ pub struct VideoRow {
     /// `at://did/place.stream.video/rkey`.
     pub uri: String,
     /// The record's CID.
-    pub cid: String,
+    pub cid: Cid,
     /// The creator.
-    pub did: String,
+    pub did: Did,
     /// The record key.
     pub rkey: String,
     /// The title.
@@ -73,9 +73,9 @@ pub struct InvalidRecord {
 
 /// `value` (the record as JSON) parsed for the index.
 pub fn parse_video(
-    did: &str,
+    did: &Did,
     rkey: &str,
-    cid: &str,
+    cid: &Cid,
     value: &Value,
     indexed_at: &str,
 ) -> Result<VideoRow, InvalidRecord> {
@@ -128,8 +128,8 @@ pub fn parse_video(
         .and_then(|thumb| serde_json::from_value::<BlobRef>(thumb.clone()).ok());
     Ok(VideoRow {
         uri: format!("at://{did}/{VIDEO_COLLECTION}/{rkey}"),
-        cid: cid.to_string(),
-        did: did.to_string(),
+        cid: *cid,
+        did: did.clone(),
         rkey: rkey.to_string(),
         title: truncate(title, MAX_TITLE_CHARS),
         description,
@@ -177,11 +177,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::atproto::blob::blob_cid;
 
     const NOW: &str = "2026-11-21T10:00:00.000Z";
 
     fn parse(value: Value) -> Result<VideoRow, InvalidRecord> {
-        parse_video("did:plc:abc", "3k", "bafycid", &value, NOW)
+        let did = crate::atproto::syntax::did("did:plc:abc").expect("did");
+        parse_video(&did, "3k", &blob_cid(b"record"), &value, NOW)
     }
 
     #[test]
@@ -221,7 +223,7 @@ mod tests {
             "title": "Clip",
             "durationMs": 61_000,
             "createdAt": "2026-01-01T00:00:00Z",
-            "thumb": {"$type": "blob", "ref": {"$link": "bafkreithumb"}, "mimeType": "image/jpeg", "size": 1000},
+            "thumb": {"$type": "blob", "ref": {"$link": "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"}, "mimeType": "image/jpeg", "size": 1000},
             "source": {"$type": "place.stream.media.defs#sourceClip"},
         }))
         .expect("current");
@@ -319,7 +321,9 @@ mod properties {
 
         #[test]
         fn any_record_is_indexed_or_refused_cleanly(value in crate::properties::json(KEYS)) {
-            match parse_video("did:plc:a", "3k", "bafy", &value, "2026-01-01T00:00:00.000Z") {
+            let did = crate::atproto::syntax::did("did:plc:a").expect("did");
+            let cid = crate::atproto::blob::blob_cid(b"record");
+            match parse_video(&did, "3k", &cid, &value, "2026-01-01T00:00:00.000Z") {
                 Ok(video) => {
                     prop_assert!(!video.title.trim().is_empty());
                     prop_assert!(video.duration_ms.is_none_or(|ms| ms >= 0));

@@ -8,8 +8,8 @@
 use libsql::{Value, params};
 
 use super::record::VideoRow;
-use crate::atproto::syntax::now;
-use crate::db::{Db, DbError, Writer};
+use crate::atproto::syntax::{Cid, Did, now};
+use crate::db::{Db, DbError, Writer, parsed};
 
 /// Most warnings kept per creator.
 const MAX_WARNINGS: usize = 20;
@@ -32,7 +32,7 @@ const UPSERT_VIDEO: &str =
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Creator {
     /// The DID.
-    pub did: String,
+    pub did: Did,
     /// The handle at the last resolution.
     pub handle: Option<String>,
     /// The PDS at the last resolution.
@@ -85,12 +85,12 @@ impl IndexStore {
     }
 
     /// Removes a creator and, by cascade, their videos; whether it was registered.
-    pub async fn unregister(&self, did: &str) -> Result<bool, DbError> {
+    pub async fn unregister(&self, did: &Did) -> Result<bool, DbError> {
         let removed = self
             .write
             .lock()
             .await
-            .execute("DELETE FROM creators WHERE did = ?1", params![did])
+            .execute("DELETE FROM creators WHERE did = ?1", params![did.as_str()])
             .await?;
         Ok(removed > 0)
     }
@@ -111,17 +111,22 @@ impl IndexStore {
     /// Stores the creator's profile as their PDS has it.
     pub async fn set_profile(
         &self,
-        did: &str,
+        did: &Did,
         display_name: Option<&str>,
         description: Option<&str>,
-        avatar_cid: Option<&str>,
+        avatar_cid: Option<&Cid>,
     ) -> Result<(), DbError> {
         self.db
             .conn()
             .execute(
                 "UPDATE creators SET display_name = ?2, description = ?3, avatar_cid = ?4
                  WHERE did = ?1",
-                params![did, display_name, description, avatar_cid],
+                params![
+                    did.as_str(),
+                    display_name,
+                    description,
+                    avatar_cid.map(ToString::to_string)
+                ],
             )
             .await?;
         Ok(())
@@ -225,7 +230,7 @@ impl IndexStore {
     /// Records that a creator's sync failed, and why.
     pub async fn sync_failed(
         &self,
-        did: &str,
+        did: &Did,
         error: &str,
         duration_ms: i64,
     ) -> Result<(), DbError> {
@@ -234,7 +239,7 @@ impl IndexStore {
             .await
             .execute(
                 "UPDATE creators SET last_error = ?2, sync_duration_ms = ?3 WHERE did = ?1",
-                params![did, error, duration_ms],
+                params![did.as_str(), error, duration_ms],
             )
             .await?;
         Ok(())
@@ -258,11 +263,14 @@ impl IndexStore {
     }
 
     /// Adds a warning about one record to a creator's sync report.
-    pub async fn warn(&self, did: &str, warning: &str) -> Result<(), DbError> {
+    pub async fn warn(&self, did: &Did, warning: &str) -> Result<(), DbError> {
         self.write
             .transaction(async |tx| {
                 let mut rows = tx
-                    .query("SELECT warnings FROM creators WHERE did = ?1", params![did])
+                    .query(
+                        "SELECT warnings FROM creators WHERE did = ?1",
+                        params![did.as_str()],
+                    )
                     .await?;
                 let Some(row) = rows.next().await? else {
                     return Ok(());
@@ -277,7 +285,7 @@ impl IndexStore {
                 let skipped = i64::try_from(warnings.len()).unwrap_or(i64::MAX);
                 tx.execute(
                     "UPDATE creators SET warnings = ?2, skipped_records = ?3 WHERE did = ?1",
-                    params![did, warnings_json(&warnings), skipped],
+                    params![did.as_str(), warnings_json(&warnings), skipped],
                 )
                 .await?;
                 Ok(())
@@ -325,7 +333,7 @@ impl IndexStore {
 /// A creator from a `SELECT did, handle, pds_url` row.
 fn creator_from(row: &libsql::Row) -> Result<Creator, DbError> {
     Ok(Creator {
-        did: row.get(0)?,
+        did: parsed(row, 0, "DID")?,
         handle: row.get(1)?,
         pds_url: row.get(2)?,
     })
@@ -340,15 +348,15 @@ fn video_params(video: &VideoRow, indexed_at: &str) -> Vec<Value> {
     let thumb = video.thumb.as_ref();
     vec![
         video.uri.clone().into(),
-        video.cid.clone().into(),
-        video.did.clone().into(),
+        video.cid.to_string().into(),
+        video.did.to_string().into(),
         video.rkey.clone().into(),
         video.title.clone().into(),
         video.description.clone().into(),
         video.duration_ms.into(),
         video.created_at.clone().into(),
         indexed_at.to_string().into(),
-        thumb.map(|t| t.cid.clone()).into(),
+        thumb.map(|t| t.cid.to_string()).into(),
         thumb.map(|t| t.mime_type.clone()).into(),
         thumb.and_then(|t| i64::try_from(t.size).ok()).into(),
         video.creator.clone().into(),

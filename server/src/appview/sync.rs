@@ -15,7 +15,7 @@ use serde_json::json;
 use super::record::{VIDEO_COLLECTION, parse_video};
 use super::store::{Creator, SyncCounts};
 use super::{AppView, AppViewError};
-use crate::atproto::syntax::{self, AtIdentifier, now};
+use crate::atproto::syntax::{self, AtIdentifier, Did, now};
 use crate::atproto::xrpc::XrpcClient;
 use crate::tasks::scheduler::{JobDef, Schedule};
 use crate::tasks::{TaskDef, TaskFailure};
@@ -33,12 +33,12 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SyncInput {
     /// The creator.
-    pub did: String,
+    pub did: Did,
 }
 
 impl AppView {
     /// Syncs one registered creator now (the body of the sync task).
-    pub async fn sync_creator(&self, did: &str) -> Result<SyncCounts, AppViewError> {
+    pub async fn sync_creator(&self, did: &Did) -> Result<SyncCounts, AppViewError> {
         let started = Instant::now();
         let result = self.sync_creator_since(did, started).await;
         self.metrics.sync(result.is_ok(), started.elapsed());
@@ -47,7 +47,7 @@ impl AppView {
 
     async fn sync_creator_since(
         &self,
-        did: &str,
+        did: &Did,
         started: Instant,
     ) -> Result<SyncCounts, AppViewError> {
         let elapsed_ms = || i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
@@ -57,7 +57,7 @@ impl AppView {
         match self.fetch_videos(&known).await {
             Ok((creator, videos, warnings)) => {
                 for warning in &warnings {
-                    tracing::warn!(did, %warning, "skipped an invalid video record");
+                    tracing::warn!(%did, %warning, "skipped an invalid video record");
                 }
                 let counts = self
                     .store
@@ -75,7 +75,7 @@ impl AppView {
                     self.store_profile(did, pds).await;
                 }
                 tracing::info!(
-                    did,
+                    %did,
                     seen = counts.seen,
                     changed = counts.changed,
                     deleted = counts.deleted,
@@ -86,7 +86,7 @@ impl AppView {
             }
             Err(err) => {
                 let message = err.to_string();
-                tracing::warn!(did, error = %message, "creator sync failed");
+                tracing::warn!(%did, error = %message, "creator sync failed");
                 self.store.sync_failed(did, &message, elapsed_ms()).await?;
                 Err(err)
             }
@@ -98,10 +98,11 @@ impl AppView {
         &self,
         known: &Creator,
     ) -> Result<(Creator, Vec<super::record::VideoRow>, Vec<String>), AppViewError> {
-        let did =
-            syntax::did(&known.did).map_err(|err| AppViewError::InvalidActor(err.to_string()))?;
-        self.identity.forget(&did).await;
-        let identity = self.identity.resolve(&AtIdentifier::Did(did)).await?;
+        self.identity.forget(&known.did).await;
+        let identity = self
+            .identity
+            .resolve(&AtIdentifier::Did(known.did.clone()))
+            .await?;
         let creator = Creator {
             did: known.did.clone(),
             handle: identity.handle.as_ref().map(ToString::to_string),
@@ -114,11 +115,11 @@ impl AppView {
         let mut records = std::pin::pin!(xrpc.list_records(&known.did, VIDEO_COLLECTION));
         while let Some(entry) = records.try_next().await? {
             let rkey = entry.uri.rsplit('/').next().unwrap_or_default();
-            let Some(cid) = entry.cid.as_deref() else {
-                warnings.push(format!("{rkey}: the listing gave no CID"));
+            let Some(cid) = entry.cid.as_deref().and_then(|cid| syntax::cid(cid).ok()) else {
+                warnings.push(format!("{rkey}: the listing gave no valid CID"));
                 continue;
             };
-            match parse_video(&known.did, rkey, cid, &entry.value, &indexed_at) {
+            match parse_video(&known.did, rkey, &cid, &entry.value, &indexed_at) {
                 Ok(video) => videos.push(video),
                 Err(invalid) => warnings.push(invalid.to_string()),
             }
@@ -127,7 +128,7 @@ impl AppView {
     }
 
     /// Submits a sync of `did`; returns the task id.
-    pub async fn submit_sync(&self, did: &str) -> Result<String, AppViewError> {
+    pub async fn submit_sync(&self, did: &Did) -> Result<String, AppViewError> {
         let submitted = self.tasks.submit(SYNC_TASK, json!({ "did": did })).await?;
         Ok(submitted.view.id)
     }

@@ -4,11 +4,11 @@
 //! Blob CIDs are CIDv1 with the `raw` codec and a SHA-256 multihash (`bafkrei…`); we
 //! recompute them with the `cid` and `multihash-codetable` crates rather than by hand.
 
-use cid::Cid;
 use multihash_codetable::{Code, MultihashDigest};
 use serde::{Deserialize, Serialize};
 
 use super::error::AtprotoError;
+use super::syntax::Cid;
 
 /// Multicodec code of `raw` bytes.
 const RAW_CODEC: u64 = 0x55;
@@ -17,31 +17,23 @@ const SHA2_256: u64 = 0x12;
 
 /// The CID of `bytes` as a blob: CIDv1, raw, SHA2-256.
 pub fn blob_cid(bytes: &[u8]) -> Cid {
-    Cid::new_v1(RAW_CODEC, Code::Sha2_256.digest(bytes))
-}
-
-/// Parses a CID string.
-pub fn parse_cid(value: &str) -> Result<Cid, AtprotoError> {
-    Cid::try_from(value).map_err(|err| AtprotoError::Syntax {
-        kind: "CID",
-        value: value.to_string(),
-        reason: err.to_string(),
-    })
+    cid::Cid::new_v1(RAW_CODEC, Code::Sha2_256.digest(bytes)).into()
 }
 
 /// Checks that `bytes` are the content `expected` names.
 pub fn verify_blob(expected: &Cid, bytes: &[u8]) -> Result<(), AtprotoError> {
-    if expected.hash().code() != SHA2_256 {
+    let hash = expected.ipld().hash();
+    if hash.code() != SHA2_256 {
         return Err(AtprotoError::InvalidResponse {
             method: "com.atproto.sync.getBlob".to_string(),
             reason: format!(
                 "cannot verify {expected}: hash function 0x{:x} is not SHA2-256",
-                expected.hash().code()
+                hash.code()
             ),
         });
     }
     let actual = blob_cid(bytes);
-    if actual.hash() != expected.hash() {
+    if actual.ipld().hash() != hash {
         return Err(AtprotoError::CidMismatch {
             expected: expected.to_string(),
             actual: actual.to_string(),
@@ -56,7 +48,7 @@ pub fn verify_blob(expected: &Cid, bytes: &[u8]) -> Result<(), AtprotoError> {
 #[serde(from = "BlobRefWire", into = "BlobRefWire")]
 pub struct BlobRef {
     /// The content's CID.
-    pub cid: String,
+    pub cid: Cid,
     /// Its MIME type.
     pub mime_type: String,
     /// Its size in bytes (0 when a legacy reference does not say).
@@ -76,7 +68,7 @@ enum BlobRefWire {
         size: u64,
     },
     Legacy {
-        cid: String,
+        cid: Cid,
         #[serde(rename = "mimeType")]
         mime_type: String,
     },
@@ -85,7 +77,7 @@ enum BlobRefWire {
 #[derive(Serialize, Deserialize)]
 struct Link {
     #[serde(rename = "$link")]
-    link: String,
+    link: Cid,
 }
 
 impl From<BlobRefWire> for BlobRef {
@@ -140,16 +132,22 @@ mod tests {
 
     #[test]
     fn blob_refs_read_both_shapes_and_write_the_typed_one() {
+        let hello = blob_cid(b"hello");
         let typed = serde_json::json!({
-            "$type": "blob", "ref": {"$link": "bafkreiabc"}, "mimeType": "image/jpeg", "size": 12
+            "$type": "blob", "ref": {"$link": hello.to_string()}, "mimeType": "image/jpeg", "size": 12
         });
         let blob: BlobRef = serde_json::from_value(typed.clone()).expect("typed");
-        assert_eq!(blob.cid, "bafkreiabc");
+        assert_eq!(blob.cid, hello);
         assert_eq!(serde_json::to_value(&blob).expect("json"), typed);
         let legacy: BlobRef = serde_json::from_value(
-            serde_json::json!({"cid": "bafkreiold", "mimeType": "image/png"}),
+            serde_json::json!({"cid": hello.to_string(), "mimeType": "image/png"}),
         )
         .expect("legacy");
-        assert_eq!(legacy.cid, "bafkreiold");
+        assert_eq!(legacy.cid, hello);
+        let broken = serde_json::json!({"cid": "../../etc/passwd", "mimeType": "image/png"});
+        assert!(
+            serde_json::from_value::<BlobRef>(broken).is_err(),
+            "a CID is checked"
+        );
     }
 }

@@ -169,7 +169,7 @@ mod tests {
 
     fn blob() -> BlobRef {
         BlobRef {
-            cid: "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq".into(),
+            cid: crate::atproto::blob::blob_cid(b"hello"),
             mime_type: "application/javascript".into(),
             size: 5,
         }

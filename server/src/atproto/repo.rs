@@ -5,8 +5,9 @@ use bytes::Bytes;
 use futures::{Stream, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
-use super::blob::{parse_cid, verify_blob};
+use super::blob::verify_blob;
 use super::error::AtprotoError;
+use super::syntax::{Cid, Did};
 use super::xrpc::{Auth, XrpcClient};
 
 /// `com.atproto.repo.listRecords` page size: the most a PDS returns at once.
@@ -133,20 +134,20 @@ impl XrpcClient {
     /// A blob's bytes, verified against `cid`, at most `limit` bytes.
     pub async fn get_blob(
         &self,
-        did: &str,
-        cid: &str,
+        did: &Did,
+        cid: &Cid,
         limit: usize,
     ) -> Result<Bytes, AtprotoError> {
-        let expected = parse_cid(cid)?;
+        let cid_text = cid.to_string();
         let bytes = self
             .query_bytes(
                 "com.atproto.sync.getBlob",
-                &[("did", did), ("cid", cid)],
+                &[("did", did.as_str()), ("cid", cid_text.as_str())],
                 Auth::None,
                 Some(limit),
             )
             .await?;
-        verify_blob(&expected, &bytes)?;
+        verify_blob(cid, &bytes)?;
         Ok(bytes)
     }
 }

@@ -1,4 +1,9 @@
-//! AT Protocol identifiers (DID, handle, NSID, AT-URI, record key, TID) and datetimes.
+//! AT Protocol identifiers (DID, handle, NSID, AT-URI, record key, TID, CID) and
+//! datetimes.
+//!
+//! Identifiers are parsed once, where they come in (a request, a record, a database row),
+//! and travel typed from there: a `Did` or a [`Cid`] that reaches a query, a file name or
+//! a URL has been checked.
 //!
 //! Validation follows the specs (<https://atproto.com/specs/did>, `/handle`, `/nsid`,
 //! `/at-uri-scheme`, `/record-key`, `/tid`) and is done by `jacquard-common`'s validated
@@ -13,7 +18,11 @@ pub use jacquard_common::types::nsid::Nsid;
 pub use jacquard_common::types::recordkey::Rkey;
 pub use jacquard_common::types::tid::Tid;
 
+use std::fmt;
+use std::str::FromStr;
+
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::AtprotoError;
 
@@ -76,6 +85,64 @@ pub fn rkey(value: &str) -> Result<Rkey, AtprotoError> {
     Rkey::new_owned(value).map_err(|e| syntax("record key", value, e))
 }
 
+/// A content identifier (`bafy…`, `bafkrei…`), parsed. It is written in its canonical
+/// form (base32 for CIDv1), as a string in JSON, so it is safe in file names and URLs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cid(cid::Cid);
+
+impl Cid {
+    /// The parsed CID, to hash and compare content with.
+    pub fn ipld(&self) -> &cid::Cid {
+        &self.0
+    }
+}
+
+impl From<cid::Cid> for Cid {
+    fn from(cid: cid::Cid) -> Self {
+        Self(cid)
+    }
+}
+
+impl FromStr for Cid {
+    type Err = AtprotoError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        cid::Cid::try_from(value)
+            .map(Self)
+            .map_err(|e| syntax("CID", value, e))
+    }
+}
+
+impl fmt::Display for Cid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for Cid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cid({})", self.0)
+    }
+}
+
+impl Serialize for Cid {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cid {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        value.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A CID such as `bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq`.
+pub fn cid(value: &str) -> Result<Cid, AtprotoError> {
+    value.parse()
+}
+
 /// A TID (timestamp identifier).
 pub fn tid(value: &str) -> Result<Tid, AtprotoError> {
     Tid::new(value).map_err(|e| syntax("TID", value, e))
@@ -109,6 +176,12 @@ mod tests {
         assert_eq!(uri.rkey().expect("rkey").as_str(), "3kabc");
         assert_eq!(rkey("self").expect("rkey").as_str(), "self");
         assert_eq!(tid("3jzfcijpj2z2a").expect("tid").as_str(), "3jzfcijpj2z2a");
+        let blob = "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq";
+        assert_eq!(cid(blob).expect("cid").to_string(), blob);
+        assert_eq!(
+            serde_json::to_value(cid(blob).expect("cid")).expect("json"),
+            serde_json::json!(blob)
+        );
         assert!(matches!(
             actor("did:plc:abc123").expect("did actor"),
             AtIdentifier::Did(_)
@@ -131,6 +204,8 @@ mod tests {
             (rkey("..").err(), "record key"),
             (rkey("has space").err(), "record key"),
             (tid("not-a-tid").err(), "TID"),
+            (cid("bafy../../etc").err(), "CID"),
+            (cid("").err(), "CID"),
             (actor("not a handle").err(), "handle or DID"),
         ] {
             match result {

@@ -64,6 +64,14 @@ pub enum DbError {
         /// Its name.
         name: &'static str,
     },
+    /// A stored value does not parse as what its column holds (an identifier, say).
+    #[error("a stored {kind} does not parse: {reason}")]
+    Unparsable {
+        /// What the column holds.
+        kind: &'static str,
+        /// Why it does not parse.
+        reason: String,
+    },
     /// The database was migrated by a newer Streamhut than this one.
     #[error(
         "the database is at schema version {found}, newer than this build knows ({known}); \
@@ -237,6 +245,37 @@ impl Writer {
             }
         }
     }
+}
+
+/// Column `index` of `row`, parsed: identifiers are stored as text and come back typed.
+pub fn parsed<T>(row: &libsql::Row, index: i32, kind: &'static str) -> Result<T, DbError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    parsed_opt(row, index, kind)?.ok_or(DbError::Unparsable {
+        kind,
+        reason: "it is missing".into(),
+    })
+}
+
+/// [`parsed`], for a column that may be NULL.
+pub fn parsed_opt<T>(
+    row: &libsql::Row,
+    index: i32,
+    kind: &'static str,
+) -> Result<Option<T>, DbError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    row.get::<Option<String>>(index)?
+        .map(|text| text.parse())
+        .transpose()
+        .map_err(|err: T::Err| DbError::Unparsable {
+            kind,
+            reason: err.to_string(),
+        })
 }
 
 /// Advice for an error reaching `location`, when its cause is a likely setting mistake:

@@ -14,6 +14,7 @@ use std::time::Duration;
 use super::Runner;
 use super::manifest::ExportKind;
 use super::store::VersionSpec;
+use crate::atproto::syntax::Did;
 use crate::tasks::scheduler::{JobDef, Schedule, Scheduler};
 
 /// The scheduler group of bundle jobs.
@@ -23,7 +24,7 @@ const GROUP: &str = "atrun";
 /// `atrun:<did>/<bundle>:<export>` on the dashboard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct BundleJob {
-    did: String,
+    did: Did,
     bundle: String,
     export: String,
 }

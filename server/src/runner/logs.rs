@@ -6,15 +6,16 @@
 //! stores them in batches (one transaction a second at most), and are dropped, and
 //! counted, when the writer falls behind.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use libsql::params;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::atproto::syntax::Did;
 use crate::db::{Db, DbError, Writer};
 use crate::tasks::{now_ms, rfc3339};
 
@@ -31,7 +32,7 @@ pub const MAX_LINES: u32 = 500;
 #[derive(Debug, Clone)]
 pub struct Invocation {
     /// The author's DID.
-    pub did: String,
+    pub did: Did,
     /// The bundle.
     pub name: String,
     /// Its version.
@@ -74,7 +75,8 @@ pub struct LogLine {
 pub struct InvocationLog {
     db: Db,
     lines: mpsc::Sender<(Invocation, i64)>,
-    dropped: Arc<AtomicU64>,
+    /// Lines dropped because the writer was behind (a metric).
+    dropped: Counter,
 }
 
 impl InvocationLog {
@@ -86,8 +88,17 @@ impl InvocationLog {
         Ok(Self {
             db,
             lines,
-            dropped: Arc::default(),
+            dropped: Counter::default(),
         })
+    }
+
+    /// Registers `streamhut_runner_log_lines_dropped_total` for `/metrics`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "streamhut_runner_log_lines_dropped",
+            "Invocation log lines dropped because the database was behind.",
+            self.dropped.clone(),
+        );
     }
 
     /// Records `invocation` without waiting.
@@ -99,24 +110,21 @@ impl InvocationLog {
             error.push('…');
         }
         if self.lines.try_send((invocation, now_ms())).is_err()
-            && self
-                .dropped
-                .fetch_add(1, Ordering::Relaxed)
-                .is_multiple_of(1000)
+            && self.dropped.inc().is_multiple_of(1000)
         {
             tracing::warn!("invocation log lines are being dropped: the database is behind");
         }
     }
 
     /// The latest `limit` lines of `did`'s bundle `name`, newest first.
-    pub async fn recent(&self, did: &str, name: &str, limit: u32) -> Result<Vec<LogLine>, DbError> {
+    pub async fn recent(&self, did: &Did, name: &str, limit: u32) -> Result<Vec<LogLine>, DbError> {
         let mut rows = self
             .db
             .conn()
             .query(
                 "SELECT at, version, export, kind, status, duration_ms, error FROM bundle_invocations
                  WHERE did = ?1 AND name = ?2 ORDER BY at DESC, id DESC LIMIT ?3",
-                params![did, name, i64::from(limit.min(MAX_LINES))],
+                params![did.as_str(), name, i64::from(limit.min(MAX_LINES))],
             )
             .await?;
         let mut lines = Vec::new();

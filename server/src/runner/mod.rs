@@ -81,6 +81,7 @@ use tokio_util::sync::CancellationToken;
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::HttpClient;
 use crate::atproto::records::{SECRET_NSID, SecretRecord};
+use crate::atproto::syntax::{Cid, Did};
 use crate::db::Db;
 use crate::secret::Secret;
 use crate::tasks::{Lane, TaskSystem};
@@ -114,7 +115,7 @@ pub struct RunnerPolicy {
     /// Pool bounds.
     pub pool: PoolPolicy,
     /// Authors whose bundles may run; `None` for everyone.
-    pub allowed_authors: Option<HashSet<String>>,
+    pub allowed_authors: Option<HashSet<Did>>,
     /// Whether bundles may reach private, loopback and link-local addresses.
     pub allow_private_network: bool,
     /// How long opened secrets are reused before the author's PDS is asked again (so
@@ -162,12 +163,12 @@ pub struct Runner {
     key: RunnerKey,
     sandbox: Arc<SandboxPolicy>,
     egress: Arc<Egress>,
-    manifests: Cache<String, Arc<Manifest>>,
+    manifests: Cache<Cid, Arc<Manifest>>,
     /// Manifests that could not be read, by CID, remembered for a short time.
-    failed_manifests: Cache<String, RunnerError>,
-    secrets: Cache<(String, String), OpenedSecrets>,
+    failed_manifests: Cache<Cid, RunnerError>,
+    secrets: Cache<(Did, String), OpenedSecrets>,
     tasks: TaskSystem,
-    allowed_authors: Option<HashSet<String>>,
+    allowed_authors: Option<HashSet<Did>>,
     metrics: RunnerMetrics,
     logs: logs::InvocationLog,
     service_did: String,
@@ -274,10 +275,15 @@ impl Runner {
         &self.logs
     }
 
-    /// The runner's metrics, with the count of live processes brought up to date.
-    pub fn metrics(&self) -> &RunnerMetrics {
+    /// Registers the runner's metrics for `/metrics`.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(registry);
+        self.logs.register_metrics(registry);
+    }
+
+    /// Brings the gauges up to date (live processes); called before each scrape.
+    pub fn refresh_gauges(&self) {
         self.metrics.processes(self.pool.live());
-        &self.metrics
     }
 
     /// Reads the manifest `code` declares, in a sandbox with no permissions (as `at-run
@@ -320,7 +326,7 @@ impl Runner {
         }
         let read = self
             .manifests
-            .try_get_with(cid.clone(), async {
+            .try_get_with(*cid, async {
                 let code = self.store.code(bundle).await?;
                 let raw = self.pool.extract(code).await?;
                 let manifest = Manifest::validate(raw, Some(&bundle.name))
@@ -338,7 +344,7 @@ impl Runner {
             let err = (*err).clone();
             if matches!(err, RunnerError::InvalidBundle(_)) {
                 let (failures, cid, remembered) =
-                    (self.failed_manifests.clone(), cid.clone(), err.clone());
+                    (self.failed_manifests.clone(), *cid, err.clone());
                 tokio::spawn(async move { failures.insert(cid, remembered).await });
             }
             err
@@ -429,7 +435,7 @@ impl Runner {
         let key = WorkerKey {
             did: bundle.did.clone(),
             bundle: bundle.name.clone(),
-            cid: bundle.code_cid.clone(),
+            cid: bundle.code_cid,
             permissions,
             secrets_digest: secrets.digest.clone(),
         };
@@ -497,7 +503,7 @@ impl Runner {
                 let input = BundleTaskInput {
                     did: bundle.did.clone(),
                     name: bundle.name.clone(),
-                    version: bundle.version.to_string(),
+                    version: bundle.version.clone(),
                     export: export.to_string(),
                     args,
                 };

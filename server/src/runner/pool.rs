@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::manifest::RawManifest;
 use super::permissions::Permissions;
 use super::sandbox::{Launch, Sandbox, SandboxError, SandboxPolicy, ServeGrants};
+use crate::atproto::syntax::{Cid, Did};
 
 /// Bounds of the pool.
 #[derive(Debug, Clone)]
@@ -52,11 +53,11 @@ impl Default for PoolPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WorkerKey {
     /// The author's DID.
-    pub did: String,
+    pub did: Did,
     /// The bundle's name.
     pub bundle: String,
     /// The bundle's code CID.
-    pub cid: String,
+    pub cid: Cid,
     /// Its permissions (declared plus secret names).
     pub permissions: Permissions,
     /// A digest of its secrets' values: new values mean a new process.

@@ -18,10 +18,11 @@ use url::Url;
 
 use super::RunnerError;
 use crate::atproto::AtprotoError;
-use crate::atproto::blob::{parse_cid, verify_blob};
+use crate::atproto::blob::verify_blob;
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::HttpClient;
 use crate::atproto::records::{BUNDLE_NSID, BundleRecord};
+use crate::atproto::syntax::{Cid, Did};
 use crate::atproto::xrpc::XrpcClient;
 
 /// Largest bundle accepted, in bytes (the Lexicon's limit).
@@ -55,7 +56,7 @@ impl FromStr for VersionSpec {
 #[derive(Debug, Clone)]
 pub struct ResolvedBundle {
     /// The author's DID.
-    pub did: String,
+    pub did: Did,
     /// The author's verified handle, if any.
     pub handle: Option<String>,
     /// The author's PDS.
@@ -67,7 +68,7 @@ pub struct ResolvedBundle {
     /// The record's URI.
     pub record_uri: String,
     /// The code blob's CID.
-    pub code_cid: String,
+    pub code_cid: Cid,
 }
 
 /// Resolves and fetches bundles.
@@ -75,8 +76,8 @@ pub struct BundleStore {
     identity: Arc<IdentityResolver>,
     http: HttpClient,
     blob_dir: PathBuf,
-    code: Cache<String, Arc<str>>,
-    pinned: Cache<(String, String, Version), ResolvedBundle>,
+    code: Cache<Cid, Arc<str>>,
+    pinned: Cache<(Did, String, Version), ResolvedBundle>,
 }
 
 fn upstream(err: AtprotoError) -> RunnerError {
@@ -121,7 +122,7 @@ impl BundleStore {
         version: &VersionSpec,
     ) -> Result<ResolvedBundle, RunnerError> {
         let identity = self.identity.resolve_actor(actor).await.map_err(upstream)?;
-        let did = identity.did.to_string();
+        let did = identity.did;
         if let VersionSpec::Exact(exact) = version
             && let Some(found) = self
                 .pinned
@@ -136,7 +137,7 @@ impl BundleStore {
             .try_collect()
             .await
             .map_err(upstream)?;
-        let mut candidates: Vec<(Version, String, String)> = records
+        let mut candidates: Vec<(Version, String, Cid)> = records
             .into_iter()
             .filter_map(|entry| {
                 let record: BundleRecord = serde_json::from_value(entry.value).ok()?;
@@ -184,10 +185,9 @@ impl BundleStore {
         if let Some(code) = self.code.get(cid).await {
             return Ok(code);
         }
-        let expected = parse_cid(cid).map_err(|err| RunnerError::InvalidBundle(err.to_string()))?;
         let path = self.blob_dir.join(format!("{cid}.js"));
         let code: Arc<str> = match tokio::fs::read(&path).await {
-            Ok(bytes) if verify_blob(&expected, &bytes).is_ok() => code_text(bytes)?,
+            Ok(bytes) if verify_blob(cid, &bytes).is_ok() => code_text(bytes)?,
             _ => {
                 let bytes = self
                     .pds(&bundle.pds)
@@ -203,7 +203,7 @@ impl BundleStore {
                 code
             }
         };
-        self.code.insert(cid.clone(), code.clone()).await;
+        self.code.insert(*cid, code.clone()).await;
         Ok(code)
     }
 }

@@ -13,7 +13,9 @@ use super::manifest::{self, ExportKind};
 use super::metrics::CallKind;
 use super::sandbox::Reply;
 use super::{Call, Runner, RunnerError, VersionSpec};
+use crate::atproto::syntax::Did;
 use crate::tasks::{TaskDef, TaskFailure};
+use semver::Version;
 
 /// The task kind every bundle task runs as.
 pub const BUNDLE_TASK: &str = "atrun";
@@ -21,9 +23,9 @@ pub const BUNDLE_TASK: &str = "atrun";
 /// What a bundle task runs: an export of one version of a bundle, with its arguments.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct BundleTaskInput {
-    pub(super) did: String,
+    pub(super) did: Did,
     pub(super) name: String,
-    pub(super) version: String,
+    pub(super) version: Version,
     pub(super) export: String,
     pub(super) args: Value,
 }
@@ -48,10 +50,7 @@ pub(super) fn bundle_task(runner: Weak<Runner>, concurrency: u32) -> TaskDef {
             let runner = runner
                 .upgrade()
                 .ok_or_else(|| TaskFailure::retry("the runner is shutting down"))?;
-            let version = input
-                .version
-                .parse::<VersionSpec>()
-                .map_err(|err| TaskFailure::fatal(err.to_string()))?;
+            let version = VersionSpec::Exact(input.version.clone());
             let (bundle, manifest) = runner
                 .describe(&input.did, &input.name, &version)
                 .await

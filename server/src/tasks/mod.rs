@@ -321,10 +321,15 @@ impl TaskSystem {
         Ok(TaskMetrics::read(&self.inner.counters, depth))
     }
 
-    /// Registers the task counters for `/metrics` (read [`Self::metrics`] before each
-    /// scrape, which records the queue depth).
+    /// Registers the task counters for `/metrics`.
     pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.inner.counters.register(registry);
+    }
+
+    /// Brings the gauges up to date (the queue depth, from the database); called before
+    /// each scrape.
+    pub async fn refresh_gauges(&self) -> Result<(), TaskError> {
+        self.metrics().await.map(drop)
     }
 
     /// Deletes finished tasks whose results expired more than `grace` ago.

@@ -36,9 +36,10 @@ use url::Url;
 
 use crate::appview::VideoIndex;
 use crate::appview::query::VideoView;
+use crate::atproto::blob::BlobRef;
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::{HttpClient, NetError};
-use crate::atproto::syntax::{self, AtIdentifier};
+use crate::atproto::syntax::{self, AtIdentifier, Cid, Did};
 use crate::atproto::xrpc::XrpcClient;
 use crate::tasks::scheduler::{JobDef, Schedule};
 use crate::tasks::{TaskDef, TaskFailure, TaskSystem};
@@ -179,7 +180,7 @@ impl Kind {
         }
     }
 
-    fn image_key(self, cid: &str, sheet: usize) -> String {
+    fn image_key(self, cid: &Cid, sheet: usize) -> String {
         match self {
             Self::Thumbnail => format!("thumb-{cid}.jpg"),
             Self::Sprite => format!("sprite-{cid}.jpg"),
@@ -187,7 +188,7 @@ impl Kind {
         }
     }
 
-    fn layout_key(self, cid: &str) -> String {
+    fn layout_key(self, cid: &Cid) -> String {
         match self {
             Self::Thumbnail => format!("thumb-{cid}.json"),
             Self::Sprite => format!("sprite-{cid}.json"),
@@ -203,7 +204,7 @@ pub struct MakeInput {
     /// The video's `at://` URI.
     pub uri: String,
     /// Its record's CID.
-    pub cid: String,
+    pub cid: Cid,
 }
 
 /// An image to serve.
@@ -279,10 +280,14 @@ impl Vod {
         }))
     }
 
-    /// VOD's metrics, with the image cache's size brought up to date.
-    pub fn metrics(&self) -> &metrics::VodMetrics {
+    /// Registers VOD's metrics for `/metrics`.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(registry);
+    }
+
+    /// Brings the gauges up to date (the image cache's size); called before each scrape.
+    pub fn refresh_gauges(&self) {
         self.metrics.cache_size(self.cache.size());
-        &self.metrics
     }
 
     /// The options it runs with.
@@ -476,7 +481,7 @@ impl Vod {
         }))
     }
 
-    async fn layout(&self, kind: Kind, cid: &str) -> Option<Layout> {
+    async fn layout(&self, kind: Kind, cid: &Cid) -> Option<Layout> {
         let bytes = self.cache.read(&kind.layout_key(cid)).await?;
         serde_json::from_slice(&bytes).ok()
     }
@@ -524,7 +529,7 @@ impl Vod {
     async fn remake(&self, kind: Kind, video: &VideoView) -> Result<Layout, VodError> {
         let input = MakeInput {
             uri: video.uri.clone(),
-            cid: video.cid.clone(),
+            cid: video.cid,
         };
         self.remakes
             .try_get_with(kind.layout_key(&video.cid), async {
@@ -579,7 +584,7 @@ impl Vod {
     async fn make_sheets(
         &self,
         kind: Kind,
-        cid: &str,
+        cid: &Cid,
         timeline: &Timeline,
         layout: &Layout,
     ) -> Result<(), VodError> {
@@ -637,15 +642,14 @@ impl Vod {
 
     /// Blob `cid` of `did`, checked against its CID, as a JPEG (other image types are
     /// converted).
-    async fn blob_jpeg(&self, did: &str, cid: &str) -> Result<Vec<u8>, VodError> {
-        let did = syntax::did(did).map_err(|err| VodError::InvalidRequest(err.to_string()))?;
+    async fn blob_jpeg(&self, did: &Did, cid: &Cid) -> Result<Vec<u8>, VodError> {
         let identity = self
             .identity
             .resolve(&AtIdentifier::Did(did.clone()))
             .await
             .map_err(|err| VodError::Upstream(err.summary()))?;
         let bytes = XrpcClient::new(self.http.clone(), identity.pds)
-            .get_blob(did.as_str(), cid, MAX_THUMB_BYTES)
+            .get_blob(did, cid, MAX_THUMB_BYTES)
             .await
             .map_err(|err| VodError::Upstream(err.summary()))?;
         if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
@@ -670,22 +674,19 @@ impl Vod {
         let parsed = syntax::did(did).map_err(|err| VodError::InvalidRequest(err.to_string()))?;
         let identity = self
             .identity
-            .resolve(&AtIdentifier::Did(parsed))
+            .resolve(&AtIdentifier::Did(parsed.clone()))
             .await
             .map_err(|err| VodError::Upstream(err.summary()))?;
         let record = XrpcClient::new(self.http.clone(), identity.pds)
             .get_record(did, collection, rkey)
             .await
             .map_err(|err| VodError::Upstream(err.summary()))?;
-        let cid = record
+        let thumb = record
             .value
             .get("thumb")
-            .and_then(|thumb| thumb.get("ref"))
-            .and_then(|r| r.get("$link"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| not_found("the livestream has no thumbnail"))?
-            .to_string();
-        self.blob_jpeg(did, &cid).await
+            .and_then(|thumb| BlobRef::deserialize(thumb).ok())
+            .ok_or_else(|| not_found("the livestream has no thumbnail"))?;
+        self.blob_jpeg(&parsed, &thumb.cid).await
     }
 
     /// The 10-minute job: thumbnails and sprites for the newest videos that lack them, so

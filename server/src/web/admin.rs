@@ -127,7 +127,9 @@ pub(super) async fn register_form(
             .register(&form.actor)
             .await
             .map_err(XrpcError::from)?;
-        let name = registered.handle.unwrap_or(registered.did);
+        let name = registered
+            .handle
+            .unwrap_or_else(|| registered.did.to_string());
         Ok(format!(
             "Registered {name}; their videos are being indexed."
         ))
@@ -170,7 +172,7 @@ pub(super) async fn sync_form(
                 .map_err(XrpcError::from)?;
             Ok(format!(
                 "Syncing {}.",
-                creator.handle.unwrap_or(creator.did)
+                creator.handle.unwrap_or_else(|| creator.did.to_string())
             ))
         }
     })
@@ -206,7 +208,10 @@ impl app::admin::ssr::Admin for Dashboard {
             });
         };
         let is_admin = self.auth.is_admin(&did);
-        let viewer = Some(app::admin::Viewer { did, is_admin });
+        let viewer = Some(app::admin::Viewer {
+            did: did.to_string(),
+            is_admin,
+        });
         if !is_admin {
             return Ok(app::admin::Dashboard {
                 viewer,
@@ -235,7 +240,7 @@ impl app::admin::ssr::Admin for Dashboard {
                 .per_creator
                 .into_iter()
                 .map(|c| app::admin::CreatorRow {
-                    did: c.did,
+                    did: c.did.to_string(),
                     handle: c.handle,
                     video_count: c.video_count,
                     last_sync_at: c.last_sync_at,

@@ -15,8 +15,10 @@ use serde_json::json;
 use super::XrpcError;
 use super::auth::AdminAuth;
 use super::native::{Call, NativeBundle, Reply, Verb, bind, json_reply};
+use super::params::bounded;
 use crate::appview::query::{DEFAULT_LIMIT, MAX_LIMIT, VideoQuery};
 use crate::appview::{AppView, AppViewError, sync};
+use crate::atproto::syntax;
 
 /// Longest search query accepted.
 const MAX_QUERY_CHARS: usize = app::catalog::MAX_QUERY_CHARS;
@@ -155,12 +157,11 @@ async fn list_videos(api: Arc<Api>, call: Call) -> Reply {
 /// `listVideos` over our index, for the AppView's endpoint and VOD's.
 pub(super) async fn video_page(appview: &AppView, call: &Call) -> Reply {
     let params: ListParams = call.query()?;
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(XrpcError::invalid_request(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
-        )));
-    }
+    let limit = bounded(
+        "limit",
+        params.limit.unwrap_or(DEFAULT_LIMIT),
+        1..=MAX_LIMIT,
+    )?;
     let q = params
         .q
         .map(|q| q.trim().to_string())
@@ -218,6 +219,8 @@ async fn avatar(
     State(appview): State<Arc<AppView>>,
     Path((did, cid)): Path<(String, String)>,
 ) -> Result<Response, XrpcError> {
+    let did = syntax::did(&did).map_err(|err| AppViewError::InvalidActor(err.to_string()))?;
+    let cid = syntax::cid(&cid).map_err(|err| AppViewError::InvalidRequest(err.to_string()))?;
     let avatar = appview.avatar(&did, &cid).await?;
     Ok((
         [

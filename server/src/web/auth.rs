@@ -26,9 +26,10 @@ use crate::atproto::AtprotoError;
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::HttpClient;
 use crate::atproto::session::Agent;
+use crate::atproto::syntax::{self, Did};
 use crate::atproto::xrpc::XrpcClient;
 use crate::config::Config;
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbError, parsed};
 use crate::secret::Secret;
 
 /// The session cookie.
@@ -42,7 +43,7 @@ const MIN_SECRET_CHARS: usize = 32;
 /// while its row in `admin_sessions` exists and has not expired.
 #[derive(Clone)]
 pub struct AdminAuth {
-    admins: HashSet<String>,
+    admins: HashSet<Did>,
     token: Option<BearerToken>,
     key: Key,
     secure_cookie: bool,
@@ -79,14 +80,14 @@ pub enum Admin {
     /// `Authorization: Bearer $ADMIN_TOKEN`.
     Token,
     /// A signed-in admin.
-    Did(String),
+    Did(Did),
 }
 
 impl std::fmt::Display for Admin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Token => f.write_str("the admin token"),
-            Self::Did(did) => f.write_str(did),
+            Self::Did(did) => f.write_str(did.as_str()),
         }
     }
 }
@@ -106,8 +107,15 @@ impl AdminAuth {
             admins: config
                 .admin_dids
                 .iter()
-                .map(|did| did.trim().to_string())
+                .map(|did| did.trim())
                 .filter(|did| !did.is_empty())
+                .filter_map(|did| match syntax::did(did) {
+                    Ok(did) => Some(did),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "ignoring an ADMIN_DIDS entry");
+                        None
+                    }
+                })
                 .collect(),
             token: config.admin_token.as_ref().and_then(BearerToken::new),
             key,
@@ -117,7 +125,7 @@ impl AdminAuth {
     }
 
     /// Whether `did` is an admin.
-    pub fn is_admin(&self, did: &str) -> bool {
+    pub fn is_admin(&self, did: &Did) -> bool {
         self.admins.contains(did)
     }
 
@@ -129,7 +137,7 @@ impl AdminAuth {
     }
 
     /// The signed-in DID of the session cookie in `headers`, if its session is live.
-    pub async fn session(&self, headers: &HeaderMap) -> Result<Option<String>, DbError> {
+    pub async fn session(&self, headers: &HeaderMap) -> Result<Option<Did>, DbError> {
         let Some(id) = self.session_id(headers) else {
             return Ok(None);
         };
@@ -142,13 +150,13 @@ impl AdminAuth {
             )
             .await?;
         match rows.next().await? {
-            Some(row) => Ok(Some(row.get::<String>(0)?)),
+            Some(row) => Ok(Some(parsed(&row, 0, "DID")?)),
             None => Ok(None),
         }
     }
 
     /// Starts a session for `did`: a cookie jar holding it.
-    pub async fn sign_in(&self, did: &str) -> Result<SignedCookieJar, DbError> {
+    pub async fn sign_in(&self, did: &Did) -> Result<SignedCookieJar, DbError> {
         let now = chrono::Utc::now().timestamp();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let conn = self.db.conn();
@@ -159,7 +167,7 @@ impl AdminAuth {
         .await?;
         conn.execute(
             "INSERT INTO admin_sessions (id, did, expires_at) VALUES (?1, ?2, ?3)",
-            libsql::params![id.clone(), did, now + SESSION_TTL.as_secs() as i64],
+            libsql::params![id.clone(), did.as_str(), now + SESSION_TTL.as_secs() as i64],
         )
         .await?;
         let cookie = Cookie::build((COOKIE, id))
@@ -249,7 +257,7 @@ pub async fn verify_password(
     http: &HttpClient,
     identifier: &str,
     password: &Secret,
-) -> Result<String, XrpcError> {
+) -> Result<Did, XrpcError> {
     let identifier = identifier.trim().trim_start_matches('@');
     let actor = crate::atproto::syntax::actor(identifier)
         .map_err(|_| XrpcError::invalid_request("enter your handle (like alice.bsky.social)"))?;
@@ -267,7 +275,7 @@ pub async fn verify_password(
             )
         }
     })?;
-    let did = account.did.to_string();
+    let did = account.did;
     let agent = Agent::login(XrpcClient::new(http.clone(), account.pds), &did, password)
         .await
         .map_err(|err| match err {
@@ -286,7 +294,7 @@ pub async fn verify_password(
             }
         })?;
     // The PDS vouches only for the account it hosts.
-    if agent.did().await != did {
+    if agent.did().await != did.as_str() {
         return Err(XrpcError::new(
             StatusCode::UNAUTHORIZED,
             "AuthFailed",

@@ -62,11 +62,11 @@ fn unavailable(err: impl Into<AppViewError>) -> AppError {
 fn summary(video: VideoView) -> VideoSummary {
     VideoSummary {
         uri: video.uri,
-        did: video.did,
+        did: video.did.to_string(),
         rkey: video.rkey,
         handle: video.handle,
         creator_name: video.creator_name,
-        avatar_cid: video.avatar_cid,
+        avatar_cid: video.avatar_cid.map(|cid| cid.to_string()),
         title: video.title,
         description: video.description,
         duration_ms: video.duration_ms.and_then(|ms| u64::try_from(ms).ok()),
@@ -76,11 +76,11 @@ fn summary(video: VideoView) -> VideoSummary {
 
 fn profile(row: CreatorRow) -> CreatorProfile {
     CreatorProfile {
-        did: row.did,
+        did: row.did.to_string(),
         handle: row.handle,
         display_name: row.display_name,
         description: row.description,
-        avatar_cid: row.avatar_cid,
+        avatar_cid: row.avatar_cid.map(|cid| cid.to_string()),
     }
 }
 
@@ -134,7 +134,7 @@ impl Catalog for SiteCatalog {
         let mut related: Vec<VideoSummary> = self
             .page(VideoQuery {
                 limit: limit + 1,
-                creator: Some(video.did.clone()),
+                creator: syntax::did(&video.did).ok(),
                 ..VideoQuery::default()
             })
             .await?
@@ -174,10 +174,11 @@ impl Catalog for SiteCatalog {
         limit: u32,
         cursor: Option<String>,
     ) -> Result<VideoPage, AppError> {
+        let did = syntax::did(did).map_err(|err| AppError::BadRequest(err.to_string()))?;
         self.page(VideoQuery {
             limit,
             cursor,
-            creator: Some(did.to_string()),
+            creator: Some(did),
             ..VideoQuery::default()
         })
         .await

@@ -77,9 +77,9 @@ impl Metrics {
             durations.clone(),
         );
         services.tasks.register_metrics(&mut registry);
-        services.runner.metrics().register(&mut registry);
-        services.vod.metrics().register(&mut registry);
-        services.appview.metrics().register(&mut registry);
+        services.runner.register_metrics(&mut registry);
+        services.vod.register_metrics(&mut registry);
+        services.appview.register_metrics(&mut registry);
         Self {
             registry,
             requests,
@@ -169,11 +169,11 @@ pub(super) async fn serve(
         }
     }
     // Gauges read at scrape time: the queue depth (database), live processes, cache size.
-    if let Err(err) = metrics.tasks.metrics().await {
+    if let Err(err) = metrics.tasks.refresh_gauges().await {
         tracing::warn!(error = %err, "reading the task queue depth for /metrics failed");
     }
-    metrics.runner.metrics();
-    metrics.vod.metrics();
+    metrics.runner.refresh_gauges();
+    metrics.vod.refresh_gauges();
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &metrics.registry).map_err(|_| {
         XrpcError::new(

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod native;
 mod oembed;
 mod page_cache;
+mod params;
 mod runner;
 pub mod tasks;
 pub mod vod;

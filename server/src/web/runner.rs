@@ -27,6 +27,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::error::BundleReply;
+use super::params::number_param;
 use super::tasks::{task_response, wait_param};
 use super::{AppState, XrpcError};
 use crate::runner::manifest::valid_bundle_name;
@@ -134,21 +135,12 @@ pub(super) async fn logs(
             "{name:?} is not a bundle name"
         )));
     }
-    let limit = match url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(key, _)| key == "limit")
-    {
-        Some((_, value)) => value
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=crate::runner::logs::MAX_LINES).contains(n))
-            .ok_or_else(|| {
-                XrpcError::invalid_request(format!(
-                    "limit must be a number from 1 to {}",
-                    crate::runner::logs::MAX_LINES
-                ))
-            })?,
-        None => 100,
-    };
+    let limit = number_param(
+        query.as_deref(),
+        "limit",
+        1..=crate::runner::logs::MAX_LINES,
+        100,
+    )?;
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -193,7 +185,7 @@ pub(super) async fn logs(
     }
     let lines = runner
         .logs()
-        .recent(author.did.as_str(), &name, limit)
+        .recent(&author.did, &name, limit)
         .await
         .map_err(|err| XrpcError::unavailable("the invocation log", err))?;
     Ok(Json(json!({
@@ -223,10 +215,10 @@ pub(super) async fn describe(
         .map_err(XrpcError::from)?;
     let mut body = serde_json::to_value(manifest.view()).unwrap_or_default();
     if let Some(fields) = body.as_object_mut() {
-        fields.insert("did".into(), bundle.did.into());
+        fields.insert("did".into(), bundle.did.as_str().into());
         fields.insert("handle".into(), bundle.handle.into());
         fields.insert("version".into(), bundle.version.to_string().into());
-        fields.insert("cid".into(), bundle.code_cid.into());
+        fields.insert("cid".into(), bundle.code_cid.to_string().into());
         fields.insert("record".into(), bundle.record_uri.into());
     }
     Ok(Json(body))

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::XrpcError;
+use super::params::number_param;
 use crate::tasks::{TaskError, TaskSystem};
 
 /// A task's view with the status code the contract gives it.
@@ -47,25 +48,8 @@ pub fn task_response(view: TaskView) -> Response {
 
 /// `?wait=N` as a duration (zero when absent).
 pub fn wait_param(query: Option<&str>) -> Result<Duration, XrpcError> {
-    let Some(query) = query else {
-        return Ok(Duration::ZERO);
-    };
-    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        if key == "wait" {
-            let seconds: u32 = value.parse().map_err(|_| {
-                XrpcError::invalid_request(format!(
-                    "wait must be a whole number of seconds, got {value:?}"
-                ))
-            })?;
-            if seconds > MAX_WAIT_SECS {
-                return Err(XrpcError::invalid_request(format!(
-                    "wait is limited to {MAX_WAIT_SECS} seconds"
-                )));
-            }
-            return Ok(Duration::from_secs(u64::from(seconds)));
-        }
-    }
-    Ok(Duration::ZERO)
+    let seconds = number_param(query, "wait", 0..=MAX_WAIT_SECS, 0)?;
+    Ok(Duration::from_secs(u64::from(seconds)))
 }
 
 impl From<TaskError> for XrpcError {

@@ -116,6 +116,9 @@ impl TestBed {
         description: &str,
         created_at: &str,
     ) {
+        let uri = format!("at://{did}/place.stream.video/{rkey}");
+        // A CID of its own, as a record version has.
+        let cid = server::atproto::blob::blob_cid(uri.as_bytes()).to_string();
         let conn = self.db.conn();
         conn.execute(
             "INSERT OR IGNORE INTO creators (did, handle, registered_at) VALUES (?1, ?2, ?3)",
@@ -125,8 +128,8 @@ impl TestBed {
         .expect("insert creator");
         conn.execute(
             "INSERT INTO videos (uri, cid, did, rkey, title, description, duration_ms, created_at, indexed_at)
-             VALUES (?1, 'bafyreitest', ?2, ?3, ?4, ?5, 754000, ?6, ?6)",
-            libsql::params![format!("at://{did}/place.stream.video/{rkey}"), did, rkey, title, description, created_at],
+             VALUES (?1, ?7, ?2, ?3, ?4, ?5, 754000, ?6, ?6)",
+            libsql::params![uri.as_str(), did, rkey, title, description, created_at, cid],
         )
         .await
         .expect("insert video");

@@ -93,10 +93,12 @@ mod tests {
             .into(),
         );
         let json = ipld_to_json(ipld);
-        let video = parse_video("did:plc:a", "3k", "bafy", &json, "2026-01-01T00:00:00.000Z")
-            .expect("parses");
+        let did = crate::atproto::syntax::did("did:plc:a").expect("did");
+        let record = crate::atproto::blob::blob_cid(b"record");
+        let video =
+            parse_video(&did, "3k", &record, &json, "2026-01-01T00:00:00.000Z").expect("parses");
         assert_eq!(video.duration_ms, Some(1234));
-        assert_eq!(video.thumb.map(|t| t.cid), Some(cid.to_string()));
+        assert_eq!(video.thumb.map(|t| t.cid), Some(cid.into()));
     }
 }
 

@@ -33,7 +33,7 @@ use frame::{Commit, Event, FrameError, RepoOp};
 
 use super::AppView;
 use super::record::{VIDEO_COLLECTION, parse_video};
-use crate::atproto::syntax::now;
+use crate::atproto::syntax::{self, Did, now};
 
 /// How often the set of hosts is reconciled even without a change notice.
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
@@ -51,7 +51,7 @@ const CURSOR_SAVE_EVERY: Duration = Duration::from_secs(1);
 const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
 
 /// Registered DIDs and the host (PDS origin) each must come from.
-type Hosts = Arc<RwLock<HashMap<String, String>>>;
+type Hosts = Arc<RwLock<HashMap<Did, String>>>;
 
 /// One followed firehose, as `getStats` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -101,7 +101,7 @@ pub async fn run(appview: Weak<AppView>, shutdown: CancellationToken) {
         let changed = strong.hosts_changed.clone();
         match strong.store.creators().await {
             Ok(creators) => {
-                let map: HashMap<String, String> = creators
+                let map: HashMap<Did, String> = creators
                     .into_iter()
                     .filter_map(|c| Some((c.did, origin(c.pds_url.as_deref()?)?)))
                     .collect();
@@ -331,19 +331,17 @@ async fn handle_frame(
                 .as_deref()
                 .and_then(|time| chrono::DateTime::parse_from_rfc3339(time).ok())
                 .and_then(|time| (chrono::Utc::now() - time.to_utc()).to_std().ok());
-            appview.metrics().firehose_event(host, lag);
+            appview.metrics.firehose_event(host, lag);
             let relevant = apply_commit(appview, host, hosts, commit).await?;
             position.advance(appview, seq, relevant).await;
         }
         Event::Repo { seq, did } => {
-            let relevant = from_host(hosts, &did, host).await;
-            if relevant {
+            let registered = registered_on(hosts, &did, host).await;
+            if let Some(did) = &registered {
                 // A handle change, a migration or a repo resync: sync the creator afresh.
-                if let Err(err) = appview.submit_sync(&did).await {
-                    tracing::warn!(%did, error = %err, "cannot start a sync");
-                }
+                resync(appview, did).await;
             }
-            position.advance(appview, seq, relevant).await;
+            position.advance(appview, seq, registered.is_some()).await;
         }
         Event::Info { name } => {
             if name == "OutdatedCursor" {
@@ -357,12 +355,15 @@ async fn handle_frame(
     Ok(())
 }
 
-async fn from_host(hosts: &Hosts, did: &str, host: &str) -> bool {
-    hosts
+/// The DID of `repo` when it is a registered creator's whose PDS is `host`.
+async fn registered_on(hosts: &Hosts, repo: &str, host: &str) -> Option<Did> {
+    let did = syntax::did(repo).ok()?;
+    let on_host = hosts
         .read()
         .await
-        .get(did)
-        .is_some_and(|expected| expected == host)
+        .get(&did)
+        .is_some_and(|expected| expected == host);
+    on_host.then_some(did)
 }
 
 /// Applies a commit's video changes; returns whether it concerned a registered creator.
@@ -372,10 +373,9 @@ async fn apply_commit(
     hosts: &Hosts,
     commit: Commit,
 ) -> Result<bool, FrameError> {
-    let did = commit.repo;
-    if !from_host(hosts, &did, host).await {
+    let Some(did) = registered_on(hosts, &commit.repo, host).await else {
         return Ok(false);
-    }
+    };
     let prefix = format!("{VIDEO_COLLECTION}/");
     let ops: Vec<&RepoOp> = commit
         .ops
@@ -405,7 +405,7 @@ async fn apply_commit(
                     resync(appview, &did).await;
                     continue;
                 };
-                match parse_video(&did, rkey, &cid.to_string(), value, &indexed_at) {
+                match parse_video(&did, rkey, &cid.into(), value, &indexed_at) {
                     Ok(video) => Some(video),
                     Err(invalid) => {
                         tracing::warn!(%uri, reason = %invalid.reason, "skipped an invalid video record");
@@ -431,7 +431,7 @@ async fn apply_commit(
     Ok(true)
 }
 
-async fn resync(appview: &AppView, did: &str) {
+async fn resync(appview: &AppView, did: &Did) {
     if let Err(err) = appview.submit_sync(did).await {
         tracing::warn!(%did, error = %err, "cannot start a sync");
     }
@@ -439,7 +439,7 @@ async fn resync(appview: &AppView, did: &str) {
 
 /// Syncs every creator on `host` (the stream has a gap we cannot replay).
 async fn resync_host(appview: &AppView, host: &str, hosts: &Hosts) {
-    let dids: Vec<String> = hosts
+    let dids: Vec<Did> = hosts
         .read()
         .await
         .iter()
