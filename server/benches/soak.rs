@@ -4,7 +4,7 @@
 //! open-loop mix of traffic for `SOAK_SECS` (default 600) at `SOAK_RATE` requests a
 //! second (default 40): pages (home, watch, search), the AppView API, playlists,
 //! thumbnails and sprites, and a bundle endpoint. Reported: errors, p50 and p99 per
-//! route, and the server's RSS every 30 s. It fails if any request fails or if RSS grew
+//! route, and the RSS of the server and of its bundle processes every 30 s. It fails if any request fails or if RSS grew
 //! by 10 % or more between the end of the warm-up (the first sixth) and the end.
 
 mod support;
@@ -53,6 +53,38 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// The resident sets of `pid`'s descendants (the bundle processes), in KiB.
+fn descendants_rss_kib(pid: u32) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let parents: Vec<(u32, u32)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let child: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid …`: the command may hold spaces, so split after it.
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((child, ppid))
+        })
+        .collect();
+    let mut family = vec![pid];
+    let mut total = 0;
+    while let Some(parent) = family.pop() {
+        for &(child, _) in parents.iter().filter(|(_, ppid)| *ppid == parent) {
+            total += rss_kib(child);
+            family.push(child);
+        }
+    }
+    total
 }
 
 type Samples = Arc<Mutex<BTreeMap<&'static str, (Vec<Duration>, usize)>>>;
@@ -184,6 +216,7 @@ fn main() {
         let samples: Samples = Arc::default();
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let mut rss = vec![(0u64, rss_kib(pid))];
+        let mut bundles = vec![(0u64, descendants_rss_kib(pid))];
         let started = Instant::now();
         let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -221,11 +254,13 @@ fn main() {
             while inflight.try_join_next().is_some() {}
             if started.elapsed() >= next_rss {
                 rss.push((next_rss.as_secs(), rss_kib(pid)));
+                bundles.push((next_rss.as_secs(), descendants_rss_kib(pid)));
                 next_rss += Duration::from_secs(30);
             }
         }
         while inflight.join_next().await.is_some() {}
         rss.push((started.elapsed().as_secs(), rss_kib(pid)));
+        bundles.push((started.elapsed().as_secs(), descendants_rss_kib(pid)));
         let _ = child.kill();
         let _ = child.wait();
 
@@ -255,12 +290,17 @@ fn main() {
                 ok.len() + *failed
             );
         }
-        println!(
-            "server RSS (MiB) by second: {}",
-            rss.iter()
+        let series = |samples: &[(u64, u64)]| {
+            samples
+                .iter()
                 .map(|(at, kib)| format!("{at}:{:.1}", *kib as f64 / 1024.0))
                 .collect::<Vec<_>>()
                 .join(" ")
+        };
+        println!("server RSS (MiB) by second: {}", series(&rss));
+        println!(
+            "bundle processes' RSS (MiB) by second (they start and retire with use): {}",
+            series(&bundles)
         );
         let warm = rss
             .iter()

@@ -366,19 +366,20 @@ impl Config {
 
     /// This server's service DID, `did:web:` of the public URL's host (and port): the
     /// audience of the service auth tokens bundle authors present.
-    pub fn service_did(&self) -> String {
+    /// An address that makes no `did:web` (an IPv6 literal) gives `did:web:localhost`.
+    pub fn service_did(&self) -> Did {
         let public = self.public_url();
-        let authority = url::Url::parse(&public)
+        url::Url::parse(&public)
             .ok()
             .and_then(|url| {
                 let host = url.host_str()?.to_string();
-                Some(match url.port() {
+                let authority = match url.port() {
                     Some(port) => format!("{host}%3A{port}"),
                     None => host,
-                })
+                };
+                syntax::did(&format!("did:web:{authority}")).ok()
             })
-            .unwrap_or_else(|| "localhost".into());
-        format!("did:web:{authority}")
+            .unwrap_or_else(|| Did::new_static("did:web:localhost").expect("a valid DID"))
     }
 
     /// Where identities are resolved.

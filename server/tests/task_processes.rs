@@ -224,12 +224,29 @@ async fn two_processes_one_database() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (db_path, log_path) = (dir.path().join("tasks.db"), dir.path().join("log"));
     let db = open(&db_path).await;
-    let client = TaskSystem::new(db, policy()).await.expect("tasks");
+    let client = TaskSystem::new(db.clone(), policy()).await.expect("tasks");
     register(&client, log_path.clone(), false);
     let mut a = spawn_worker(&db_path, &log_path, "submit");
     let mut b = spawn_worker(&db_path, &log_path, "submit");
     submit_for(&client, Duration::from_secs(3)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The workers finish what was submitted.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut rows = db
+            .conn()
+            .query(
+                "SELECT COUNT(*) FROM tasks WHERE status IN ('pending', 'running')",
+                (),
+            )
+            .await
+            .expect("count");
+        let row = rows.next().await.expect("row").expect("a count");
+        if row.get::<i64>(0).expect("count") == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "tasks left unfinished");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for worker in [&mut a, &mut b] {
         drop(worker.stdin.take());
         let _ = worker.wait();

@@ -641,11 +641,14 @@ async fn faults_give_clear_errors_in_bounded_time_and_the_server_stays_up() {
         ],
     )
     .await;
-    let (status, _) = no_ffmpeg
+    let (status, registered) = no_ffmpeg
         .admin_post("registerCreator", json!({ "actor": bed.did }))
         .await;
     assert_eq!(status, 200);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let synced = no_ffmpeg
+        .wait_task(registered["taskId"].as_str().expect("the sync's task"))
+        .await;
+    assert_eq!(synced["status"], "complete", "{synced}");
     let response = no_ffmpeg
         .client()
         .get(format!(

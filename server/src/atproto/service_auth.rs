@@ -8,7 +8,7 @@ use jacquard_common::service_auth::{self, PublicKey};
 use jacquard_common::types::crypto::{self, KeyCodec};
 
 use super::identity::{IdentityResolver, VerificationMethod};
-use super::syntax;
+use super::syntax::{self, Did};
 
 /// Longest lifetime accepted for a token (PDSes issue 60 s by default).
 const MAX_LIFETIME_SECS: i64 = 3600;
@@ -50,13 +50,13 @@ fn public_key(method: &VerificationMethod) -> Option<PublicKey> {
 pub async fn verify(
     identity: &IdentityResolver,
     token: &str,
-    audience: &str,
+    audience: &Did,
     method: &str,
-) -> Result<String, ServiceAuthError> {
+) -> Result<Did, ServiceAuthError> {
     let invalid = |why: &str| ServiceAuthError::Invalid(format!("the service auth token {why}"));
     let parsed = service_auth::parse_jwt(token).map_err(|_| invalid("is not a JWT"))?;
     let claims = parsed.claims();
-    if claims.aud.as_str() != audience {
+    if claims.aud.as_str() != audience.as_str() {
         return Err(invalid(&format!("is not for this runner ({audience})")));
     }
     if claims.lxm.as_ref().map(|lxm| lxm.as_str()) != Some(method) {
@@ -83,7 +83,7 @@ pub async fn verify(
             .and_then(public_key)
             .ok_or_else(|| invalid("comes from an identity without a usable signing key"))?;
         if service_auth::verify_signature(&parsed, &key).is_ok() {
-            return Ok(issuer.to_string());
+            return Ok(issuer);
         }
     }
     Err(invalid("is not signed by its issuer's key"))

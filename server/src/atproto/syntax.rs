@@ -217,7 +217,8 @@ mod tests {
 }
 
 /// Property tests: any text given as an identifier is accepted or refused with an
-/// error, never a panic; well-formed identifiers are accepted and read back unchanged.
+/// error, never a panic; well-formed identifiers are accepted and read back unchanged;
+/// an accepted CID prints as letters and digits only.
 #[cfg(test)]
 mod properties {
     use proptest::prelude::*;
@@ -240,6 +241,7 @@ mod properties {
             text in prop_oneof![
                 ".{0,80}",
                 "(did:|at://|@)?[a-zA-Z0-9:._~%/@-]{0,60}",
+                "(b|z|Q|f)[a-zA-Z0-9./]{0,70}",
             ],
         ) {
             let _ = did(&text);
@@ -248,6 +250,10 @@ mod properties {
             let _ = rkey(&text);
             let _ = tid(&text);
             let _ = at_uri(&text);
+            // A CID we accept is safe to put in a file name or a URL.
+            if let Ok(cid) = cid(&text) {
+                prop_assert!(cid.to_string().chars().all(|c| c.is_ascii_alphanumeric()));
+            }
             if let Err(err) = actor(&text) {
                 prop_assert!(!err.to_string().is_empty());
             }
@@ -259,6 +265,7 @@ mod properties {
             web in "did:web:[a-z]{1,10}\\.[a-z]{2,5}",
             name in handle_text(),
             key in "[a-zA-Z0-9._:~-]{1,40}",
+            content in proptest::collection::vec(any::<u8>(), 0..64),
         ) {
             prop_assume!(key != "." && key != "..");
             // TLDs the handle spec reserves.
@@ -273,6 +280,8 @@ mod properties {
             prop_assert_eq!(rkey(&key).expect("rkey").as_str().to_string(), key.clone());
             let uri = format!("at://{plc}/place.stream.video/{key}");
             prop_assert_eq!(at_uri(&uri).expect("AT-URI").as_str().to_string(), uri.clone());
+            let blob = crate::atproto::blob::blob_cid(&content);
+            prop_assert_eq!(cid(&blob.to_string()).expect("CID"), blob);
         }
     }
 }

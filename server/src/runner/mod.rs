@@ -122,7 +122,7 @@ pub struct RunnerPolicy {
     /// how long a removed or replaced secret may still be used); zero: not reused.
     pub secrets_ttl: Duration,
     /// This runner's service DID: the audience of authors' service auth tokens.
-    pub service_did: String,
+    pub service_did: Did,
 }
 
 /// A bundle's secrets for this runner, opened: `(variable, value)` sorted by variable,
@@ -171,7 +171,7 @@ pub struct Runner {
     allowed_authors: Option<HashSet<Did>>,
     metrics: RunnerMetrics,
     logs: logs::InvocationLog,
-    service_did: String,
+    service_did: Did,
 }
 
 impl std::fmt::Debug for Runner {
@@ -266,7 +266,7 @@ impl Runner {
     }
 
     /// Its service DID (`did:web:` of the public URL).
-    pub fn service_did(&self) -> &str {
+    pub fn service_did(&self) -> &Did {
         &self.service_did
     }
 

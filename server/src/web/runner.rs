@@ -113,7 +113,7 @@ impl From<RunnerError> for XrpcError {
 pub(super) async fn well_known(State(runner): State<Arc<Runner>>) -> Json<Value> {
     Json(json!({
         "publicKey": runner.public_key(),
-        "did": runner.service_did(),
+        "did": runner.service_did().as_str(),
         "version": SDK_VERSION,
         "server": concat!("streamhut/", env!("CARGO_PKG_VERSION")),
     }))
@@ -176,7 +176,7 @@ pub(super) async fn logs(
         .resolve_actor(&actor)
         .await
         .map_err(|err| XrpcError::invalid_request(format!("cannot resolve {actor}: {err}")))?;
-    if author.did.as_str() != caller {
+    if author.did != caller {
         return Err(XrpcError::new(
             StatusCode::FORBIDDEN,
             "Forbidden",
