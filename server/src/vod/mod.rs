@@ -36,6 +36,7 @@ use url::Url;
 
 use crate::appview::VideoIndex;
 use crate::appview::query::VideoView;
+use crate::atproto::AtprotoError;
 use crate::atproto::blob::BlobRef;
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::{HttpClient, NetError};
@@ -143,19 +144,37 @@ impl VodError {
         }
     }
 
+    /// Whether trying again later could succeed.
+    fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Upstream(_) | Self::Timeout(_) | Self::Unavailable(_) | Self::Pending
+        )
+    }
+
     fn into_failure(self) -> TaskFailure {
         let message = format!("{}: {self}", self.name());
-        match self {
-            Self::Upstream(_) | Self::Timeout(_) | Self::Unavailable(_) | Self::Pending => {
-                TaskFailure::retry(message)
-            }
-            _ => TaskFailure::fatal(message),
+        if self.is_transient() {
+            TaskFailure::retry(message)
+        } else {
+            TaskFailure::fatal(message)
         }
     }
 }
 
 fn not_found(message: impl Into<String>) -> VodError {
     VodError::NotFound("VideoNotFound".into(), message.into())
+}
+
+/// A failure to read a thumbnail's record or blob: missing for good, or upstream trouble.
+fn blob_error(err: AtprotoError) -> VodError {
+    if err.is_not_found() {
+        VodError::NotFound("BlobNotFound".into(), err.summary())
+    } else if matches!(err, AtprotoError::Net(NetError::Timeout(_))) {
+        VodError::Timeout(err.summary())
+    } else {
+        VodError::Upstream(err.summary())
+    }
 }
 
 /// What VOD makes.
@@ -606,18 +625,24 @@ impl Vod {
 
     /// The record's thumbnail blob, else its livestream's, else a frame from a tenth of
     /// the way in (clamped: not the black first frame, not past the end).
+    ///
+    /// A frame stands in only when there is no usable blob: when the PDS fails or is slow,
+    /// the attempt fails and is retried, so a passing outage does not replace the
+    /// creator's thumbnail with a frame for good.
     async fn make_thumbnail(&self, video: &VideoView) -> Result<Layout, VodError> {
         let blob = match &video.thumb {
             Some(thumb) => self.blob_jpeg(&video.did, &thumb.cid).await,
             None => Err(not_found("no thumbnail blob")),
         };
         let blob = match (blob, &video.livestream) {
+            (Err(err), _) if err.is_transient() => return Err(err),
             (Ok(jpeg), _) => Ok(jpeg),
             (Err(_), Some(livestream)) => self.livestream_thumb(&livestream.uri).await,
             (Err(err), None) => Err(err),
         };
         let jpeg = match blob {
             Ok(jpeg) => jpeg,
+            Err(err) if err.is_transient() => return Err(err),
             Err(err) => {
                 tracing::debug!(uri = %video.uri, error = %err, "no thumbnail blob; taking a frame");
                 let timeline = self.timeline(&video.uri).await?;
@@ -647,11 +672,11 @@ impl Vod {
             .identity
             .resolve(&AtIdentifier::Did(did.clone()))
             .await
-            .map_err(|err| VodError::Upstream(err.summary()))?;
+            .map_err(blob_error)?;
         let bytes = XrpcClient::new(self.http.clone(), identity.pds)
             .get_blob(did, cid, MAX_THUMB_BYTES)
             .await
-            .map_err(|err| VodError::Upstream(err.summary()))?;
+            .map_err(blob_error)?;
         if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
             return Ok(bytes.to_vec());
         }
@@ -663,30 +688,23 @@ impl Vod {
 
     /// The `thumb` of the `place.stream.livestream` record at `uri`.
     async fn livestream_thumb(&self, uri: &str) -> Result<Vec<u8>, VodError> {
-        let rest = uri
-            .strip_prefix("at://")
-            .ok_or_else(|| VodError::InvalidRequest(format!("not an at:// URI: {uri}")))?;
-        let mut parts = rest.splitn(3, '/');
-        let (Some(did), Some(collection), Some(rkey)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(VodError::InvalidRequest(format!("not a record URI: {uri}")));
-        };
-        let parsed = syntax::did(did).map_err(|err| VodError::InvalidRequest(err.to_string()))?;
+        let (did, collection, rkey) = record_parts(uri)
+            .ok_or_else(|| VodError::InvalidRequest(format!("not a record URI: {uri}")))?;
         let identity = self
             .identity
-            .resolve(&AtIdentifier::Did(parsed.clone()))
+            .resolve(&AtIdentifier::Did(did.clone()))
             .await
-            .map_err(|err| VodError::Upstream(err.summary()))?;
+            .map_err(blob_error)?;
         let record = XrpcClient::new(self.http.clone(), identity.pds)
-            .get_record(did, collection, rkey)
+            .get_record(&did, &collection, &rkey)
             .await
-            .map_err(|err| VodError::Upstream(err.summary()))?;
+            .map_err(blob_error)?;
         let thumb = record
             .value
             .get("thumb")
             .and_then(|thumb| BlobRef::deserialize(thumb).ok())
             .ok_or_else(|| not_found("the livestream has no thumbnail"))?;
-        self.blob_jpeg(&parsed, &thumb.cid).await
+        self.blob_jpeg(&did, &thumb.cid).await
     }
 
     /// The 10-minute job: thumbnails and sprites for the newest videos that lack them, so
@@ -783,24 +801,26 @@ pub fn process_job(vod: Weak<Vod>) -> JobDef {
 }
 
 /// `(did, rkey)` of a `place.stream.video` URI, or a 400.
-pub fn video_uri(uri: &str) -> Result<(String, String), VodError> {
-    let invalid = || {
-        VodError::InvalidRequest(format!(
+pub fn video_uri(uri: &str) -> Result<(Did, String), VodError> {
+    match record_parts(uri) {
+        Some((did, collection, rkey)) if collection == VIDEO_COLLECTION => Ok((did, rkey)),
+        _ => Err(VodError::InvalidRequest(format!(
             "{uri:?} is not a video URI: expected at://did/{VIDEO_COLLECTION}/rkey"
-        ))
-    };
-    syntax::at_uri(uri).map_err(|_| invalid())?;
-    let rest = uri.strip_prefix("at://").ok_or_else(invalid)?;
-    let mut parts = rest.split('/');
-    let (Some(did), Some(collection), Some(rkey), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(invalid());
-    };
-    if collection != VIDEO_COLLECTION || syntax::did(did).is_err() || syntax::rkey(rkey).is_err() {
-        return Err(invalid());
+        ))),
     }
-    Ok((did.to_string(), rkey.to_string()))
+}
+
+/// The DID, collection and record key of a record's `at://did/collection/rkey` URI.
+fn record_parts(uri: &str) -> Option<(Did, String, String)> {
+    let parsed = syntax::at_uri(uri).ok()?;
+    let AtIdentifier::Did(did) = parsed.authority() else {
+        return None;
+    };
+    let did = syntax::did(did.as_str()).ok()?;
+    let collection = parsed.collection()?.as_str().to_string();
+    let rkey = parsed.rkey()?.as_str().to_string();
+    // Nothing past the record key (a fragment, another segment).
+    (format!("at://{did}/{collection}/{rkey}") == uri).then_some((did, collection, rkey))
 }
 
 fn origin_error(err: NetError) -> VodError {
@@ -852,10 +872,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_missing_thumbnail_is_final_and_upstream_trouble_is_retried() {
+        let gone = blob_error(AtprotoError::BlobNotFound("gone".into()));
+        assert!(!gone.is_transient(), "a frame stands in: {gone:?}");
+        let slow = blob_error(AtprotoError::Net(NetError::Timeout("pds.test".into())));
+        assert!(matches!(slow, VodError::Timeout(_)) && slow.is_transient());
+        let down = blob_error(AtprotoError::Net(NetError::Unreachable {
+            host: "pds.test".into(),
+            reason: "connection refused".into(),
+        }));
+        assert!(matches!(down, VodError::Upstream(_)));
+        assert!(down.into_failure().retryable, "the task tries again later");
+    }
+
+    #[test]
     fn video_uris_are_checked() {
         assert_eq!(
             video_uri("at://did:plc:abc/place.stream.video/3kabc").expect("ok"),
-            ("did:plc:abc".into(), "3kabc".into())
+            (syntax::did("did:plc:abc").expect("did"), "3kabc".into())
         );
         for bad in [
             "",
