@@ -245,8 +245,8 @@ impl Scheduler {
             .jobs
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        current.retain(|job| job.group != Some(group));
-        current.retain(|job| jobs.iter().all(|new| new.name != job.name));
+        current
+            .retain(|job| job.group != Some(group) && jobs.iter().all(|new| new.name != job.name));
         current.extend(jobs.into_iter().map(|job| job.in_group(group)));
         drop(current);
         self.added.notify_one();

@@ -168,12 +168,10 @@ fn not_found(message: impl Into<String>) -> VodError {
 
 /// A failure to read a thumbnail's record or blob: missing for good, or upstream trouble.
 fn blob_error(err: AtprotoError) -> VodError {
-    if err.is_not_found() {
-        VodError::NotFound("BlobNotFound".into(), err.summary())
-    } else if matches!(err, AtprotoError::Net(NetError::Timeout(_))) {
-        VodError::Timeout(err.summary())
-    } else {
-        VodError::Upstream(err.summary())
+    match err {
+        err if err.is_not_found() => VodError::NotFound("BlobNotFound".into(), err.summary()),
+        AtprotoError::Net(net) => origin_error(net),
+        other => VodError::Upstream(other.summary()),
     }
 }
 

@@ -123,10 +123,7 @@ pub(super) async fn register_form(
     form: ActorFormInput,
 ) -> Redirect {
     form_action(admin, form, async |form| {
-        let registered = appview
-            .register(&form.actor)
-            .await
-            .map_err(XrpcError::from)?;
+        let registered = appview.register(&form.actor).await?;
         let name = registered
             .handle
             .unwrap_or_else(|| registered.did.to_string());
@@ -143,10 +140,7 @@ pub(super) async fn unregister_form(
     form: ActorFormInput,
 ) -> Redirect {
     form_action(admin, form, async |form| {
-        let did = appview
-            .unregister(&form.actor)
-            .await
-            .map_err(XrpcError::from)?;
+        let did = appview.unregister(&form.actor).await?;
         Ok(format!("Unregistered {did} and removed their videos."))
     })
     .await
@@ -159,17 +153,11 @@ pub(super) async fn sync_form(
 ) -> Redirect {
     form_action(admin, form, async |form| {
         if form.actor.trim().is_empty() {
-            let ids = appview.submit_sync_all().await.map_err(XrpcError::from)?;
+            let ids = appview.submit_sync_all().await?;
             Ok(format!("Syncing {} creator(s).", ids.len()))
         } else {
-            let creator = appview
-                .registered(&form.actor)
-                .await
-                .map_err(XrpcError::from)?;
-            appview
-                .submit_sync(&creator.did)
-                .await
-                .map_err(XrpcError::from)?;
+            let creator = appview.registered(&form.actor).await?;
+            appview.submit_sync(&creator.did).await?;
             Ok(format!(
                 "Syncing {}.",
                 creator.handle.unwrap_or_else(|| creator.did.to_string())

@@ -320,6 +320,15 @@ pub fn is_cross_site(headers: &HeaderMap) -> bool {
     origin == "null" || !origin_host.eq_ignore_ascii_case(host)
 }
 
+/// The token of an `Authorization: Bearer …` header value.
+pub fn bearer(authorization: &HeaderValue) -> Option<&str> {
+    authorization
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
 /// A bearer token a client must send (`Authorization: Bearer …`), kept as its digest
 /// and compared in constant time.
 #[derive(Clone)]
@@ -334,12 +343,7 @@ impl BearerToken {
 
     /// Whether an `Authorization` header value carries this token.
     pub fn matches(&self, authorization: &HeaderValue) -> bool {
-        let Some(token) = authorization
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-        else {
+        let Some(token) = bearer(authorization) else {
             return false;
         };
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();

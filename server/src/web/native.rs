@@ -269,7 +269,7 @@ where
 async fn submit(tasks: &TaskSystem, name: &str, verb: Verb, call: Call) -> Reply {
     let wait: Duration = wait_param(call.parts.uri.query())?;
     let input = call.task_input(verb)?;
-    let submitted = tasks.submit(name, input).await.map_err(XrpcError::from)?;
+    let submitted = tasks.submit(name, input).await?;
     let view = if wait.is_zero() || submitted.view.status.is_terminal() {
         submitted.view
     } else {

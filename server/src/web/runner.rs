@@ -30,6 +30,7 @@ use super::error::BundleReply;
 use super::params::number_param;
 use super::tasks::{task_response, wait_param};
 use super::{AppState, XrpcError};
+use crate::atproto::service_auth::ServiceAuthError;
 use crate::runner::manifest::valid_bundle_name;
 use crate::runner::sandbox::Reply;
 use crate::runner::{Invocation, Runner, RunnerError, SDK_VERSION, VersionSpec};
@@ -110,6 +111,22 @@ impl From<RunnerError> for XrpcError {
     }
 }
 
+impl From<ServiceAuthError> for XrpcError {
+    fn from(err: ServiceAuthError) -> Self {
+        match err {
+            ServiceAuthError::Invalid(message) => {
+                XrpcError::new(StatusCode::UNAUTHORIZED, "InvalidToken", message)
+            }
+            ServiceAuthError::Unavailable(cause) => XrpcError::new(
+                StatusCode::BAD_GATEWAY,
+                "UpstreamFailure",
+                "your identity could not be resolved right now; try again later",
+            )
+            .because(cause),
+        }
+    }
+}
+
 pub(super) async fn well_known(State(runner): State<Arc<Runner>>) -> Json<Value> {
     Json(json!({
         "publicKey": runner.public_key(),
@@ -143,9 +160,7 @@ pub(super) async fn logs(
     )?;
     let token = headers
         .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(super::auth::bearer)
         .ok_or_else(|| {
             XrpcError::new(
                 StatusCode::UNAUTHORIZED,
@@ -158,20 +173,7 @@ pub(super) async fn logs(
         })?;
     let caller =
         crate::atproto::service_auth::verify(&identity, token, runner.service_did(), LOGS_METHOD)
-            .await
-            .map_err(|err| match err {
-                crate::atproto::service_auth::ServiceAuthError::Invalid(message) => {
-                    XrpcError::new(StatusCode::UNAUTHORIZED, "InvalidToken", message)
-                }
-                crate::atproto::service_auth::ServiceAuthError::Unavailable(cause) => {
-                    XrpcError::new(
-                        StatusCode::BAD_GATEWAY,
-                        "UpstreamFailure",
-                        "your identity could not be resolved right now; try again later",
-                    )
-                    .because(cause)
-                }
-            })?;
+            .await?;
     let author = identity
         .resolve_actor(&actor)
         .await
@@ -209,10 +211,7 @@ pub(super) async fn describe(
     Path((actor, name, version)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, XrpcError> {
     let spec = parse_target(&name, &version)?;
-    let (bundle, manifest) = runner
-        .describe(&actor, &name, &spec)
-        .await
-        .map_err(XrpcError::from)?;
+    let (bundle, manifest) = runner.describe(&actor, &name, &spec).await?;
     let mut body = serde_json::to_value(manifest.view()).unwrap_or_default();
     if let Some(fields) = body.as_object_mut() {
         fields.insert("did".into(), bundle.did.as_str().into());
@@ -299,8 +298,7 @@ async fn call(state: AppState, path: CallPath, args: Value, query: Option<String
         match state
             .runner
             .invoke(&actor, &name, &spec, &endpoint, args)
-            .await
-            .map_err(XrpcError::from)?
+            .await?
         {
             Invocation::Reply(reply) => Ok(reply_response(reply)),
             Invocation::Task(view) => {

@@ -75,7 +75,7 @@ pub(super) async fn get(
     if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(XrpcError::invalid_request("malformed task id"));
     }
-    match tasks.wait(&id, wait).await.map_err(XrpcError::from)? {
+    match tasks.wait(&id, wait).await? {
         Some(view) => Ok(task_response(view)),
         None => Err(XrpcError::not_found(format!("no task {id}"))),
     }
@@ -102,17 +102,13 @@ pub(super) async fn submit(
     if !tasks.is_public(&body.task) {
         return Err(TaskError::UnknownTask(body.task).into());
     }
-    let submitted = tasks
-        .submit(&body.task, body.input)
-        .await
-        .map_err(XrpcError::from)?;
+    let submitted = tasks.submit(&body.task, body.input).await?;
     let view = if wait.is_zero() || submitted.view.status.is_terminal() {
         submitted.view
     } else {
         tasks
             .wait(&submitted.view.id, wait)
-            .await
-            .map_err(XrpcError::from)?
+            .await?
             .unwrap_or(submitted.view)
     };
     Ok(task_response(view))
