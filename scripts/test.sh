@@ -13,6 +13,7 @@ ensure_build_tools
 ensure_npm "$ROOT/end2end"
 ensure_sqld
 ensure_hadolint
+ensure_cargo_deny
 
 step "checking that the browser build links no server-only crate"
 server_only="$(cargo tree -p app -e normal --no-default-features --features hydrate \
@@ -28,6 +29,8 @@ cargo fmt --all --check
 
 step "hadolint Dockerfile"
 "$HADOLINT" Dockerfile
+
+check_advisories
 
 step "cargo clippy (server and app, all targets; then the browser crates for wasm32)"
 cargo clippy --quiet --all-targets -- -D warnings

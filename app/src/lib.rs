@@ -53,7 +53,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="dark" />
                 <link rel="stylesheet" href=format!("/{pkg}/{OUTPUT_NAME}.css") />
-                <script src=format!("/{pkg}/site.js") defer=true></script>
+                <script src=format!("/{pkg}/site.js") defer=true nonce=page_nonce()></script>
                 <HydrationScripts options islands=true />
                 <MetaTags />
             </head>
@@ -64,9 +64,23 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// Sends the page's `Content-Security-Policy`: scripts only from this site or carrying
-/// this response's nonce (Leptos puts it on its hydration scripts), so text that slipped
-/// into the page could not run.
+/// This response's script nonce (rendered on the server only).
+fn page_nonce() -> Option<String> {
+    #[cfg(feature = "ssr")]
+    {
+        leptos::nonce::use_nonce().map(|nonce| nonce.to_string())
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        None
+    }
+}
+
+/// Sends the page's `Content-Security-Policy`: only scripts carrying this response's
+/// nonce (Leptos puts it on its hydration scripts, the shell on `site.js`) and what they
+/// load themselves (`'strict-dynamic'`: the wasm glue, the player library) run. Not
+/// `'self'`: a bundle's reply under `/bundle/` is on our origin, and must never run as
+/// script on our pages, nor may text that slipped into a page.
 #[cfg(feature = "ssr")]
 fn send_content_security_policy() {
     use leptos::nonce::use_nonce;
@@ -74,7 +88,7 @@ fn send_content_security_policy() {
         (use_nonce(), use_context::<leptos_axum::ResponseOptions>())
     {
         let policy = format!(
-            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+            "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; \
              style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https: http:; \
              media-src 'self' blob: https: http:; connect-src 'self' https: http:; \
              object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"

@@ -131,6 +131,7 @@ async fn run() {
                 &spec,
                 "hello",
                 json!({"name": "bench"}),
+                std::time::Duration::ZERO,
             )
             .await
             .expect("invoke");

@@ -2,6 +2,8 @@
 //!
 //! Prints, from one run:
 //! - enqueue→start latency (submit until the handler starts), p50 and p99;
+//! - the same for a task of another kind while one author's concurrency-1 lane holds 500
+//!   waiting tasks (the head-of-line case), as a ratio of the unloaded latency;
 //! - throughput of cached-result requests (`GET /api/tasks/{id}` of a completed task,
 //!   and `POST /api/tasks` answered from the cache) as a ratio of a trivial axum JSON
 //!   handler's throughput, measured in the same process, with the same client, in
@@ -17,7 +19,7 @@ use server::config::Config;
 use server::db::DatabaseLocation;
 use server::db::Db;
 use server::services::Services;
-use server::tasks::{TaskDef, TaskPolicy, TaskSystem};
+use server::tasks::{Lane, TaskDef, TaskPolicy, TaskSystem};
 use server::web::{AppState, router};
 use support::{percentile, serve, throughput, trivial_handler};
 use tokio::sync::{Mutex, oneshot};
@@ -89,6 +91,52 @@ async fn run() {
         percentile(&mut latencies, 0.99),
     );
 
+    // The same, behind a saturated lane: 500 tasks wait in one author's lane of
+    // concurrency 1, whose running task never finishes during the measurement.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let held = gate.clone();
+    tasks.register(
+        TaskDef::new("bench.lane", move |_| {
+            let held = held.clone();
+            async move {
+                let _ = held.acquire().await.map(|permit| permit.forget());
+                Ok(json!({}))
+            }
+        })
+        .concurrency(16)
+        .per_owner(4),
+    );
+    for n in 0..500 {
+        let lane = Lane {
+            key: "did:plc:flood/bundle/1.0.0/slow".into(),
+            owner: "did:plc:flood".into(),
+            concurrency: 1,
+            cache_ttl: Duration::from_secs(60),
+        };
+        tasks
+            .submit_in("bench.lane", json!({"n": n}), Some(lane))
+            .await
+            .expect("flood");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut behind = Vec::with_capacity(LATENCY_SAMPLES / 5);
+    for i in 0..LATENCY_SAMPLES / 5 {
+        let (tx, rx) = oneshot::channel();
+        *starts.lock().await = Some(tx);
+        let submitted = Instant::now();
+        tasks
+            .submit("bench.start", json!({"behind": i}))
+            .await
+            .expect("submit");
+        let started = tokio::time::timeout(Duration::from_secs(60), rx)
+            .await
+            .expect("started within 60 s")
+            .expect("signal");
+        behind.push(started - submitted);
+    }
+    gate.add_permits(10_000);
+    let (behind_p50, behind_p99) = (percentile(&mut behind, 0.5), percentile(&mut behind, 0.99));
+
     // Cached-result requests against a trivial handler.
     let data_dir = dir.path().display().to_string();
     let config = Config::from_args([
@@ -113,7 +161,7 @@ async fn run() {
         .submit("bench.cached", json!({"uri": "at://x"}))
         .await
         .expect("submit")
-        .view
+        .task
         .id;
     tasks
         .wait(&cached, Duration::from_secs(5))
@@ -152,5 +200,10 @@ async fn run() {
     println!(
         "POST /api/tasks (cache hit):     {post_rate:>9.0} req/s = {:.0} % of baseline",
         post_rate / base * 100.0
+    );
+    println!(
+        "behind a saturated lane (500 waiting): enqueue→start p50 {behind_p50:?} ({:.1}× unloaded), p99 {behind_p99:?} ({:.1}× unloaded)",
+        behind_p50.as_secs_f64() / p50.as_secs_f64(),
+        behind_p99.as_secs_f64() / p99.as_secs_f64()
     );
 }

@@ -78,6 +78,20 @@ pub struct Config {
     #[arg(long, env = "STREAMHUT_TASK_FAILURE_TTL_SECS", default_value_t = 30)]
     pub task_failure_ttl_secs: u64,
 
+    /// Most tasks waiting in one queue: one bundle export's, or one task kind's (such
+    /// as `vod.thumbnail`). Submissions beyond it are refused with 503 `QueueFull`.
+    #[arg(long, env = "STREAMHUT_TASK_MAX_PENDING", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub task_max_pending: u32,
+
+    /// Bytes of finished tasks kept in memory (results read without the database), in MB.
+    #[arg(long, env = "STREAMHUT_TASK_CACHE_MB", default_value_t = 64)]
+    pub task_cache_mb: u64,
+
+    /// Task submissions per minute per client (an IPv4 address or an IPv6 /64) on
+    /// `POST /api/tasks` and the public task routes of `/api/vod/` (0: no limit).
+    #[arg(long, env = "STREAMHUT_TASK_RATE_LIMIT", default_value_t = 120)]
+    pub task_rate_limit: u32,
+
     /// The `deno` executable bundles run in (default: `deno` on PATH; the README
     /// commands install it from npm into `node_modules/.bin`).
     #[arg(long, env = "DENO_PATH", default_value = "deno")]
@@ -128,6 +142,35 @@ pub struct Config {
     #[arg(long, env = "ATRUN_MAX_WORKERS", default_value_t = 16)]
     pub atrun_max_workers: usize,
 
+    /// Most bundle tasks of one author running at once (default: a quarter of
+    /// `ATRUN_MAX_WORKERS`, at least 1), so one author cannot take every task slot.
+    #[arg(long, env = "ATRUN_TASKS_PER_AUTHOR")]
+    pub atrun_tasks_per_author: Option<u32>,
+
+    /// Most bundle tasks of one author waiting at once, over all their bundles.
+    #[arg(long, env = "ATRUN_PENDING_PER_AUTHOR", default_value_t = 4000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub atrun_pending_per_author: u32,
+
+    /// Finished bundle tasks (inputs, results, errors) kept per author, in MB; the
+    /// oldest are deleted beyond it, whatever their cache TTL.
+    #[arg(long, env = "ATRUN_TASK_RESULTS_MAX_MB", default_value_t = 64)]
+    pub atrun_task_results_max_mb: u64,
+
+    /// Invocation log lines kept per bundle (ten times as many per author over all their
+    /// bundles); older lines are deleted first.
+    #[arg(long, env = "ATRUN_LOG_LINES_PER_BUNDLE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub atrun_log_lines_per_bundle: u32,
+
+    /// Bundle code kept on disk (`<data dir>/at-run/bundles`), in MB, least recently used
+    /// first out.
+    #[arg(long, env = "ATRUN_CODE_CACHE_MB", default_value_t = 512)]
+    pub atrun_code_cache_mb: u64,
+
+    /// Of that, most per author, in MB: one author's many versions evict their own code,
+    /// not other authors'.
+    #[arg(long, env = "ATRUN_CODE_CACHE_PER_AUTHOR_MB", default_value_t = 64)]
+    pub atrun_code_cache_per_author_mb: u64,
+
     /// Largest response a bundle call may return, in bytes.
     #[arg(long, env = "ATRUN_MAX_RESPONSE_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub atrun_max_response_bytes: usize,
@@ -154,6 +197,11 @@ pub struct Config {
     /// Creators synced at once.
     #[arg(long, env = "APPVIEW_SYNC_CONCURRENCY", default_value_t = 8)]
     pub appview_sync_concurrency: u32,
+
+    /// Cap of the avatar cache (`<data dir>/cache/avatars`), in MB; each creator may
+    /// hold a sixteenth of it.
+    #[arg(long, env = "APPVIEW_AVATAR_CACHE_MB", default_value_t = 64)]
+    pub appview_avatar_cache_mb: u64,
 
     /// Follow the firehose of every PDS hosting a registered creator, so changes show
     /// within seconds; off: only the 15-minute sync.
@@ -307,6 +355,10 @@ impl Config {
     pub fn task_policy(&self) -> TaskPolicy {
         TaskPolicy {
             failure_ttl: Duration::from_secs(self.task_failure_ttl_secs),
+            max_pending: self.task_max_pending,
+            max_pending_per_owner: self.atrun_pending_per_author,
+            results_per_owner_bytes: self.atrun_task_results_max_mb.saturating_mul(1024 * 1024),
+            memory_cache_bytes: self.task_cache_mb.saturating_mul(1024 * 1024),
             ..TaskPolicy::default()
         }
     }
@@ -361,6 +413,16 @@ impl Config {
             home,
             work_dir,
             service_did: self.service_did(),
+            log_lines_per_bundle: self.atrun_log_lines_per_bundle,
+            code_cache_bytes: self.atrun_code_cache_mb.saturating_mul(1024 * 1024),
+            code_cache_per_author_bytes: self
+                .atrun_code_cache_per_author_mb
+                .saturating_mul(1024 * 1024),
+            tasks_per_author: self.atrun_tasks_per_author.unwrap_or_else(|| {
+                u32::try_from(self.atrun_max_workers / 4)
+                    .unwrap_or(u32::MAX)
+                    .max(1)
+            }),
         }
     }
 
@@ -395,6 +457,7 @@ impl Config {
             firehose: self.appview_firehose,
             bsky_public_api: (!bsky.is_empty()).then(|| bsky.trim_end_matches('/').to_string()),
             avatar_dir: self.data_dir.join("cache").join("avatars"),
+            avatar_cache_bytes: self.appview_avatar_cache_mb.saturating_mul(1024 * 1024),
             public_url: self.public_url(),
             default_creators: self
                 .default_creators

@@ -8,6 +8,8 @@
 //!   record types; all outbound traffic goes through its SSRF-guarded HTTP client.
 //! - [`db`]: libSQL (an embedded file, or Turso) and the versioned schema migrations.
 //! - [`appview`]: the video index: what pages and the API read.
+//! - [`filecache`]: size-capped files on disk (images, bundle code, avatars), least
+//!   recently used out first, optionally capped per owner.
 //! - [`fsutil`]: writing credential files (0600, atomic).
 //! - [`runner`]: at-run: bundles from PDSes run in permission-scoped Deno sandboxes.
 //! - [`secret`]: values that must never be printed (tokens, passwords, keys).
@@ -29,6 +31,7 @@ pub mod atproto;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod filecache;
 pub mod fsutil;
 pub mod runner;
 pub mod secret;

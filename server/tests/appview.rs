@@ -541,6 +541,29 @@ async fn profiles_come_from_the_pds_with_avatars_served_through_us() {
         assert_eq!(&response.bytes().await.expect("bytes")[..], &png[..]);
     }
 
+    // Any other blob of the creator's (another image, a video's thumbnail, a large
+    // upload) is not an avatar: never fetched, never cached.
+    let other_png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x02\0\0\0\x02\x08\x06\0\0\0r\xb6\r$\0\0\0\x0bIDATx\x9cc\xf8\x0f\x04\0\x09\xfb\x03\xfd\xe3U\xf2\x9c\0\0\0\0IEND\xaeB`\x82";
+    let other = agent
+        .upload_blob(bytes::Bytes::from_static(other_png), "image/png")
+        .await
+        .expect("upload");
+    assert_ne!(other.cid, blob.cid);
+    let response = server
+        .client()
+        .get(format!(
+            "{}/api/appview/avatar/{}/{}",
+            server.url, with_profile.did, other.cid
+        ))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 400);
+    let cached = std::fs::read_dir(dir.path().join("cache/avatars"))
+        .map(|entries| entries.filter_map(Result::ok).count())
+        .unwrap_or(0);
+    assert_eq!(cached, 1, "only the avatar is on disk");
+
     // No profile record and no public API configured: the bare identity.
     let bare = network().create_account("bare").await;
     let (status, profile) = server.get(&format!("getProfile?actor={}", bare.did)).await;

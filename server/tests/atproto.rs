@@ -504,3 +504,64 @@ async fn requests_carry_a_user_agent() {
         described.handle
     );
 }
+
+/// A hostile PDS that pages forever, or answers with huge pages, cannot make a listing
+/// grow memory: `list_all_records` stops at its record and byte bounds with a typed
+/// error, having asked for only as many pages as fit.
+#[tokio::test]
+async fn a_pds_that_pages_forever_is_cut_off() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let pages = Arc::new(AtomicUsize::new(0));
+    let counted = pages.clone();
+    let endless = Router::new().route(
+        "/xrpc/com.atproto.repo.listRecords",
+        get(
+            move |query: axum::extract::Query<std::collections::HashMap<String, String>>| {
+                let n = counted.fetch_add(1, Ordering::SeqCst);
+                let big = query
+                    .0
+                    .get("repo")
+                    .is_some_and(|repo| repo.ends_with("big"));
+                async move {
+                    let records: Vec<_> = (0..100)
+                    .map(|i| {
+                        json!({
+                            "uri": format!("at://did:plc:x/dev.atrun.bundle/{n}-{i}"),
+                            "cid": "bafyreid",
+                            "value": {"pad": if big { "x".repeat(10_000) } else { String::new() }},
+                        })
+                    })
+                    .collect();
+                    axum::Json(json!({"cursor": format!("page-{n}"), "records": records}))
+                }
+            },
+        ),
+    );
+    let base = serve(endless).await;
+    let http = HttpClient::new(HttpPolicy {
+        allow_private_network: true,
+        ..HttpPolicy::default()
+    })
+    .expect("client");
+    let client = XrpcClient::new(http, base);
+    let err = client
+        .list_all_records("did:plc:endless", BUNDLE_NSID, 1000, 8 * 1024 * 1024)
+        .await
+        .expect_err("cut off");
+    assert!(matches!(err, AtprotoError::TooMany { .. }), "{err}");
+    assert!(err.to_string().contains("1000 records"), "{err}");
+    assert_eq!(
+        pages.swap(0, Ordering::SeqCst),
+        11,
+        "no page past the bound"
+    );
+
+    let err = client
+        .list_all_records("did:plc:big", BUNDLE_NSID, 100_000, 4 * 1024 * 1024)
+        .await
+        .expect_err("cut off");
+    assert!(matches!(err, AtprotoError::TooMany { .. }), "{err}");
+    assert!(err.to_string().contains("bytes"), "{err}");
+    assert!(pages.load(Ordering::SeqCst) <= 5, "{pages:?}");
+}

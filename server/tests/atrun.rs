@@ -632,3 +632,192 @@ async fn binary_bundle_code_is_refused_and_never_stored() {
     let files = std::fs::read_dir(&stored).map(|d| d.count()).unwrap_or(0);
     assert_eq!(files, 0, "nothing was written under {}", stored.display());
 }
+
+/// The copy attack: `dev.atrun.secret` records are public, so Mallory copies Alice's
+/// record, ciphertext and all, into her own repository for her own bundle of the same
+/// name and variable. The runner must refuse it (the value is bound to Alice's DID), and
+/// never show the value; an unbound value of the old format is refused with advice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_copied_into_another_authors_repository_never_opens() {
+    use server::atproto::records::SECRET_NSID;
+
+    let server = server_with(&["--atrun-secrets-ttl-secs", "0"]).await;
+    let (alice, mallory) = (
+        network().create_account("alice").await,
+        network().create_account("mallory").await,
+    );
+    common::runner::publish(&alice, "hello.ts", "1.0.0").await;
+    common::runner::publish(&mallory, "hello.ts", "1.0.0").await;
+    let greeting = |account: &common::network::Account| {
+        format!("{}/bundle/{}/hello/1.0.0/hello", server.url, account.did)
+    };
+
+    let cli_home = tempfile::tempdir().expect("tempdir");
+    let home = cli_home.path();
+    at_run(home, &alice.password, &["login", &alice.handle]);
+    at_run(
+        home,
+        &alice.password,
+        &[
+            "secrets",
+            "set",
+            "--runner",
+            &server.url,
+            "hello",
+            "GREETING=alice-private-value",
+        ],
+    );
+    let (status, body) = get(&greeting(&alice)).await;
+    assert_eq!(
+        (status, body["greeting"].as_str()),
+        (200, Some("alice-private-value")),
+        "{body}"
+    );
+
+    // Mallory copies Alice's public record, unchanged, into her own repository.
+    let alice_did = alice.did.as_str();
+    let records: Vec<_> =
+        futures::TryStreamExt::try_collect(network().pds().list_records(alice_did, SECRET_NSID))
+            .await
+            .expect("Alice's secret records are public");
+    let copied = &records[0];
+    let rkey = copied.uri.rsplit('/').next().expect("rkey");
+    let agent = network().login(&mallory).await;
+    agent
+        .put_record(SECRET_NSID, rkey, &copied.value)
+        .await
+        .expect("a copy written straight to Mallory's PDS");
+    let response = reqwest::get(greeting(&mallory)).await.expect("GET");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    assert!(
+        !text.contains("alice-private-value"),
+        "Alice's value must never reach Mallory: {text}"
+    );
+    let body: Value = serde_json::from_str(&text).expect("XRPC error");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("SecretUnavailable")),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("GREETING") && message.contains("another account"),
+        "{body}"
+    );
+
+    // A value sealed bare (the format before binding) is refused with what to do.
+    let mut old = copied.value.clone();
+    let public = crypto_box::PublicKey::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            server.services.runner.public_key(),
+        )
+        .expect("base64"),
+    )
+    .expect("public key");
+    let bare = public
+        .seal(&mut crypto_box::aead::OsRng, b"unbound-value")
+        .expect("seal");
+    old["ciphertext"] = json!({
+        "$bytes": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bare)
+    });
+    agent
+        .put_record(SECRET_NSID, rkey, &old)
+        .await
+        .expect("an old-format record");
+    let (status, body) = get(&greeting(&mallory)).await;
+    assert_eq!(status, 422, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("at-run secrets set") && !message.contains("unbound-value"),
+        "{body}"
+    );
+
+    // Mallory's own value, set with the CLI, works as ever; Alice's still does.
+    let mallory_home = tempfile::tempdir().expect("tempdir");
+    let home = mallory_home.path();
+    at_run(home, &mallory.password, &["login", &mallory.handle]);
+    at_run(
+        home,
+        &mallory.password,
+        &[
+            "secrets",
+            "set",
+            "--runner",
+            &server.url,
+            "hello",
+            "GREETING=mallory-own-value",
+        ],
+    );
+    assert_eq!(
+        get(&greeting(&mallory)).await.1["greeting"],
+        "mallory-own-value"
+    );
+    assert_eq!(
+        get(&greeting(&alice)).await.1["greeting"],
+        "alice-private-value"
+    );
+}
+
+/// Anyone can call a bundle, so its invocation log is bounded per bundle (and per
+/// author), not only by age: a flood of calls keeps only the newest lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_invocation_log_keeps_a_bounded_number_of_lines_per_bundle() {
+    let account = network().create_account("chatty").await;
+    common::runner::publish(&account, "hello.ts", "1.0.0").await;
+    let server = server_with(&["--atrun-log-lines-per-bundle", "5"]).await;
+    let url = format!(
+        "{}/bundle/{}/hello/1.0.0/hello?name=flood",
+        server.url, account.did
+    );
+    for _ in 0..12 {
+        assert_eq!(get(&url).await.0, 200);
+    }
+    let lines = || async {
+        let mut rows = server
+            .services
+            .db
+            .conn()
+            .query(
+                "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM bundle_invocations WHERE did = ?1 AND name = 'hello'",
+                [account.did.as_str()],
+            )
+            .await
+            .expect("count");
+        let row = rows.next().await.expect("row").expect("row");
+        (
+            row.get::<i64>(0).expect("n"),
+            row.get::<i64>(1).expect("max"),
+        )
+    };
+    // Lines are written in batches, a second apart at most, and each batch trims.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut newest = 0;
+    while newest == 0 {
+        assert!(std::time::Instant::now() < deadline, "no line was written");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (kept, max) = lines().await;
+        assert!(kept <= 12, "{kept}");
+        newest = max;
+    }
+    // Twelve lines in, at most five kept; then one more call: still five.
+    while lines().await.0 < 5 {
+        assert!(std::time::Instant::now() < deadline, "{newest}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, before) = lines().await;
+    assert_eq!(get(&url).await.0, 200);
+    loop {
+        let (kept, max) = lines().await;
+        if max > before {
+            assert_eq!(kept, 5, "the newest five lines are kept");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the last line was never written"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

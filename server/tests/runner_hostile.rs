@@ -342,6 +342,33 @@ fn attacks() -> Vec<Attack> {
             r#"Object.prototype.ok = false; Object.prototype.error = "polluted"; return "polluted";"#,
             Returns(r#""polluted""#),
         ),
+        Attack {
+            net: &["example.com"],
+            ..attack(
+                "patching Headers, arrays and Object.prototype to read the egress token",
+                r#"const seen = [];
+const note = (what) => { seen.push(String(what)); };
+for (const name of ["set", "append", "get", "has", "delete", "forEach", "entries", "keys", "values"]) {
+  const original = Headers.prototype[name];
+  Headers.prototype[name] = function (...a) { note(a.join("=")); return original.apply(this, a); };
+}
+const iterate = Headers.prototype[Symbol.iterator];
+Headers.prototype[Symbol.iterator] = function* () { for (const pair of iterate.call(this)) { note(pair.join("=")); yield pair; } };
+const arrays = Array.prototype[Symbol.iterator];
+Array.prototype[Symbol.iterator] = function () { note(this.join("=")); return arrays.call(this); };
+Object.defineProperty(Object.prototype, "x-atrun-egress", { set(v) { note("proto=" + v); }, configurable: true });
+try { await fetch("http://example.com/", { headers: { "x-mine": "1" } }); } catch {}
+Array.prototype[Symbol.iterator] = arrays;
+const leaked = seen.filter((s) => s.includes("x-atrun-egress") || /[0-9a-f]{32}/.test(s));
+return leaked.length ? "leaked: " + leaked.join(" | ") : "unreachable";"#,
+                Returns(r#""unreachable""#),
+            )
+        },
+        attack(
+            "reading the host's paths",
+            r#"return [Deno.cwd(), Deno.execPath(), Deno.mainModule, process.cwd(), process.execPath, process.argv];"#,
+            Returns(r#"["/","/deno","file:///bundle.js","/","/deno",["/deno","/bundle.js"]]"#),
+        ),
         attack("Deno.exit", r#"Deno.exit(3);"#, Error(&["Deno.exit"])),
         attack(
             "calling self.close()",

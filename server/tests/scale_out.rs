@@ -155,16 +155,6 @@ async fn task(db: &Db, id: &str) -> TaskRow {
     }
 }
 
-async fn count(db: &Db, sql: &str, param: &str) -> i64 {
-    let mut rows = db.conn().query(sql, [param]).await.expect("query");
-    rows.next()
-        .await
-        .expect("row")
-        .expect("a count")
-        .get(0)
-        .expect("count")
-}
-
 /// Waits until `check` holds, for at most `limit`.
 async fn until<F, Fut>(limit: Duration, what: &str, mut check: F)
 where
@@ -268,7 +258,12 @@ async fn two_servers_on_one_database_do_each_piece_of_work_once() {
         .await;
     }
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM videos WHERE uri = ?1", &uri).await,
+        common::count(
+            &db,
+            "SELECT COUNT(*) FROM videos WHERE uri = ?1",
+            [uri.as_str()]
+        )
+        .await,
         1
     );
 
@@ -293,7 +288,13 @@ async fn two_servers_on_one_database_do_each_piece_of_work_once() {
     // The job every 2 s: each period runs once, whichever server takes it.
     let job = format!("atrun:{}/scale-demo:tick", author.did);
     until(Duration::from_secs(30), "four runs of the job", || async {
-        count(&db, "SELECT COUNT(*) FROM job_runs WHERE job = ?1", &job).await >= 4
+        common::count(
+            &db,
+            "SELECT COUNT(*) FROM job_runs WHERE job = ?1",
+            [job.as_str()],
+        )
+        .await
+            >= 4
     })
     .await;
     let mut rows = db

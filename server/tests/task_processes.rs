@@ -164,7 +164,7 @@ async fn killed_mid_task() {
         .submit("slow", json!({"video": 1}))
         .await
         .expect("submit")
-        .view
+        .task
         .id;
     let deadline = Instant::now() + Duration::from_secs(20);
     while !read_log(&log_path)
@@ -193,7 +193,7 @@ async fn killed_mid_task() {
     drop(second.stdin.take());
     let _ = second.wait();
 
-    assert_eq!(view.status, app::tasks::TaskStatus::Complete, "{view:?}");
+    assert_eq!(view.status, server::tasks::Status::Complete, "{view:?}");
     assert_eq!(view.attempts, 2);
     let result = view.result.expect("result");
     assert_eq!(result["attempt"], 2);

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use app::tasks::TaskStatus;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use server::db::Db;
+use server::tasks::Status as TaskStatus;
 use server::tasks::scheduler::{JobDef, Schedule, Scheduler};
-use server::tasks::{Clock, ManualClock, TaskDef, TaskFailure, TaskPolicy, TaskSystem};
+use server::tasks::{
+    Clock, FailureKind, Lane, ManualClock, TaskDef, TaskError, TaskFailure, TaskPolicy, TaskSystem,
+};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -36,6 +38,15 @@ async fn bed() -> Bed {
 
 /// A bed whose task rules (TTLs, backoff) follow `clock`.
 async fn bed_on(clock: Clock) -> Bed {
+    bed_with(TaskPolicy {
+        clock,
+        ..TaskPolicy::default()
+    })
+    .await
+}
+
+/// A bed with `policy`, polling often and forgetting failures fast.
+async fn bed_with(policy: TaskPolicy) -> Bed {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = common::config_for(&dir);
     let db = Db::open(&config.database()).await.expect("db");
@@ -43,8 +54,7 @@ async fn bed_on(clock: Clock) -> Bed {
     let policy = TaskPolicy {
         poll_interval: Duration::from_millis(50),
         failure_ttl: Duration::from_millis(300),
-        clock,
-        ..TaskPolicy::default()
+        ..policy
     };
     let tasks = TaskSystem::new(db.clone(), policy).await.expect("tasks");
     let shutdown = CancellationToken::new();
@@ -57,7 +67,7 @@ async fn bed_on(clock: Clock) -> Bed {
     }
 }
 
-async fn finished(tasks: &TaskSystem, id: &str) -> app::tasks::TaskView {
+async fn finished(tasks: &TaskSystem, id: &str) -> server::tasks::Task {
     let view = tasks
         .wait(id, Duration::from_secs(20))
         .await
@@ -72,17 +82,7 @@ async fn finished(tasks: &TaskSystem, id: &str) -> app::tasks::TaskView {
 }
 
 async fn count_rows(db: &Db) -> i64 {
-    let mut rows = db
-        .conn()
-        .query("SELECT COUNT(*) FROM tasks", ())
-        .await
-        .expect("count");
-    rows.next()
-        .await
-        .expect("row")
-        .expect("row")
-        .get(0)
-        .expect("int")
+    common::count(db, "SELECT COUNT(*) FROM tasks", ()).await
 }
 
 /// 1000 concurrent submissions of one input (keys in any order) run the handler once.
@@ -109,7 +109,7 @@ async fn identical_submissions_run_the_handler_once() {
             json!({"size": {"h": 180, "w": 320}, "video": "at://did:plc:abc/place.stream.video/3k"})
         };
         submissions
-            .spawn(async move { tasks.submit("count", input).await.expect("submit").view.id });
+            .spawn(async move { tasks.submit("count", input).await.expect("submit").task.id });
     }
     let mut ids = std::collections::HashSet::new();
     while let Some(id) = submissions.join_next().await {
@@ -151,7 +151,7 @@ async fn the_concurrency_cap_holds() {
                 .submit("capped", json!({ "i": i }))
                 .await
                 .expect("submit")
-                .view
+                .task
                 .id,
         );
     }
@@ -166,7 +166,7 @@ async fn the_concurrency_cap_holds() {
 }
 
 /// Waits (in real time, briefly) until task `id` satisfies `done`.
-async fn until(tasks: &TaskSystem, id: &str, done: impl Fn(&app::tasks::TaskView) -> bool) {
+async fn until(tasks: &TaskSystem, id: &str, done: impl Fn(&server::tasks::Task) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let view = tasks.get(id).await.expect("get").expect("exists");
@@ -199,7 +199,7 @@ async fn cached_results_expire_and_run_again() {
         .await
         .expect("submit");
     assert!(!first.reused);
-    finished(&bed.tasks, &first.view.id).await;
+    finished(&bed.tasks, &first.task.id).await;
 
     clock.advance(Duration::from_secs(599));
     let again = bed
@@ -208,9 +208,9 @@ async fn cached_results_expire_and_run_again() {
         .await
         .expect("submit");
     assert!(again.reused, "reused a second before its TTL ends");
-    assert_eq!(again.view.id, first.view.id);
-    assert_eq!(again.view.status, TaskStatus::Complete);
-    assert_eq!(again.view.result, Some(json!(1)));
+    assert_eq!(again.task.id, first.task.id);
+    assert_eq!(again.task.status, TaskStatus::Complete);
+    assert_eq!(again.task.result, Some(json!(1)));
     assert!(bed.tasks.metrics().await.expect("metrics").cache_hits >= 1);
 
     clock.advance(Duration::from_secs(1));
@@ -220,9 +220,9 @@ async fn cached_results_expire_and_run_again() {
         .await
         .expect("submit");
     assert!(!fresh.reused, "recomputed once the TTL is over");
-    assert_ne!(fresh.view.id, first.view.id);
+    assert_ne!(fresh.task.id, first.task.id);
     assert_eq!(
-        finished(&bed.tasks, &fresh.view.id).await.result,
+        finished(&bed.tasks, &fresh.task.id).await.result,
         Some(json!(2))
     );
     assert_eq!(runs.load(Ordering::SeqCst), 2);
@@ -252,9 +252,9 @@ async fn a_task_retries_with_backoff_then_fails() {
         .backoff(Duration::from_secs(60)),
     );
     let submitted = bed.tasks.submit("flaky", json!({})).await.expect("submit");
-    let id = submitted.view.id.as_str();
+    let id = submitted.task.id.as_str();
     let waiting_after = |n| {
-        move |view: &app::tasks::TaskView| view.attempts == n && view.status == TaskStatus::Pending
+        move |view: &server::tasks::Task| view.attempts == n && view.status == TaskStatus::Pending
     };
     until(&bed.tasks, id, waiting_after(1)).await;
 
@@ -279,10 +279,10 @@ async fn a_task_retries_with_backoff_then_fails() {
     );
 
     let cached = bed.tasks.submit("flaky", json!({})).await.expect("submit");
-    assert_eq!(cached.view.id, id, "the failure is reused briefly");
+    assert_eq!(cached.task.id, id, "the failure is reused briefly");
     clock.advance(Duration::from_millis(301));
     let retried = bed.tasks.submit("flaky", json!({})).await.expect("submit");
-    assert_ne!(retried.view.id, id, "then the input is tried afresh");
+    assert_ne!(retried.task.id, id, "then the input is tried afresh");
 }
 
 /// Fatal failures, timeouts and panics end attempts with a clear error.
@@ -317,7 +317,7 @@ async fn fatal_failures_timeouts_and_panics_are_reported() {
         .submit("fatal", json!({}))
         .await
         .expect("submit")
-        .view
+        .task
         .id;
     let view = finished(&bed.tasks, &fatal).await;
     assert_eq!(
@@ -332,7 +332,7 @@ async fn fatal_failures_timeouts_and_panics_are_reported() {
         .submit("slow", json!({}))
         .await
         .expect("submit")
-        .view
+        .task
         .id;
     let view = finished(&bed.tasks, &slow).await;
     assert!(
@@ -347,10 +347,10 @@ async fn fatal_failures_timeouts_and_panics_are_reported() {
         .submit("panics", json!({}))
         .await
         .expect("submit")
-        .view
+        .task
         .id;
     let view = finished(&bed.tasks, &panics).await;
-    assert_eq!(view.error.as_deref(), Some("the task panicked"));
+    assert_eq!(view.error.as_deref(), Some("the task failed unexpectedly"));
     assert_eq!(bed.tasks.metrics().await.expect("metrics").failed, 3);
 }
 
@@ -446,7 +446,11 @@ async fn the_http_contract() {
         r#"{"task":"broken","input":{}}"#,
     )
     .await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a fatal failure is the input's: {view}"
+    );
     assert_eq!(view["error"], "TaskFailed");
     assert_eq!(view["message"], "cannot do that");
     assert_eq!(view["status"], "failed");
@@ -769,4 +773,304 @@ async fn job_history_keeps_the_last_runs() {
             .count(),
         25
     );
+}
+
+fn lane(owner: &str, name: &str, concurrency: u32) -> Lane {
+    Lane {
+        key: format!("{owner}/{name}"),
+        owner: owner.to_string(),
+        concurrency,
+        cache_ttl: Duration::from_secs(60),
+    }
+}
+
+/// The head-of-line attack: anonymous callers queue 140 tasks in one author's
+/// concurrency-1 lane (and that author fills their other lanes too). Every other kind
+/// and every other author's lane still runs at once: claiming leaves saturated lanes
+/// and owners out and takes the rest round-robin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_saturated_lane_never_delays_another_kind_or_author() {
+    let bed = bed().await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let held = gate.clone();
+    bed.tasks.register(
+        TaskDef::new("bundle", move |ctx| {
+            let held = held.clone();
+            async move {
+                if ctx.input["who"] == "mallory" {
+                    let _ = held.acquire().await.map(|permit| permit.forget());
+                }
+                Ok(json!({"ran": ctx.input["n"]}))
+            }
+        })
+        .concurrency(8)
+        .per_owner(3),
+    );
+    bed.tasks
+        .register(TaskDef::new("thumb", |_| async { Ok(json!("made")) }).concurrency(1));
+
+    for n in 0..140 {
+        bed.tasks
+            .submit_in(
+                "bundle",
+                json!({"who": "mallory", "n": n}),
+                Some(lane("mallory", "slow", 1)),
+            )
+            .await
+            .expect("queued");
+    }
+    for other in ["a", "b", "c", "d"] {
+        for n in 0..5 {
+            bed.tasks
+                .submit_in(
+                    "bundle",
+                    json!({"who": "mallory", "lane": other, "n": n}),
+                    Some(lane("mallory", other, 2)),
+                )
+                .await
+                .expect("queued");
+        }
+    }
+    // Mallory's tasks take the slots she may have.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while in_state(&bed.db, "running", "mallory").await < 3 {
+        assert!(Instant::now() < deadline, "mallory's tasks never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let started = Instant::now();
+    let thumb = bed
+        .tasks
+        .submit("thumb", json!({"video": 1}))
+        .await
+        .expect("thumb");
+    let alice = bed
+        .tasks
+        .submit_in(
+            "bundle",
+            json!({"who": "alice", "n": 1}),
+            Some(lane("alice", "fast", 1)),
+        )
+        .await
+        .expect("alice");
+    assert_eq!(
+        finished(&bed.tasks, &thumb.task.id).await.result,
+        Some(json!("made"))
+    );
+    assert_eq!(
+        finished(&bed.tasks, &alice.task.id).await.result,
+        Some(json!({"ran": 1}))
+    );
+    let waited = started.elapsed();
+    assert_eq!(
+        in_state(&bed.db, "running", "mallory").await,
+        3,
+        "mallory never runs more than her per-author cap"
+    );
+    assert!(
+        in_state(&bed.db, "pending", "mallory").await >= 150,
+        "mallory's queue is still full: the others did not wait for it"
+    );
+    eprintln!("an unrelated task waited {waited:?} behind a saturated lane");
+    gate.add_permits(1000);
+}
+
+/// How many of `owner`'s tasks are in `status`.
+async fn in_state(db: &Db, status: &str, owner: &str) -> i64 {
+    common::count(
+        db,
+        "SELECT COUNT(*) FROM tasks WHERE status = ?1 AND owner = ?2",
+        [status, owner],
+    )
+    .await
+}
+
+/// Queues are bounded: per lane (or per kind without lanes) and per owner. Refused
+/// submissions store nothing; a cached or in-flight input is still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queues_are_bounded_per_lane_kind_and_owner() {
+    let bed = bed_with(TaskPolicy {
+        max_pending: 5,
+        max_pending_per_owner: 8,
+        ..TaskPolicy::default()
+    })
+    .await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let held = gate.clone();
+    bed.tasks.register(TaskDef::new("held", move |_| {
+        let held = held.clone();
+        async move {
+            let _ = held.acquire().await.map(|permit| permit.forget());
+            Ok(Value::Null)
+        }
+    }));
+    // One runs, five wait: the sixth waiting one is refused.
+    let mut accepted = 0;
+    let mut refused = None;
+    for n in 0..10 {
+        match bed.tasks.submit("held", json!({"n": n})).await {
+            Ok(_) => accepted += 1,
+            Err(err) => {
+                refused.get_or_insert(err);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(
+        matches!(refused, Some(TaskError::QueueFull(_))),
+        "{refused:?}"
+    );
+    assert!((5..=6).contains(&accepted), "{accepted}");
+    let rows = count_rows(&bed.db).await;
+    assert_eq!(rows, accepted, "refused submissions store nothing");
+    assert!(
+        bed.tasks.submit("held", json!({"n": 0})).await.is_ok(),
+        "an input already queued is answered as ever"
+    );
+
+    // Per owner: lanes of one owner share its bound; another owner is unaffected.
+    let mut queued = 0;
+    for lane_name in ["x", "y", "z"] {
+        for n in 0..4 {
+            if bed
+                .tasks
+                .submit_in(
+                    "held",
+                    json!({"lane": lane_name, "n": n}),
+                    Some(lane("mallory", lane_name, 1)),
+                )
+                .await
+                .is_ok()
+            {
+                queued += 1;
+            }
+        }
+    }
+    assert!(queued <= 8 + 3, "{queued} queued for one owner");
+    assert!(
+        bed.tasks
+            .submit_in("held", json!({"who": "alice"}), Some(lane("alice", "x", 1)))
+            .await
+            .is_ok()
+    );
+    gate.add_permits(1000);
+}
+
+/// Each owner's finished results are kept within a byte budget, the oldest deleted
+/// first; other owners' results are untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owners_kept_results_stay_within_their_budget() {
+    let budget = 64 * 1024;
+    let bed = bed_with(TaskPolicy {
+        results_per_owner_bytes: budget,
+        ..TaskPolicy::default()
+    })
+    .await;
+    bed.tasks.register(
+        TaskDef::new("big", |ctx| async move {
+            Ok(json!({"n": ctx.input["n"], "pad": "x".repeat(4000)}))
+        })
+        .concurrency(4),
+    );
+    let alice = bed
+        .tasks
+        .submit_in("big", json!({"n": -1}), Some(lane("alice", "big", 4)))
+        .await
+        .expect("alice");
+    finished(&bed.tasks, &alice.task.id).await;
+    let mut last = None;
+    for n in 0..100 {
+        let submitted = bed
+            .tasks
+            .submit_in("big", json!({"n": n}), Some(lane("mallory", "big", 4)))
+            .await
+            .expect("submit");
+        last = Some(submitted.task.id.clone());
+        finished(&bed.tasks, &submitted.task.id).await;
+    }
+    let mut rows = bed
+        .db
+        .conn()
+        .query(
+            "SELECT COALESCE(SUM(length(input) + length(result) + 256), 0), COUNT(*) FROM tasks WHERE owner = 'mallory'",
+            (),
+        )
+        .await
+        .expect("sum");
+    let row = rows.next().await.expect("row").expect("row");
+    let (bytes, kept): (i64, i64) = (row.get(0).expect("bytes"), row.get(1).expect("count"));
+    assert!(
+        bytes as u64 <= budget + budget / 8 + 8192,
+        "{bytes} bytes kept for one owner ({kept} rows)"
+    );
+    assert!(kept < 100 && kept > 5, "{kept}");
+    let newest = bed
+        .tasks
+        .get(&last.expect("last"))
+        .await
+        .expect("get")
+        .expect("the newest result is kept");
+    assert_eq!(newest.result.expect("result")["n"], 99);
+    assert!(
+        bed.tasks.get(&alice.task.id).await.expect("get").is_some(),
+        "another owner's result is untouched"
+    );
+}
+
+/// A kind's admission check runs before a submission becomes a row; a failure keeps
+/// its internal cause out of what is stored and shown, and says whose fault it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_never_becomes_a_row_and_failures_show_only_their_public_message() {
+    let bed = bed().await;
+    bed.tasks.register(
+        TaskDef::new("checked", |_| async {
+            Err(TaskFailure::retry("the upstream failed")
+                .kind(FailureKind::Upstream)
+                .because("connect to 10.1.2.3:5432 refused; temp file /tmp/streamhut-segment-x"))
+        })
+        .max_attempts(1)
+        .admit(|input| async move {
+            match input.get("video").and_then(Value::as_str) {
+                Some(video) if video.starts_with("at://") => Ok(()),
+                Some(_) => Err(TaskError::NotFound("no such video".into())),
+                None => Err(TaskError::InvalidInput("video is required".into())),
+            }
+        }),
+    );
+    let before = count_rows(&bed.db).await;
+    for junk in [
+        json!({"junk": "x".repeat(40_000)}),
+        json!({"video": "nope"}),
+    ] {
+        let err = bed
+            .tasks
+            .submit("checked", junk)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(err, TaskError::InvalidInput(_) | TaskError::NotFound(_)),
+            "{err}"
+        );
+    }
+    assert_eq!(count_rows(&bed.db).await, before, "junk stored nothing");
+
+    let submitted = bed
+        .tasks
+        .submit(
+            "checked",
+            json!({"video": "at://did:plc:x/place.stream.video/1"}),
+        )
+        .await
+        .expect("admitted");
+    let failed = finished(&bed.tasks, &submitted.task.id).await;
+    assert_eq!(failed.status, TaskStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("the upstream failed"));
+    assert_eq!(failed.failure, Some(FailureKind::Upstream));
+    let leaked = common::count(
+        &bed.db,
+        "SELECT COUNT(*) FROM tasks WHERE error LIKE '%10.1.2.3%' OR error LIKE '%/tmp/%'",
+        (),
+    )
+    .await;
+    assert_eq!(leaked, 0, "the internal cause is never stored");
 }

@@ -26,7 +26,7 @@ struct Bed {
 }
 
 const SHAPES: &[&str] = &[
-    "cmaf", "segments", "ts", "session", "corrupt", "broken", "hang",
+    "cmaf", "segments", "ts", "session", "corrupt", "broken", "hang", "short", "sneaky", "bigrange",
 ];
 
 fn record(title: &str) -> Value {
@@ -596,6 +596,43 @@ async fn faults_give_clear_errors_in_bounded_time_and_the_server_stays_up() {
     assert_eq!(corrupt.status(), 502);
     let body: Value = corrupt.json().await.expect("json");
     assert_eq!(body["error"], "MediaError", "{body}");
+    assert_eq!(
+        body["message"], "the video's media could not be decoded",
+        "fixed text, never ffmpeg's stderr: {body}"
+    );
+
+    // Outside numbers and outside "media" never panic, nor make ffmpeg read our files.
+    let patiently = |kind: &'static str, shape: &'static str| {
+        let url = bed.api(kind, &[("uri", &bed.uri(shape))]);
+        let bed = &bed;
+        async move {
+            let started = Instant::now();
+            loop {
+                let response = bed.get(&url).await;
+                if response.status() != 503 || started.elapsed() > Duration::from_secs(60) {
+                    return response;
+                }
+            }
+        }
+    };
+    let sneaky = patiently("getSprite", "sneaky").await;
+    assert_eq!(sneaky.status(), 502);
+    let text = sneaky.text().await.expect("text");
+    assert!(
+        text.contains("MediaError") && !text.contains("/tmp") && !text.contains("segment-"),
+        "a playlist posing as a segment is refused, and no path shows: {text}"
+    );
+    let bigrange = patiently("getSprite", "bigrange").await;
+    assert_eq!(bigrange.status(), 502);
+    let body: Value = bigrange.json().await.expect("json");
+    assert_eq!(body["error"], "UpstreamFailure", "{body}");
+    let short = patiently("getThumbnail", "short").await;
+    assert_eq!(
+        short.status(),
+        200,
+        "a 1.2-second video without a thumbnail blob gets a frame"
+    );
+    assert!(jpeg(short).await.width() > 0);
 
     let missing = bed
         .get(&bed.api("getThumbnail", &[("uri", &bed.uri("missing"))]))
@@ -781,8 +818,19 @@ async fn vod_lists_shares_and_describes_itself() {
         .send()
         .await
         .expect("POST");
+    let status = response.status();
     let body: Value = response.json().await.expect("json");
-    assert_eq!(body["status"], "failed", "a stale CID is refused: {body}");
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("InvalidRequest")),
+        "a stale CID is refused before it becomes a task: {body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not the current version")),
+        "{body}"
+    );
     let response = bed
         .server
         .client()

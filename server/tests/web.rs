@@ -202,9 +202,18 @@ async fn search_text_is_escaped_in_the_title_and_scripts_need_the_nonce() {
         .get("content-security-policy")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    let script_src = csp
+        .split(';')
+        .map(str::trim)
+        .find(|directive| directive.starts_with("script-src"))
+        .expect("script-src");
     assert!(
-        csp.contains("script-src 'self' 'nonce-") && csp.contains("object-src 'none'"),
-        "{csp}"
+        script_src.contains("'nonce-")
+            && script_src.contains("'strict-dynamic'")
+            && !script_src.contains("'self'")
+            && !script_src.contains("http")
+            && csp.contains("object-src 'none'"),
+        "only nonce'd scripts and what they load run, never a /bundle/ reply: {csp}"
     );
     let nonce = csp
         .split("'nonce-")
@@ -214,6 +223,142 @@ async fn search_text_is_escaped_in_the_title_and_scripts_need_the_nonce() {
     assert!(
         reply.body.contains(&format!("nonce=\"{nonce}\"")),
         "the hydration script carries the nonce"
+    );
+    let site_js = reply
+        .body
+        .split("<script")
+        .find(|tag| tag.contains("/site.js"))
+        .expect("site.js");
+    assert!(
+        site_js.contains(&format!("nonce=\"{nonce}\"")),
+        "site.js carries the nonce: {site_js}"
+    );
+}
+
+/// Every response, whatever answers it (a page, the API, a file, an error, a bundle's
+/// reply), tells browsers not to sniff types and how much of the URL to pass on.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_response_carries_nosniff_and_a_referrer_policy() {
+    let bed = TestBed::new().await;
+    std::fs::write(bed.dir.path().join("robots.txt"), "User-agent: *\n").expect("robots");
+    for path in [
+        "/",
+        "/healthz",
+        "/robots.txt",
+        "/no/such/page",
+        "/api/appview/listVideos",
+        "/api/appview/listVideos?limit=0",
+        "/api/nothing-here",
+        "/api/tasks/0123456789abcdef",
+        "/.well-known/at-run",
+        "/bundle/not%20a%20did/x/latest/y",
+        "/oembed?url=x",
+        "/metrics",
+    ] {
+        let reply = bed.get(path).await;
+        assert_eq!(
+            reply
+                .headers
+                .get("x-content-type-options")
+                .map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..]),
+            "{path} ({})",
+            reply.status
+        );
+        assert_eq!(
+            reply.headers.get("referrer-policy").map(|v| v.as_bytes()),
+            Some(&b"strict-origin-when-cross-origin"[..]),
+            "{path} ({})",
+            reply.status
+        );
+    }
+}
+
+/// Task submissions are limited per client (an IPv6 /64 counts as one), and a public
+/// task's input must name something real before it becomes a row: junk is a 4xx that
+/// stores nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn task_submissions_are_validated_and_limited_per_client() {
+    use axum::extract::ConnectInfo;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = config_for(&dir);
+    config.task_rate_limit = 120;
+    let db = Db::open(&config.database()).await.expect("db");
+    db.migrate().await.expect("migrate");
+    let bed = TestBed::with_db(dir, config, db).await;
+    let rows = || common::count(&bed.db, "SELECT COUNT(*) FROM tasks", ());
+    let post = |path: &str, body: String, peer: &str| {
+        let mut request = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .expect("request");
+        let addr: std::net::SocketAddr = peer.parse().expect("peer");
+        request.extensions_mut().insert(ConnectInfo(addr));
+        request
+    };
+    let before = rows().await;
+    let junk = serde_json::json!({
+        "task": "vod.thumbnail",
+        "input": {"uri": "at://did:plc:nobody/place.stream.video/3kjunk", "cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"}
+    });
+    let reply = bed
+        .send(post("/api/tasks", junk.to_string(), "192.0.2.10:5000"))
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    assert_eq!(reply.json()["error"], "NotFound");
+    let padded = serde_json::json!({
+        "uri": "at://did:plc:nobody/place.stream.video/3kjunk",
+        "cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
+        "pad": "x".repeat(45_000),
+    });
+    let reply = bed
+        .send(post(
+            "/api/vod/thumbnail",
+            padded.to_string(),
+            "192.0.2.10:5000",
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(rows().await, before, "junk never became a row");
+
+    // The default limit is 120 a minute in bursts of 12, shared by every submission
+    // route; one /64 is one client.
+    let mut limited = None;
+    for n in 0..40 {
+        let peer = format!("[2001:db8:7:7::{:x}]:5000", n + 1);
+        let path = if n % 2 == 0 {
+            "/api/tasks"
+        } else {
+            "/api/vod/sprite"
+        };
+        let body = if n % 2 == 0 {
+            junk.to_string()
+        } else {
+            junk["input"].to_string()
+        };
+        let reply = bed.send(post(path, body, &peer)).await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(reply.json()["error"], "RateLimitExceeded");
+            assert!(reply.headers.contains_key("retry-after"));
+            limited = Some(n);
+            break;
+        }
+    }
+    assert!(
+        limited.is_some_and(|n| n <= 13),
+        "a /64 is refused after its burst: {limited:?}"
+    );
+    let other = bed
+        .send(post(
+            "/api/tasks",
+            junk.to_string(),
+            "[2001:db8:7:8::1]:5000",
+        ))
+        .await;
+    assert_ne!(
+        other.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "another /64 is not"
     );
 }
 

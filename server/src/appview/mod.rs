@@ -38,6 +38,7 @@ use crate::atproto::identity::{Identity, IdentityResolver};
 use crate::atproto::net::HttpClient;
 use crate::atproto::syntax::{AtIdentifier, Did};
 use crate::db::{Db, DbError};
+use crate::filecache::FileCache;
 use crate::tasks::{TaskError, TaskSystem};
 
 pub use query::VideoIndex;
@@ -54,6 +55,8 @@ pub struct AppViewOptions {
     pub bsky_public_api: Option<String>,
     /// Where avatars are cached.
     pub avatar_dir: PathBuf,
+    /// The avatar cache's cap in bytes (each creator may hold a sixteenth of it).
+    pub avatar_cache_bytes: u64,
     /// Our public base URL, for avatar links.
     pub public_url: String,
     /// Creators to register when none are (`STREAMHUT_DEFAULT_CREATORS`).
@@ -124,6 +127,8 @@ pub struct AppView {
     tasks: TaskSystem,
     options: AppViewOptions,
     profiles: Cache<Did, profile::Profile>,
+    /// Registered creators' avatars on disk.
+    avatars: FileCache,
     /// Woken when the set of creators or their PDSes may have changed.
     hosts_changed: Arc<Notify>,
     /// The firehoses followed, by host.
@@ -145,7 +150,17 @@ impl AppView {
         options: AppViewOptions,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, DbError> {
+        let avatars = FileCache::with_owner_quota(
+            options.avatar_dir.clone(),
+            options.avatar_cache_bytes,
+            options.avatar_cache_bytes / 16,
+        )
+        .map_err(|source| DbError::DataDir {
+            path: options.avatar_dir.display().to_string(),
+            source,
+        })?;
         let appview = Arc::new(Self {
+            avatars,
             store: IndexStore::open(db.clone()).await?,
             index: VideoIndex::new(db.clone()),
             db,

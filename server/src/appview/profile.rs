@@ -2,10 +2,11 @@
 //! falling back to a public Bluesky API when the PDS has none and one is configured.
 //! Registered creators' avatars are served through us (`/api/appview/avatar/{did}/{cid}`),
 //! checked against their CID and cached on disk by CID, so a page of creators costs their
-//! PDSes nothing after the first view. Only registered creators': an open image proxy
-//! with a disk cache would let anyone fill our disk from their own PDS.
+//! PDSes nothing after the first view. Only registered creators' current avatars: an open
+//! image proxy with a disk cache would let anyone fill our disk from their own PDS, and
+//! any other blob of a creator's (a video's, a huge upload) is none of its business. The
+//! cache is capped in bytes, and per creator.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -183,8 +184,11 @@ impl AppView {
     /// The avatar blob `cid` of the registered creator `did`: from the disk cache, or
     /// fetched from their PDS, verified, and cached. Only images are served.
     pub async fn avatar(&self, did: &Did, cid: &Cid) -> Result<Avatar, AppViewError> {
-        let path = self.avatar_path(cid);
-        if let Ok(bytes) = tokio::fs::read(&path).await
+        let key = format!(
+            "{}.{cid}",
+            crate::runner::short_digest(did.as_str().as_bytes())
+        );
+        if let Some(bytes) = self.avatars.read(&key).await
             && let Some(mime_type) = image_type(&bytes)
         {
             return Ok(Avatar {
@@ -192,8 +196,17 @@ impl AppView {
                 mime_type,
             });
         }
-        if self.store.creator(did).await?.is_none() {
+        let Some(creator) = self.index.creator(did.as_str()).await? else {
             return Err(AppViewError::NotRegistered(did.to_string()));
+        };
+        if creator.avatar_cid.as_ref() != Some(cid) {
+            // Changed since the last sync? The live profile says.
+            let current = self.profile(did.as_str()).await?.avatar;
+            if !current.is_some_and(|url| url.ends_with(&format!("/{cid}"))) {
+                return Err(AppViewError::InvalidRequest(format!(
+                    "{cid} is not {did}'s avatar"
+                )));
+            }
         }
         let identity = self
             .identity
@@ -207,14 +220,10 @@ impl AppView {
                 reason: "the avatar is not a JPEG, PNG, GIF or WebP image".into(),
             })
         })?;
-        if let Err(err) = crate::fsutil::write_atomically(&path, &bytes).await {
+        if let Err(err) = self.avatars.write(&key, &bytes).await {
             tracing::warn!(%cid, error = %err, "could not cache an avatar");
         }
         Ok(Avatar { bytes, mime_type })
-    }
-
-    fn avatar_path(&self, cid: &Cid) -> PathBuf {
-        self.options.avatar_dir.join(cid.to_string())
     }
 }
 

@@ -130,7 +130,7 @@ impl AppView {
     /// Submits a sync of `did`; returns the task id.
     pub async fn submit_sync(&self, did: &Did) -> Result<String, AppViewError> {
         let submitted = self.tasks.submit(SYNC_TASK, json!({ "did": did })).await?;
-        Ok(submitted.view.id)
+        Ok(submitted.task.id)
     }
 
     /// Submits a sync of every creator; returns the task ids.

@@ -55,6 +55,16 @@ pub enum AtprotoError {
         /// What was wrong.
         reason: String,
     },
+    /// A listing held more than the reader accepts (records or bytes).
+    #[error("{collection} of {repo} holds more than {limit}; the listing was stopped there")]
+    TooMany {
+        /// The repository.
+        repo: String,
+        /// The collection.
+        collection: String,
+        /// What was exceeded, e.g. "1000 records".
+        limit: String,
+    },
     /// A downloaded blob does not hash to its CID.
     #[error("blob content does not match its CID: expected {expected}, got {actual}")]
     CidMismatch {

@@ -140,7 +140,13 @@ pub struct IdentityResolver {
     dns: Option<TokioResolver>,
     handles: Cache<String, Did>,
     documents: Cache<String, Arc<DidDocument>>,
+    /// DIDs whose documents were refetched on request recently ([`Self::refresh`]).
+    refreshed: Cache<String, ()>,
 }
+
+/// Least time between two refetches of one DID's document asked for by
+/// [`IdentityResolver::refresh`].
+pub const REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl std::fmt::Debug for IdentityResolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -167,6 +173,10 @@ impl IdentityResolver {
             documents: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(options.cache_ttl)
+                .build(),
+            refreshed: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(REFRESH_INTERVAL)
                 .build(),
             options,
         }
@@ -227,6 +237,18 @@ impl IdentityResolver {
         self.documents.invalidate(did.as_str()).await;
     }
 
+    /// Drops `did`'s cached document so the next lookup fetches it again, unless that
+    /// was done in the last [`REFRESH_INTERVAL`]: returns whether it was dropped. For
+    /// callers acting on what anyone sends (a token signed with a key the cached
+    /// document lacks), so a stream of forgeries costs one fetch per DID and interval.
+    pub async fn refresh(&self, did: &Did) -> bool {
+        let entry = self.refreshed.entry(did.to_string()).or_insert(()).await;
+        if entry.is_fresh() {
+            self.forget(did).await;
+        }
+        entry.is_fresh()
+    }
+
     /// A handle's DID, by the order in the module docs.
     pub async fn resolve_handle(&self, handle: &Handle) -> Result<Did, AtprotoError> {
         if let Some(did) = self.handles.get(handle.as_str()).await {
@@ -276,10 +298,15 @@ impl IdentityResolver {
             .await
             .ok()?;
         let mut dids: Vec<Did> = lookup
+            .answers()
             .iter()
+            .filter_map(|record| match &record.data {
+                hickory_resolver::proto::rr::RData::TXT(txt) => Some(txt),
+                _ => None,
+            })
             .filter_map(|txt| {
                 let text: String = txt
-                    .txt_data()
+                    .txt_data
                     .iter()
                     .map(|part| String::from_utf8_lossy(part))
                     .collect();
@@ -383,7 +410,13 @@ fn system_dns() -> Option<TokioResolver> {
             let options = builder.options_mut();
             options.timeout = Duration::from_secs(3);
             options.attempts = 1;
-            Some(builder.build())
+            match builder.build() {
+                Ok(resolver) => Some(resolver),
+                Err(err) => {
+                    tracing::warn!(error = %err, "the system DNS resolver could not be built; handle lookups skip DNS");
+                    None
+                }
+            }
         }
         Err(err) => {
             tracing::warn!(error = %err, "no system DNS configuration; handle lookups skip DNS");

@@ -78,6 +78,20 @@ impl XrpcClient {
         collection: &str,
         cursor: Option<&str>,
     ) -> Result<(Vec<RecordEntry>, Option<String>), AtprotoError> {
+        self.list_records_page_within(repo, collection, cursor, None)
+            .await
+            .map(|(records, next, _)| (records, next))
+    }
+
+    /// [`Self::list_records_page`], its body at most `max_bytes` (or the HTTP policy's
+    /// limit); also returns the body's size.
+    async fn list_records_page_within(
+        &self,
+        repo: &str,
+        collection: &str,
+        cursor: Option<&str>,
+        max_bytes: Option<usize>,
+    ) -> Result<(Vec<RecordEntry>, Option<String>, usize), AtprotoError> {
         let limit = LIST_PAGE_SIZE.to_string();
         let mut params = vec![
             ("repo", repo),
@@ -87,9 +101,15 @@ impl XrpcClient {
         if let Some(cursor) = cursor {
             params.push(("cursor", cursor));
         }
-        let page: ListPage = self
-            .query("com.atproto.repo.listRecords", &params, Auth::None)
+        const METHOD: &str = "com.atproto.repo.listRecords";
+        let body = self
+            .query_bytes(METHOD, &params, Auth::None, max_bytes)
             .await?;
+        let page: ListPage =
+            serde_json::from_slice(&body).map_err(|err| AtprotoError::InvalidResponse {
+                method: METHOD.to_string(),
+                reason: err.to_string(),
+            })?;
         // An empty page ends the listing even if a cursor came with it.
         let has_records = !page.records.is_empty();
         let next = page.cursor.filter(|next| has_records && !next.is_empty());
@@ -99,7 +119,51 @@ impl XrpcClient {
                 reason: "the PDS returned the same cursor twice".to_string(),
             });
         }
-        Ok((page.records, next))
+        Ok((page.records, next, body.len()))
+    }
+
+    /// Every record of a collection, read into memory, but at most `max_records` of them
+    /// in at most `max_bytes` of listing: a repository holding more is refused with
+    /// [`AtprotoError::TooMany`] instead of being read to the end (a hostile PDS could
+    /// page forever).
+    pub async fn list_all_records(
+        &self,
+        repo: &str,
+        collection: &str,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<RecordEntry>, AtprotoError> {
+        let too_many = |limit: String| AtprotoError::TooMany {
+            repo: repo.to_string(),
+            collection: collection.to_string(),
+            limit,
+        };
+        let mut records = Vec::new();
+        let (mut cursor, mut bytes) = (None::<String>, 0usize);
+        loop {
+            let remaining = max_bytes.saturating_sub(bytes);
+            if remaining == 0 {
+                return Err(too_many(format!("{max_bytes} bytes of records")));
+            }
+            let (page, next, size) = self
+                .list_records_page_within(repo, collection, cursor.as_deref(), Some(remaining))
+                .await
+                .map_err(|err| match err {
+                    AtprotoError::Net(super::net::NetError::TooLarge { .. }) => {
+                        too_many(format!("{max_bytes} bytes of records"))
+                    }
+                    other => other,
+                })?;
+            bytes += size;
+            records.extend(page);
+            if records.len() > max_records {
+                return Err(too_many(format!("{max_records} records")));
+            }
+            match next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(records),
+            }
+        }
     }
 
     /// Every record of a collection, page by page, as a stream.

@@ -12,6 +12,8 @@ use super::syntax::{self, Did};
 
 /// Longest lifetime accepted for a token (PDSes issue 60 s by default).
 const MAX_LIFETIME_SECS: i64 = 3600;
+/// How far ahead of our clock a token's issue time may be.
+const CLOCK_SKEW_SECS: i64 = 60;
 
 /// Why a token was refused; every message is safe to show to the caller.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -62,18 +64,13 @@ pub async fn verify(
     if claims.lxm.as_ref().map(|lxm| lxm.as_str()) != Some(method) {
         return Err(invalid(&format!("is not bound to {method}")));
     }
-    let now = chrono::Utc::now().timestamp();
-    if claims.exp <= now {
-        return Err(invalid("has expired; ask your PDS for a new one"));
-    }
-    if claims.exp > now + MAX_LIFETIME_SECS {
-        return Err(invalid("lives longer than an hour"));
-    }
+    check_times(claims.iat, claims.exp, chrono::Utc::now().timestamp()).map_err(invalid)?;
     let issuer = syntax::did(claims.iss.as_str()).map_err(|_| invalid("names no valid DID"))?;
-    // A rotated key: the cached document may be stale, so look once more before refusing.
+    // A rotated key: the cached document may be stale, so look once more before refusing,
+    // but at most once a minute per issuer (anyone can send a bad signature).
     for fresh in [false, true] {
-        if fresh {
-            identity.forget(&issuer).await;
+        if fresh && !identity.refresh(&issuer).await {
+            break;
         }
         let document = identity.resolve_did(&issuer).await.map_err(|err| {
             ServiceAuthError::Unavailable(format!("cannot resolve {issuer}: {err}"))
@@ -87,4 +84,50 @@ pub async fn verify(
         }
     }
     Err(invalid("is not signed by its issuer's key"))
+}
+
+/// Whether a token issued at `iat` and expiring at `exp` may be used at `now` (Unix
+/// seconds): already issued (give or take the clock skew), not expired, and living at
+/// most [`MAX_LIFETIME_SECS`]. Checked before anything is fetched for it.
+fn check_times(iat: i64, exp: i64, now: i64) -> Result<(), &'static str> {
+    if exp <= now {
+        return Err("has expired; ask your PDS for a new one");
+    }
+    if iat > now.saturating_add(CLOCK_SKEW_SECS) {
+        return Err("was issued in the future");
+    }
+    if exp <= iat {
+        return Err("expires before it was issued");
+    }
+    if exp.saturating_sub(iat) > MAX_LIFETIME_SECS || exp > now.saturating_add(MAX_LIFETIME_SECS) {
+        return Err("lives longer than an hour");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_times_are_checked_before_any_lookup() {
+        let now = 1_800_000_000;
+        assert!(check_times(now - 5, now + 55, now).is_ok());
+        assert!(
+            check_times(now + 30, now + 90, now).is_ok(),
+            "small clock skew"
+        );
+        for (iat, exp) in [
+            (now - 120, now - 60),
+            (now + 600, now + 660),
+            (now, now),
+            (now + 10, now + 5),
+            (now - 10, now + 7200),
+            (i64::MIN, now + 10),
+            (now, i64::MAX),
+            (i64::MAX, i64::MAX),
+        ] {
+            assert!(check_times(iat, exp, now).is_err(), "iat {iat}, exp {exp}");
+        }
+    }
 }

@@ -68,6 +68,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "bundle_invocations",
         sql: include_str!("../../migrations/0008_bundle_invocations.sql"),
     },
+    Migration {
+        version: 9,
+        name: "many_authors",
+        sql: include_str!("../../migrations/0009_many_authors.sql"),
+    },
 ];
 
 /// What a call to [`Db::migrate`] did.

@@ -114,8 +114,9 @@ pub async fn publish(
     Ok(agent.create_record(BUNDLE_NSID, None, &record).await?)
 }
 
-/// Seals `value` to the runner's key and stores it as `bundle`'s secret `name`,
-/// replacing an earlier value for the same runner.
+/// Seals `value` to the runner's key, bound to the signed-in account, `bundle` and
+/// `name` (see [`secrets`]), and stores it as `bundle`'s secret `name`, replacing an
+/// earlier value for the same runner.
 pub async fn put_secret(
     agent: &Agent,
     runner_public_key: &str,
@@ -123,11 +124,17 @@ pub async fn put_secret(
     name: &str,
     value: &str,
 ) -> Result<StrongRef, DeployError> {
+    let owner = crate::atproto::syntax::did(&agent.did().await)?;
+    let binding = secrets::Binding {
+        owner: &owner,
+        bundle,
+        name,
+    };
     let record = SecretRecord {
         runner_key: runner_public_key.to_string(),
         bundle: bundle.to_string(),
         name: name.to_string(),
-        ciphertext: secrets::seal(runner_public_key, value)?,
+        ciphertext: secrets::seal(runner_public_key, binding, value)?,
         created_at: crate::atproto::syntax::now(),
     };
     let rkey = secrets::record_key(bundle, name, runner_public_key);

@@ -13,6 +13,11 @@
 //! - redirects are not followed here: the harness follows them through the forwarder, so
 //!   every hop is checked again.
 //!
+//! Bodies stream through in both directions, never held whole in the server (a request
+//! body is cut off past [`MAX_REQUEST_BYTES`]), and each process may have at most
+//! [`MAX_REQUESTS_PER_PROCESS`] requests in flight, so a bundle cannot make the server
+//! hold more than a few chunks per process.
+//!
 //! Refusals carry an `x-atrun-egress-error` header and a message naming the host, which the
 //! harness turns into the error the bundle sees. Raw sockets, WebSockets and `node:http`
 //! therefore do not reach the network at all: a bundle speaks HTTP through `fetch`.
@@ -26,6 +31,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -38,7 +44,9 @@ const URL_HEADER: &str = "x-atrun-url";
 /// Header marking a refusal or failure of the forwarder itself (not of the target).
 const ERROR_HEADER: &str = "x-atrun-egress-error";
 /// Largest request body a bundle may send.
-const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+/// Most requests one bundle process may have going through the forwarder at once.
+pub const MAX_REQUESTS_PER_PROCESS: usize = 16;
 
 /// Headers that belong to one hop, or that the forwarder sets itself.
 const HOP_HEADERS: &[&str] = &[
@@ -86,10 +94,11 @@ impl Rule {
     }
 }
 
-/// What one process may reach.
+/// What one process may reach, and how many of its requests may be in flight.
 #[derive(Debug)]
 struct Grant {
     rules: Vec<Rule>,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 type Grants = Mutex<HashMap<String, Arc<Grant>>>;
@@ -208,7 +217,11 @@ impl Egress {
             .iter()
             .filter_map(|entry| Rule::parse(entry))
             .collect();
-        lock(&self.grants).insert(token.clone(), Arc::new(Grant { rules }));
+        let grant = Grant {
+            rules,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_REQUESTS_PER_PROCESS)),
+        };
+        lock(&self.grants).insert(token.clone(), Arc::new(grant));
         EgressGrant {
             token,
             url: format!("http://{}/", self.addr),
@@ -263,22 +276,39 @@ async fn try_forward(forwarder: &Forwarder, request: Request) -> Result<Response
         });
     }
 
-    let body = axum::body::to_bytes(body, MAX_REQUEST_BYTES)
-        .await
+    // Held until the response body has been passed on (it moves into the stream).
+    let permit = grant
+        .in_flight
+        .clone()
+        .try_acquire_owned()
         .map_err(|_| Refusal {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            kind: "invalid",
-            message: format!("request bodies are limited to {MAX_REQUEST_BYTES} bytes"),
+            status: StatusCode::TOO_MANY_REQUESTS,
+            kind: "busy",
+            message: format!(
+                "a bundle process may have at most {MAX_REQUESTS_PER_PROCESS} requests in flight"
+            ),
         })?;
+    let too_large = || Refusal {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        kind: "invalid",
+        message: format!("request bodies are limited to {MAX_REQUEST_BYTES} bytes"),
+    };
+    let declared = header(&parts.headers, "content-length").and_then(|n| n.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BYTES as u64) {
+        return Err(too_large());
+    }
     let mut outbound = forwarder.http.request(parts.method, target.clone());
     for (name, value) in &parts.headers {
         if passes(name) {
             outbound = outbound.header(name, value);
         }
     }
+    if let Some(length) = declared {
+        outbound = outbound.header(axum::http::header::CONTENT_LENGTH, length);
+    }
     let upstream = forwarder
         .http
-        .send(outbound.body(body))
+        .send(outbound.body(limited_body(body)))
         .await
         .map_err(|err| refusal(&host, err))?;
 
@@ -290,13 +320,32 @@ async fn try_forward(forwarder: &Forwarder, request: Request) -> Result<Response
             }
         }
     }
+    let body = upstream.bytes_stream().map(move |chunk| {
+        let _held = &permit;
+        chunk
+    });
     response
-        .body(Body::from_stream(upstream.bytes_stream()))
+        .body(Body::from_stream(body))
         .map_err(|err| Refusal {
             status: StatusCode::BAD_GATEWAY,
             kind: "unreachable",
             message: format!("{host} sent a response that cannot be passed on: {err}"),
         })
+}
+
+/// A request body streamed on as it arrives, failing past [`MAX_REQUEST_BYTES`].
+fn limited_body(body: Body) -> reqwest::Body {
+    let mut seen = 0usize;
+    reqwest::Body::wrap_stream(body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(axum::BoxError::from)?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > MAX_REQUEST_BYTES {
+            return Err(axum::BoxError::from(format!(
+                "request bodies are limited to {MAX_REQUEST_BYTES} bytes"
+            )));
+        }
+        Ok(chunk)
+    }))
 }
 
 fn passes(name: &HeaderName) -> bool {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::pool::PoolError;
 use super::sandbox::SandboxError;
-use crate::tasks::TaskError;
+use crate::tasks::{FailureKind, TaskError};
 
 /// Why a bundle call failed; each variant maps to one HTTP status at the edge.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -31,6 +31,9 @@ pub enum RunnerError {
     /// No sandbox could be had.
     #[error("{0}")]
     Busy(String),
+    /// Too many of this bundle's (or author's) tasks are waiting already.
+    #[error("{0}")]
+    QueueFull(String),
     /// The call took too long.
     #[error("the call took longer than {0:?} and was stopped")]
     Timeout(Duration),
@@ -49,6 +52,37 @@ pub enum RunnerError {
 }
 
 impl RunnerError {
+    /// What a caller may be told: the error itself for what the request or the bundle
+    /// did (its errors, its crash, its timeout), a fixed text for our own failures and
+    /// those of the author's PDS, whose details stay in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Upstream(_) => {
+                "the bundle's author's PDS or identity could not be reached; try again later".into()
+            }
+            Self::Busy(_) => "the runner is busy; try again shortly".into(),
+            Self::Unavailable(_) => "the runner cannot run bundles right now".into(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Whose fault it is, for a bundle task that ended with this error.
+    pub fn failure_kind(&self) -> FailureKind {
+        match self {
+            Self::InvalidRequest(_)
+            | Self::NotAllowed(_)
+            | Self::InvalidBundle(_)
+            | Self::Secret(_) => FailureKind::Input,
+            Self::NotFound(_) => FailureKind::NotFound,
+            Self::Upstream(_) | Self::Timeout(_) | Self::TooLarge(_) | Self::Crashed(_) => {
+                FailureKind::Upstream
+            }
+            Self::Busy(_) | Self::QueueFull(_) | Self::Unavailable(_) | Self::Handler(_) => {
+                FailureKind::Internal
+            }
+        }
+    }
+
     /// A short name of the kind of failure, for metrics and invocation logs.
     pub fn label(&self) -> &'static str {
         match self {
@@ -59,6 +93,7 @@ impl RunnerError {
             Self::InvalidBundle(_) => "invalid_bundle",
             Self::Secret(_) => "secret",
             Self::Busy(_) => "busy",
+            Self::QueueFull(_) => "queue_full",
             Self::Timeout(_) => "timeout",
             Self::Handler(_) => "handler_error",
             Self::TooLarge(_) => "too_large",
@@ -94,6 +129,8 @@ impl From<TaskError> for RunnerError {
     fn from(err: TaskError) -> Self {
         match err {
             TaskError::InvalidInput(message) => Self::InvalidRequest(message),
+            TaskError::NotFound(message) => Self::NotFound(message),
+            TaskError::QueueFull(message) => Self::QueueFull(message),
             other => Self::Unavailable(other.to_string()),
         }
     }

@@ -5,6 +5,10 @@
 //! Calls never wait for the log: lines go through a bounded channel to a writer that
 //! stores them in batches (one transaction a second at most), and are dropped, and
 //! counted, when the writer falls behind.
+//!
+//! Anyone can call a bundle, so the log is bounded per bundle and per author, not only
+//! in time: each bundle keeps its newest `ATRUN_LOG_LINES_PER_BUNDLE` lines and each
+//! author ten times that over all their bundles; a line is at most about 700 bytes.
 
 use std::time::Duration;
 
@@ -27,6 +31,8 @@ const KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
 const MAX_ERROR_CHARS: usize = 500;
 /// Most lines returned by one read.
 pub const MAX_LINES: u32 = 500;
+/// How many more lines an author keeps over all their bundles than one bundle keeps.
+const AUTHOR_LINES_FACTOR: u32 = 10;
 
 /// One invocation, as stored.
 #[derive(Debug, Clone)]
@@ -80,11 +86,16 @@ pub struct InvocationLog {
 }
 
 impl InvocationLog {
-    /// Starts the writer over `db`; it stops (storing what it holds) with `shutdown`.
-    pub async fn start(db: Db, shutdown: CancellationToken) -> Result<Self, DbError> {
+    /// Starts the writer over `db`, keeping `lines_per_bundle` lines per bundle; it
+    /// stops (storing what it holds) with `shutdown`.
+    pub async fn start(
+        db: Db,
+        lines_per_bundle: u32,
+        shutdown: CancellationToken,
+    ) -> Result<Self, DbError> {
         let writer = db.writer().await?;
         let (lines, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write(writer, queue, shutdown));
+        tokio::spawn(write(writer, queue, lines_per_bundle.max(1), shutdown));
         Ok(Self {
             db,
             lines,
@@ -148,6 +159,7 @@ impl InvocationLog {
 async fn write(
     writer: Writer,
     mut queue: mpsc::Receiver<(Invocation, i64)>,
+    lines_per_bundle: u32,
     shutdown: CancellationToken,
 ) {
     let mut pruned_at = 0;
@@ -162,13 +174,13 @@ async fn write(
             () = shutdown.cancelled() => {
                 queue.close();
                 while queue.recv_many(&mut batch, 500).await > 0 {}
-                let _ = store(&writer, &batch, None).await;
+                let _ = store(&writer, &batch, lines_per_bundle, None).await;
                 return;
             }
         }
         let now = now_ms();
         let prune = (now - pruned_at > 60_000).then(|| now - KEEP.as_millis() as i64);
-        if let Err(err) = store(&writer, &batch, prune).await {
+        if let Err(err) = store(&writer, &batch, lines_per_bundle, prune).await {
             tracing::warn!(error = %err, lines = batch.len(), "storing invocation log lines failed");
         } else if prune.is_some() {
             pruned_at = now;
@@ -181,8 +193,14 @@ async fn write(
 async fn store(
     writer: &Writer,
     batch: &[(Invocation, i64)],
+    lines_per_bundle: u32,
     prune_before: Option<i64>,
 ) -> Result<(), DbError> {
+    let bundles: std::collections::BTreeSet<(&str, &str)> = batch
+        .iter()
+        .map(|(line, _)| (line.did.as_str(), line.name.as_str()))
+        .collect();
+    let authors: std::collections::BTreeSet<&str> = bundles.iter().map(|(did, _)| *did).collect();
     writer
         .transaction(async |tx| {
             for (line, at) in batch {
@@ -200,6 +218,24 @@ async fn store(
                         line.error.clone(),
                         *at
                     ],
+                )
+                .await?;
+            }
+            for (did, name) in &bundles {
+                tx.execute(
+                    "DELETE FROM bundle_invocations WHERE did = ?1 AND name = ?2 AND id <= (
+                       SELECT id FROM bundle_invocations WHERE did = ?1 AND name = ?2
+                       ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+                    params![*did, *name, i64::from(lines_per_bundle)],
+                )
+                .await?;
+            }
+            for did in &authors {
+                tx.execute(
+                    "DELETE FROM bundle_invocations WHERE did = ?1 AND id <= (
+                       SELECT id FROM bundle_invocations WHERE did = ?1
+                       ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                    params![*did, i64::from(lines_per_bundle.saturating_mul(AUTHOR_LINES_FACTOR))],
                 )
                 .await?;
             }

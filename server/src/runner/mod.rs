@@ -73,7 +73,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::tasks::TaskView;
 use moka::future::Cache;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -84,7 +83,7 @@ use crate::atproto::records::{SECRET_NSID, SecretRecord};
 use crate::atproto::syntax::{Cid, Did};
 use crate::db::Db;
 use crate::secret::Secret;
-use crate::tasks::{Lane, TaskSystem};
+use crate::tasks::{Lane, Task, TaskSystem};
 use egress::Egress;
 use manifest::{ExportKind, Manifest};
 use metrics::{CallKind, RunnerMetrics};
@@ -123,6 +122,14 @@ pub struct RunnerPolicy {
     pub secrets_ttl: Duration,
     /// This runner's service DID: the audience of authors' service auth tokens.
     pub service_did: Did,
+    /// Most bundle tasks of one author running at once.
+    pub tasks_per_author: u32,
+    /// Invocation log lines kept per bundle (ten times as many per author).
+    pub log_lines_per_bundle: u32,
+    /// Bytes of bundle code kept on disk.
+    pub code_cache_bytes: u64,
+    /// Of those, most per author.
+    pub code_cache_per_author_bytes: u64,
 }
 
 /// A bundle's secrets for this runner, opened: `(variable, value)` sorted by variable,
@@ -140,7 +147,7 @@ pub enum Invocation {
     /// An endpoint's reply.
     Reply(Reply),
     /// A task's state.
-    Task(TaskView),
+    Task(Task),
 }
 
 /// One call of an export.
@@ -168,7 +175,6 @@ pub struct Runner {
     failed_manifests: Cache<Cid, RunnerError>,
     secrets: Cache<(Did, String), OpenedSecrets>,
     tasks: TaskSystem,
-    allowed_authors: Option<HashSet<Did>>,
     metrics: RunnerMetrics,
     logs: logs::InvocationLog,
     service_did: Did,
@@ -193,11 +199,12 @@ impl Runner {
         tasks: TaskSystem,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, RunnerError> {
-        let logs = logs::InvocationLog::start(db, shutdown.child_token())
-            .await
-            .map_err(|err| {
-                RunnerError::Unavailable(format!("opening the invocation log: {err}"))
-            })?;
+        let logs =
+            logs::InvocationLog::start(db, policy.log_lines_per_bundle, shutdown.child_token())
+                .await
+                .map_err(|err| {
+                    RunnerError::Unavailable(format!("opening the invocation log: {err}"))
+                })?;
         let (key, created) = RunnerKey::load_or_create(&policy.home)
             .map_err(|err| RunnerError::Unavailable(err.to_string()))?;
         if created {
@@ -221,10 +228,16 @@ impl Runner {
         )
         .await
         .map_err(|err| RunnerError::Unavailable(format!("starting the egress forwarder: {err}")))?;
+        let code_cache = crate::filecache::FileCache::with_owner_quota(
+            policy.work_dir.join("bundles"),
+            policy.code_cache_bytes,
+            policy.code_cache_per_author_bytes,
+        )
+        .map_err(|err| RunnerError::Unavailable(format!("opening the code cache: {err}")))?;
         let task_concurrency = u32::try_from(policy.pool.max_workers).unwrap_or(u32::MAX);
         let pool = PoolHandle::start(policy.pool, sandbox.clone(), harness, shutdown);
         let runner = Arc::new(Self {
-            store: BundleStore::new(identity, http, policy.work_dir.join("bundles")),
+            store: BundleStore::new(identity, http, code_cache, policy.allowed_authors),
             pool,
             key,
             sandbox,
@@ -244,14 +257,15 @@ impl Runner {
                 .time_to_live(policy.secrets_ttl)
                 .build(),
             tasks,
-            allowed_authors: policy.allowed_authors,
             metrics: RunnerMetrics::default(),
             logs,
             service_did: policy.service_did,
         });
-        runner
-            .tasks
-            .register(task::bundle_task(Arc::downgrade(&runner), task_concurrency));
+        runner.tasks.register(task::bundle_task(
+            Arc::downgrade(&runner),
+            task_concurrency,
+            policy.tasks_per_author,
+        ));
         Ok(runner)
     }
 
@@ -305,14 +319,6 @@ impl Runner {
         version: &VersionSpec,
     ) -> Result<(ResolvedBundle, Arc<Manifest>), RunnerError> {
         let bundle = self.store.resolve(actor, name, version).await?;
-        if let Some(allowed) = &self.allowed_authors
-            && !allowed.contains(&bundle.did)
-        {
-            return Err(RunnerError::NotAllowed(format!(
-                "this runner does not run bundles by {}",
-                bundle.did
-            )));
-        }
         let manifest = self.manifest(&bundle).await?;
         Ok((bundle, manifest))
     }
@@ -357,16 +363,17 @@ impl Runner {
         if let Some(secrets) = self.secrets.get(&key).await {
             return Ok(secrets);
         }
-        let records: Vec<_> = futures::TryStreamExt::try_collect(
-            self.store
-                .pds(&bundle.pds)
-                .list_records(&bundle.did, SECRET_NSID),
-        )
-        .await
-        .map_err(|err| {
-            tracing::warn!(target: "atrun", error = %err, "reading a bundle's secrets failed");
-            RunnerError::Upstream(format!("reading the bundle's secrets: {}", err.summary()))
-        })?;
+        let records = self
+            .store
+            .pds(&bundle.pds)
+            .list_all_records(
+                bundle.did.as_str(),
+                SECRET_NSID,
+                store::MAX_LISTED_RECORDS,
+                store::MAX_LISTED_BYTES,
+            )
+            .await
+            .map_err(store::upstream)?;
         let mut opened = Vec::new();
         for entry in records {
             let Ok(record) = serde_json::from_value::<SecretRecord>(entry.value) else {
@@ -380,9 +387,14 @@ impl Runner {
                     "the bundle's secrets cannot be used: {err}"
                 )));
             }
+            let found = secrets::Binding {
+                owner: &bundle.did,
+                bundle: &bundle.name,
+                name: &record.name,
+            };
             let value = self
                 .key
-                .open(&record.name, &record.ciphertext)
+                .open(found, &record.ciphertext)
                 .map_err(|err| RunnerError::Secret(err.to_string()))?;
             opened.push((record.name, value));
         }
@@ -465,7 +477,8 @@ impl Runner {
             })
     }
 
-    /// Calls `export` of a bundle: endpoints run now, tasks go through the task system.
+    /// Calls `export` of a bundle: endpoints run now, tasks go through the task system
+    /// (waiting up to `wait` for them to finish).
     pub async fn invoke(
         &self,
         actor: &str,
@@ -473,6 +486,7 @@ impl Runner {
         version: &VersionSpec,
         export: &str,
         args: Value,
+        wait: Duration,
     ) -> Result<Invocation, RunnerError> {
         let (bundle, manifest) = self
             .describe(actor, name, version)
@@ -509,13 +523,17 @@ impl Runner {
                 };
                 let lane = Lane {
                     key: input.lane(),
+                    owner: bundle.did.to_string(),
                     concurrency: *concurrency,
                     cache_ttl: *cache_ttl,
                 };
                 let input = serde_json::to_value(&input)
                     .map_err(|err| RunnerError::InvalidRequest(err.to_string()))?;
-                let submitted = self.tasks.submit_in(BUNDLE_TASK, input, Some(lane)).await?;
-                Ok(Invocation::Task(submitted.view))
+                let task = self
+                    .tasks
+                    .submit_and_wait(BUNDLE_TASK, input, Some(lane), wait)
+                    .await?;
+                Ok(Invocation::Task(task))
             }
             Some(ExportKind::Job { .. }) => Err(RunnerError::InvalidRequest(format!(
                 "{export} is a job: it runs on its schedule, not on request"

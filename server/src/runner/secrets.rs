@@ -3,8 +3,16 @@
 //! author's PDS, opened when a bundle runs and handed to it as environment variables.
 //!
 //! Only this runner can open a value sealed to its key; records are public, values are
-//! not. A value that does not open (garbled, or sealed to another key) is an error that
-//! names the variable and never shows the value.
+//! not. Because records are public, a ciphertext can be copied into someone else's
+//! repository: a sealed box of the bare value would then open there just as well, and
+//! hand one author's secret to another's bundle. So what is sealed is the value *bound
+//! to where it belongs* ([`Binding`]): the owner's DID, the bundle, the variable and the
+//! runner key, in [`SEALED_PREFIX`] followed by JSON. The runner opens a ciphertext only
+//! for the repository, bundle and variable it was sealed for; a copy elsewhere is
+//! refused. Nobody but the owner can make a new binding for a value they cannot read.
+//!
+//! A value that does not open (garbled, sealed to another key, bound elsewhere, or in the
+//! old unbound format) is an error that names the variable and never shows the value.
 
 use std::path::Path;
 
@@ -14,7 +22,34 @@ use crypto_box::aead::OsRng;
 use crypto_box::{PublicKey, SecretKey};
 use serde::{Deserialize, Serialize};
 
+use crate::atproto::syntax::Did;
 use crate::secret::Secret;
+
+/// What a sealed plaintext starts with: the format's name and version, then JSON of
+/// [`Sealed`]. Values sealed before binding existed are the bare value.
+pub const SEALED_PREFIX: &str = "dev.atrun.secret/2\n";
+
+/// Where a secret belongs: sealed into the ciphertext, compared where it is found.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding<'a> {
+    /// The DID of the repository the record lives in.
+    pub owner: &'a Did,
+    /// The bundle the secret is for.
+    pub bundle: &'a str,
+    /// The variable's name.
+    pub name: &'a str,
+}
+
+/// The sealed plaintext (after [`SEALED_PREFIX`]).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Sealed {
+    owner: String,
+    bundle: String,
+    name: String,
+    runner_key: String,
+    value: Secret,
+}
 
 /// The file in `ATRUN_HOME` holding the runner's key pair.
 pub const KEY_FILE: &str = "runner-key.json";
@@ -38,6 +73,23 @@ pub enum SecretError {
         "secret {name} could not be opened: it is garbled or was sealed to another runner's key; set it again with `at-run secrets set`"
     )]
     Unopenable {
+        /// The variable's name.
+        name: String,
+    },
+    /// A secret opened, but was sealed for another repository, bundle, variable or runner
+    /// (a record copied from elsewhere).
+    #[error(
+        "secret {name} was sealed for another account, bundle or variable and cannot be used here; its owner must set it with `at-run secrets set`"
+    )]
+    Misbound {
+        /// The variable's name.
+        name: String,
+    },
+    /// A secret in the format before binding: it could be anyone's.
+    #[error(
+        "secret {name} was set by an older at-run in a format that does not bind it to its bundle; set it again with `at-run secrets set`"
+    )]
+    OldFormat {
         /// The variable's name.
         name: String,
     },
@@ -110,27 +162,57 @@ impl RunnerKey {
         &self.public
     }
 
-    /// Opens the sealed value of variable `name`.
-    pub fn open(&self, name: &str, ciphertext: &[u8]) -> Result<Secret, SecretError> {
-        let unopenable = || SecretError::Unopenable {
-            name: name.to_string(),
-        };
-        let bytes = self.secret.unseal(ciphertext).map_err(|_| unopenable())?;
-        String::from_utf8(bytes)
+    /// Opens a ciphertext found in a record at `found`: its value, if it was sealed to
+    /// this runner for exactly that owner, bundle and variable.
+    pub fn open(&self, found: Binding<'_>, ciphertext: &[u8]) -> Result<Secret, SecretError> {
+        let name = || found.name.to_string();
+        let plaintext = self
+            .secret
+            .unseal(ciphertext)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
             .map(Secret::new)
-            .map_err(|_| unopenable())
+            .ok_or_else(|| SecretError::Unopenable { name: name() })?;
+        let Some(json) = plaintext.expose().strip_prefix(SEALED_PREFIX) else {
+            return Err(SecretError::OldFormat { name: name() });
+        };
+        let sealed: Sealed =
+            serde_json::from_str(json).map_err(|_| SecretError::Unopenable { name: name() })?;
+        let bound_here = sealed.owner == found.owner.as_str()
+            && sealed.bundle == found.bundle
+            && sealed.name == found.name
+            && sealed.runner_key == self.public;
+        if !bound_here {
+            return Err(SecretError::Misbound { name: name() });
+        }
+        Ok(sealed.value)
     }
 }
 
-/// Seals `value` to the runner whose public key is `public_base64`.
-pub fn seal(public_base64: &str, value: &str) -> Result<Vec<u8>, SecretError> {
+/// Seals `value`, bound to `binding`, to the runner whose public key is `public_base64`.
+pub fn seal(
+    public_base64: &str,
+    binding: Binding<'_>,
+    value: &str,
+) -> Result<Vec<u8>, SecretError> {
+    let runner_key = public_base64.trim();
     let bytes = STANDARD
-        .decode(public_base64.trim())
+        .decode(runner_key)
         .map_err(|err| SecretError::PublicKey(err.to_string()))?;
     let public =
         PublicKey::from_slice(&bytes).map_err(|_| SecretError::PublicKey("not 32 bytes".into()))?;
+    let sealed = Sealed {
+        owner: binding.owner.to_string(),
+        bundle: binding.bundle.to_string(),
+        name: binding.name.to_string(),
+        runner_key: runner_key.to_string(),
+        value: Secret::new(value.to_string()),
+    };
+    let json = serde_json::to_string(&sealed)
+        .map_err(|_| SecretError::PublicKey("sealing failed".into()))?;
+    let plaintext = Secret::new(format!("{SEALED_PREFIX}{json}"));
     public
-        .seal(&mut OsRng, value.as_bytes())
+        .seal(&mut OsRng, plaintext.expose().as_bytes())
         .map_err(|_| SecretError::PublicKey("sealing failed".into()))
 }
 
@@ -155,20 +237,83 @@ mod tests {
         assert_eq!(again.public_base64(), key.public_base64());
         assert_eq!(key.public_base64().len(), 44);
 
-        let sealed = seal(key.public_base64(), "s3cr3t value").expect("seal");
+        let owner = crate::atproto::syntax::did("did:plc:alice").expect("did");
+        let here = Binding {
+            owner: &owner,
+            bundle: "my-api",
+            name: "API_KEY",
+        };
+        let sealed = seal(key.public_base64(), here, "s3cr3t value").expect("seal");
         assert_eq!(
-            key.open("API_KEY", &sealed).expect("open").expose(),
+            key.open(here, &sealed).expect("open").expose(),
             "s3cr3t value"
         );
 
         let other_home = tempfile::tempdir().expect("tempdir");
         let (other, _) = RunnerKey::load_or_create(other_home.path()).expect("other");
-        let err = other.open("API_KEY", &sealed).expect_err("wrong key");
+        let err = other.open(here, &sealed).expect_err("wrong key");
         assert!(err.to_string().contains("API_KEY") && !err.to_string().contains("s3cr3t"));
         let mut garbled = sealed.clone();
         garbled[40] ^= 1;
-        assert!(key.open("API_KEY", &garbled).is_err());
+        assert!(key.open(here, &garbled).is_err());
         assert!(!format!("{key:?}").contains(&STANDARD.encode(key.secret.to_bytes())));
+    }
+
+    #[test]
+    fn a_copied_ciphertext_opens_nowhere_but_where_it_was_sealed_for() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let (key, _) = RunnerKey::load_or_create(home.path()).expect("key");
+        let (alice, mallory) = (
+            crate::atproto::syntax::did("did:plc:alice").expect("did"),
+            crate::atproto::syntax::did("did:plc:mallory").expect("did"),
+        );
+        let here = Binding {
+            owner: &alice,
+            bundle: "my-api",
+            name: "API_KEY",
+        };
+        let sealed = seal(key.public_base64(), here, "alice's key").expect("seal");
+        for elsewhere in [
+            Binding {
+                owner: &mallory,
+                ..here
+            },
+            Binding {
+                bundle: "other-bundle",
+                ..here
+            },
+            Binding {
+                name: "OTHER_NAME",
+                ..here
+            },
+        ] {
+            let err = key.open(elsewhere, &sealed).expect_err("copied elsewhere");
+            assert!(matches!(err, SecretError::Misbound { .. }), "{err}");
+            assert!(!err.to_string().contains("alice's key"));
+        }
+    }
+
+    #[test]
+    fn unbound_values_of_the_old_format_are_refused_with_advice() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let (key, _) = RunnerKey::load_or_create(home.path()).expect("key");
+        let public = PublicKey::from_slice(&STANDARD.decode(key.public_base64()).expect("b64"))
+            .expect("public key");
+        let bare = public.seal(&mut OsRng, b"bare value").expect("seal");
+        let owner = crate::atproto::syntax::did("did:plc:alice").expect("did");
+        let err = key
+            .open(
+                Binding {
+                    owner: &owner,
+                    bundle: "my-api",
+                    name: "API_KEY",
+                },
+                &bare,
+            )
+            .expect_err("old format");
+        assert!(matches!(err, SecretError::OldFormat { .. }), "{err}");
+        assert!(err.to_string().contains("at-run secrets set"), "{err}");
+        assert!(!err.to_string().contains("bare value"));
     }
 
     #[test]

@@ -5,13 +5,14 @@
 //! `latest` is resolved afresh on every call, so a new deploy is served on the very next
 //! call; an exact version is remembered for a minute. Code is cached by CID in memory
 //! and on disk (content-addressed, so it never goes stale), and verified whenever read.
+//! Both caches are bounded in bytes; on disk each author also has a quota, so one
+//! author's many versions evict their own code, not everyone else's.
 
-use std::path::PathBuf;
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use moka::future::Cache;
 use semver::Version;
 use url::Url;
@@ -24,9 +25,15 @@ use crate::atproto::net::HttpClient;
 use crate::atproto::records::{BUNDLE_NSID, BundleRecord};
 use crate::atproto::syntax::{Cid, Did};
 use crate::atproto::xrpc::XrpcClient;
+use crate::filecache::FileCache;
 
 /// Largest bundle accepted, in bytes (the Lexicon's limit).
 pub const MAX_BUNDLE_BYTES: usize = 5_000_000;
+/// Most `dev.atrun.bundle` (or `dev.atrun.secret`) records of one author read to find a
+/// bundle (or its secrets), and most bytes of listing: an author past them is told to
+/// delete old versions, and a PDS cannot make the runner page forever.
+pub const MAX_LISTED_RECORDS: usize = 2000;
+pub const MAX_LISTED_BYTES: usize = 8 * 1024 * 1024;
 
 /// Which version of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -75,14 +82,18 @@ pub struct ResolvedBundle {
 pub struct BundleStore {
     identity: Arc<IdentityResolver>,
     http: HttpClient,
-    blob_dir: PathBuf,
+    allowed_authors: Option<HashSet<Did>>,
+    disk: FileCache,
     code: Cache<Cid, Arc<str>>,
     pinned: Cache<(Did, String, Version), ResolvedBundle>,
 }
 
-fn upstream(err: AtprotoError) -> RunnerError {
+pub(super) fn upstream(err: AtprotoError) -> RunnerError {
     match err {
         err if err.is_input_error() => RunnerError::InvalidRequest(err.to_string()),
+        err @ AtprotoError::TooMany { .. } => RunnerError::InvalidBundle(format!(
+            "{err}: the author should delete records they no longer need"
+        )),
         err if err.is_unresolvable() => RunnerError::NotFound(err.to_string()),
         err => {
             tracing::warn!(target: "atrun", error = %err, "a bundle's PDS or identity failed");
@@ -92,12 +103,19 @@ fn upstream(err: AtprotoError) -> RunnerError {
 }
 
 impl BundleStore {
-    /// A store caching code under `blob_dir`.
-    pub fn new(identity: Arc<IdentityResolver>, http: HttpClient, blob_dir: PathBuf) -> Self {
+    /// A store finding bundles of `allowed_authors` only (`None`: anyone's), caching
+    /// their code in `disk`.
+    pub fn new(
+        identity: Arc<IdentityResolver>,
+        http: HttpClient,
+        disk: FileCache,
+        allowed_authors: Option<HashSet<Did>>,
+    ) -> Self {
         Self {
             identity,
             http,
-            blob_dir,
+            allowed_authors,
+            disk,
             code: Cache::builder()
                 .weigher(|_, code: &Arc<str>| u32::try_from(code.len()).unwrap_or(u32::MAX))
                 .max_capacity(256 * 1024 * 1024)
@@ -114,7 +132,18 @@ impl BundleStore {
         XrpcClient::new(self.http.clone(), pds.clone())
     }
 
-    /// Locates `name` at `version` in `actor`'s repository.
+    /// Refuses authors this runner does not run.
+    pub fn check_author(&self, did: &Did) -> Result<(), RunnerError> {
+        match &self.allowed_authors {
+            Some(allowed) if !allowed.contains(did) => Err(RunnerError::NotAllowed(format!(
+                "this runner does not run bundles by {did}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Locates `name` at `version` in `actor`'s repository: an author the runner does not
+    /// run is refused before anything of theirs is read.
     pub async fn resolve(
         &self,
         actor: &str,
@@ -123,6 +152,7 @@ impl BundleStore {
     ) -> Result<ResolvedBundle, RunnerError> {
         let identity = self.identity.resolve_actor(actor).await.map_err(upstream)?;
         let did = identity.did;
+        self.check_author(&did)?;
         if let VersionSpec::Exact(exact) = version
             && let Some(found) = self
                 .pinned
@@ -132,9 +162,8 @@ impl BundleStore {
             return Ok(found);
         }
         let xrpc = self.pds(&identity.pds);
-        let records: Vec<_> = xrpc
-            .list_records(&did, BUNDLE_NSID)
-            .try_collect()
+        let records = xrpc
+            .list_all_records(&did, BUNDLE_NSID, MAX_LISTED_RECORDS, MAX_LISTED_BYTES)
             .await
             .map_err(upstream)?;
         let mut candidates: Vec<(Version, String, Cid)> = records
@@ -185,9 +214,14 @@ impl BundleStore {
         if let Some(code) = self.code.get(cid).await {
             return Ok(code);
         }
-        let path = self.blob_dir.join(format!("{cid}.js"));
-        let code: Arc<str> = match tokio::fs::read(&path).await {
-            Ok(bytes) if verify_blob(cid, &bytes).is_ok() => code_text(bytes)?,
+        // Keyed by the author too: their quota counts it, and another author's bundle
+        // with the same code is fetched from that author's PDS, not taken from here.
+        let key = format!(
+            "{}.{cid}.js",
+            super::short_digest(bundle.did.as_str().as_bytes())
+        );
+        let code: Arc<str> = match self.disk.read(&key).await {
+            Some(bytes) if verify_blob(cid, &bytes).is_ok() => code_text(bytes)?,
             _ => {
                 let bytes = self
                     .pds(&bundle.pds)
@@ -197,7 +231,7 @@ impl BundleStore {
                     .to_vec();
                 // Checked before anything the author chose is written to disk.
                 let code = code_text(bytes)?;
-                if let Err(err) = crate::fsutil::write_atomically(&path, code.as_bytes()).await {
+                if let Err(err) = self.disk.write(&key, code.as_bytes()).await {
                     tracing::warn!(%cid, error = %err, "could not cache bundle code on disk");
                 }
                 code

@@ -43,7 +43,7 @@ impl BundleTaskInput {
 /// The one task kind for every bundle export declared a `task`: its input names
 /// the bundle, version and export, and its lane carries the export's concurrency
 /// and cache TTL, so pending bundle tasks are claimed after a restart by any server.
-pub(super) fn bundle_task(runner: Weak<Runner>, concurrency: u32) -> TaskDef {
+pub(super) fn bundle_task(runner: Weak<Runner>, concurrency: u32, per_author: u32) -> TaskDef {
     TaskDef::typed(BUNDLE_TASK, move |input: BundleTaskInput, ctx| {
         let runner = runner.clone();
         async move {
@@ -54,11 +54,10 @@ pub(super) fn bundle_task(runner: Weak<Runner>, concurrency: u32) -> TaskDef {
             let (bundle, manifest) = runner
                 .describe(&input.did, &input.name, &version)
                 .await
-                .map_err(|err| match err {
-                    RunnerError::Upstream(_) | RunnerError::Unavailable(_) => {
-                        TaskFailure::retry(err.to_string())
-                    }
-                    other => TaskFailure::fatal(other.to_string()),
+                .map_err(|err| {
+                    let retryable =
+                        matches!(err, RunnerError::Upstream(_) | RunnerError::Unavailable(_));
+                    failure(err, retryable)
                 })?;
             let Some(ExportKind::Task { timeout, .. }) = manifest.exports.get(&input.export)
             else {
@@ -88,17 +87,34 @@ pub(super) fn bundle_task(runner: Weak<Runner>, concurrency: u32) -> TaskDef {
                     "headers": headers,
                     "body": base64::engine::general_purpose::STANDARD.encode(body),
                 })),
-                Err(RunnerError::Handler(message)) => Err(TaskFailure::retry(message)),
                 Err(
                     err @ (RunnerError::InvalidBundle(_)
                     | RunnerError::Secret(_)
                     | RunnerError::NotAllowed(_)),
-                ) => Err(TaskFailure::fatal(err.to_string())),
-                Err(err) => Err(TaskFailure::retry(err.to_string())),
+                ) => Err(failure(err, false)),
+                Err(err) => Err(failure(err, true)),
             }
         }
     })
     .concurrency(concurrency)
+    .per_owner(per_author)
     .timeout(manifest::MAX_TASK_TIMEOUT + Duration::from_secs(5))
     .max_attempts(2)
+}
+
+/// A bundle task's failure: the public message the edge would give for `err`, its kind,
+/// and `err` itself as the internal cause when that says more.
+fn failure(err: RunnerError, retryable: bool) -> TaskFailure {
+    let public = err.public_message();
+    let base = if retryable {
+        TaskFailure::retry(public.clone())
+    } else {
+        TaskFailure::fatal(public.clone())
+    }
+    .kind(err.failure_kind());
+    if public == err.to_string() {
+        base
+    } else {
+        base.because(err)
+    }
 }

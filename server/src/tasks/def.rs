@@ -10,10 +10,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::{FailureKind, TaskError};
+
 /// The future a handler returns.
 pub type TaskFuture = Pin<Box<dyn Future<Output = Result<Value, TaskFailure>> + Send>>;
 type Handler = dyn Fn(TaskContext) -> TaskFuture + Send + Sync;
 type Validator = dyn Fn(&Value) -> Result<(), String> + Send + Sync;
+type AdmitFuture = Pin<Box<dyn Future<Output = Result<(), TaskError>> + Send>>;
+type Admit = dyn Fn(Value) -> AdmitFuture + Send + Sync;
 
 /// What a handler gets.
 #[derive(Debug, Clone)]
@@ -26,30 +30,54 @@ pub struct TaskContext {
     pub attempt: u32,
 }
 
-/// Why an attempt failed.
+/// Why an attempt failed: a public message (what clients see as the task's error), the
+/// internal cause (only the log sees it), what kind of failure it is, and whether
+/// another attempt could succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskFailure {
-    /// Shown to clients as the task's error.
+    /// Shown to clients as the task's error: never an internal detail.
     pub message: String,
+    /// The internal cause, logged with the task's id, never stored or shown.
+    pub cause: Option<String>,
+    /// Whose fault it is, so which status the HTTP edge answers.
+    pub kind: FailureKind,
     /// Whether another attempt could succeed.
     pub retryable: bool,
 }
 
 impl TaskFailure {
-    /// A failure worth retrying (an upstream timeout, say).
+    /// A failure worth retrying (an upstream timeout, say); an internal one unless
+    /// [`Self::kind`] says otherwise.
     pub fn retry(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            cause: None,
+            kind: FailureKind::Internal,
             retryable: true,
         }
     }
 
-    /// A failure no retry will fix (the input names nothing, say).
+    /// A failure no retry will fix, caused by the input unless [`Self::kind`] says
+    /// otherwise (the input names nothing, say).
     pub fn fatal(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            cause: None,
+            kind: FailureKind::Input,
             retryable: false,
         }
+    }
+
+    /// The same failure, of kind `kind`.
+    pub fn kind(mut self, kind: FailureKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The same failure, with an internal `cause` for the log.
+    pub fn because(mut self, cause: impl fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
     }
 }
 
@@ -71,8 +99,10 @@ pub struct TaskDef {
     pub(super) max_attempts: u32,
     pub(super) backoff: Duration,
     pub(super) public: bool,
+    pub(super) per_owner: Option<u32>,
     pub(super) handler: Arc<Handler>,
     pub(super) validate: Option<Arc<Validator>>,
+    pub(super) admit: Option<Arc<Admit>>,
 }
 
 impl fmt::Debug for TaskDef {
@@ -104,8 +134,10 @@ impl TaskDef {
             max_attempts: 3,
             backoff: Duration::from_secs(1),
             public: false,
+            per_owner: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
             validate: None,
+            admit: None,
         }
     }
 
@@ -125,8 +157,11 @@ impl TaskDef {
                 let input: I = serde_json::from_value(ctx.input.clone())
                     .map_err(|err| TaskFailure::fatal(format!("invalid input: {err}")))?;
                 let output = handler(input, ctx).await?;
-                serde_json::to_value(output)
-                    .map_err(|err| TaskFailure::fatal(format!("unserialisable output: {err}")))
+                serde_json::to_value(output).map_err(|err| {
+                    TaskFailure::fatal("the task's output could not be stored")
+                        .kind(FailureKind::Internal)
+                        .because(err)
+                })
             }
         });
         def.validate = Some(Arc::new(|value: &Value| {
@@ -191,6 +226,26 @@ impl TaskDef {
     /// Whether `POST /api/tasks/{name}` may submit it.
     pub fn public(mut self, public: bool) -> Self {
         self.public = public;
+        self
+    }
+
+    /// The most tasks of one owner (see [`super::Lane::owner`]) running at once, across
+    /// all processes: so one owner cannot take every slot of a kind shared by many.
+    pub fn per_owner(mut self, limit: u32) -> Self {
+        self.per_owner = Some(limit.max(1));
+        self
+    }
+
+    /// A check every new submission passes before it becomes a row (a cached or
+    /// in-flight task for the same input skips it): whatever the input names must exist,
+    /// say. It may read the database or the network; it refuses with
+    /// [`TaskError::InvalidInput`] or [`TaskError::NotFound`].
+    pub fn admit<F, Fut>(mut self, check: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), TaskError>> + Send + 'static,
+    {
+        self.admit = Some(Arc::new(move |input| Box::pin(check(input))));
         self
     }
 

@@ -8,7 +8,23 @@
 //! ([`TaskSystem::submit`]) is idempotent: the canonical JSON of the input (keys sorted)
 //! is the dedupe key, and while a task for that key is pending or running, or its result
 //! is younger than `cache_ttl` (a failure: younger than the short failure TTL), the same
-//! task is returned. Clients follow a task through [`app::tasks::TaskView`].
+//! task is returned. Clients follow a [`Task`] (the web edge shows it as the pages'
+//! `TaskView`). A failure carries a public message, kept with the task, and an internal
+//! cause, which only the log sees.
+//!
+//! # Many owners, one queue
+//!
+//! Bundle tasks of every author share one kind, so one author, or anonymous callers of
+//! one bundle, must not be able to hold up everyone else. A task may carry a [`Lane`]
+//! with an owner (the author). Claiming leaves out kinds, lanes and owners at their
+//! limit and takes the rest round-robin, so a saturated lane never delays another; a
+//! kind may cap the running tasks of one owner ([`TaskDef::per_owner`]); at most
+//! [`TaskPolicy::max_pending`] tasks wait per lane (or per kind without lanes) and
+//! [`TaskPolicy::max_pending_per_owner`] per owner, beyond which submissions are refused
+//! ([`TaskError::QueueFull`]); a kind may check inputs before they become rows
+//! ([`TaskDef::admit`]); each owner's finished results are kept within
+//! [`TaskPolicy::results_per_owner_bytes`] (the oldest go first); and the in-memory
+//! caches of finished tasks are bounded in bytes.
 //!
 //! # Durability
 //!
@@ -22,6 +38,7 @@
 //!
 //! # Layout
 //!
+//! - `task`: [`Task`], [`Status`], [`FailureKind`]: what the task system reports.
 //! - `def`: [`TaskDef`], [`TaskContext`], [`TaskFailure`].
 //! - `clock`: the time rules are measured in ([`ManualClock`] in tests).
 //! - `canonical`: canonical JSON and dedupe keys.
@@ -37,13 +54,13 @@ mod def;
 mod metrics;
 pub mod scheduler;
 mod store;
+mod task;
 mod worker;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use app::tasks::TaskView;
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
@@ -54,12 +71,15 @@ pub use clock::{Clock, ManualClock};
 pub use def::{TaskContext, TaskDef, TaskFailure, TaskFuture};
 pub use metrics::TaskMetrics;
 pub use store::{now_ms, rfc3339};
+pub use task::{FailureKind, Status, Task};
 
 use metrics::Counters;
-use store::Store;
+use store::{Admission, QueueLimits, Store};
 
 /// Largest accepted task input, as JSON bytes.
 pub const MAX_INPUT_BYTES: usize = 64 * 1024;
+/// Longest public error message kept with a failed task.
+const MAX_ERROR_BYTES: usize = 2048;
 
 /// How the task system runs in this process.
 #[derive(Debug, Clone)]
@@ -76,6 +96,15 @@ pub struct TaskPolicy {
     pub drain_timeout: Duration,
     /// Most tasks claimed per database round trip.
     pub claim_batch: usize,
+    /// Most tasks waiting per lane, or per kind for tasks without a lane.
+    pub max_pending: u32,
+    /// Most tasks waiting for one owner, over all its lanes.
+    pub max_pending_per_owner: u32,
+    /// Bytes of finished tasks (input, result, error) kept per owner; the oldest are
+    /// deleted beyond it.
+    pub results_per_owner_bytes: u64,
+    /// Bytes of finished tasks kept in memory, for reads that skip the database.
+    pub memory_cache_bytes: u64,
     /// Names this server across restarts ([`node_id`]): on start it takes back the
     /// tasks it was running when it stopped, instead of waiting for their leases.
     pub node_id: String,
@@ -91,6 +120,10 @@ impl Default for TaskPolicy {
             failure_ttl: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
             claim_batch: 32,
+            max_pending: 1000,
+            max_pending_per_owner: 4000,
+            results_per_owner_bytes: 64 * 1024 * 1024,
+            memory_cache_bytes: 64 * 1024 * 1024,
             node_id: uuid::Uuid::now_v7().simple().to_string(),
             clock: Clock::system(),
         }
@@ -106,17 +139,31 @@ pub enum TaskError {
     /// The input is not acceptable; nothing was stored.
     #[error("invalid task input: {0}")]
     InvalidInput(String),
+    /// What the input names does not exist; nothing was stored.
+    #[error("{0}")]
+    NotFound(String),
+    /// Too many tasks are waiting in the queue this one would join; nothing was stored.
+    #[error("{0}")]
+    QueueFull(String),
+    /// The input could not be checked right now (see [`TaskDef::admit`]); nothing was
+    /// stored.
+    #[error("{0}")]
+    Unavailable(String),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
 }
 
 /// Limits a task carries itself: tasks of one kind may fall in many lanes, each with
-/// its own concurrency and result TTL (one bundle export each, for the `atrun` kind).
+/// its own concurrency and result TTL (one bundle export each, for the `atrun` kind),
+/// and each lane belongs to an owner (the bundle's author).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lane {
     /// Names the lane; tasks with the same key share its concurrency.
     pub key: String,
+    /// Whose work the lane's tasks are: their running tasks, waiting tasks and kept
+    /// results are bounded together.
+    pub owner: String,
     /// Most of its tasks running at once, across all processes.
     pub concurrency: u32,
     /// How long a completed result is reused.
@@ -127,7 +174,7 @@ pub struct Lane {
 #[derive(Debug, Clone)]
 pub struct Submitted {
     /// The task.
-    pub view: TaskView,
+    pub task: Task,
     /// Whether an existing task was returned (in flight, or a cached result).
     pub reused: bool,
 }
@@ -141,7 +188,7 @@ pub struct TaskSystem {
 struct Inner {
     store: Store,
     /// Finished tasks by id: they no longer change, so reads skip the database.
-    finished_views: moka::sync::Cache<String, TaskView>,
+    finished_tasks: moka::sync::Cache<String, store::TaskRow>,
     /// Finished tasks by name and dedupe key, for cache hits without the database
     /// (still checked against their expiry on every use).
     finished_rows: moka::sync::Cache<(String, String), store::TaskRow>,
@@ -151,6 +198,9 @@ struct Inner {
     wake: Notify,
     finished: broadcast::Sender<String>,
     counters: Counters,
+    /// Bytes of results each owner finished in this process since their results were
+    /// last trimmed to budget.
+    owner_growth: moka::sync::Cache<String, u64>,
 }
 
 impl TaskSystem {
@@ -165,9 +215,17 @@ impl TaskSystem {
         );
         Ok(Self {
             inner: Arc::new(Inner {
-                store: Store::open(db).await?,
-                finished_views: finished_cache(),
-                finished_rows: finished_cache(),
+                store: Store::open(
+                    db,
+                    QueueLimits {
+                        per_lane: policy.max_pending,
+                        per_owner: policy.max_pending_per_owner,
+                    },
+                )
+                .await?,
+                finished_tasks: finished_cache(policy.memory_cache_bytes / 2),
+                finished_rows: finished_cache(policy.memory_cache_bytes / 2),
+                owner_growth: moka::sync::Cache::new(10_000),
                 defs: RwLock::new(HashMap::new()),
                 policy,
                 worker_id,
@@ -247,10 +305,18 @@ impl TaskSystem {
             None => match self.inner.store.reusable(name, &key, now).await? {
                 Some(row) => (row, true),
                 None => {
-                    self.inner
+                    if let Some(admit) = &def.admit {
+                        admit(input).await?;
+                    }
+                    match self
+                        .inner
                         .store
                         .submit(name, &key, &canonical, def.max_attempts, lane.as_ref(), now)
                         .await?
+                    {
+                        Admission::Row(row, reused) => (row, reused),
+                        Admission::Full(why) => return Err(TaskError::QueueFull(why)),
+                    }
                 }
             },
         };
@@ -266,36 +332,55 @@ impl TaskSystem {
             self.inner.wake.notify_one();
         }
         Ok(Submitted {
-            view: row.view(),
+            task: row.task(),
             reused,
         })
     }
 
+    /// Submits `input` (see [`Self::submit_in`]) and waits up to `wait` for the task to
+    /// finish: the one way every endpoint that starts a task answers.
+    pub async fn submit_and_wait(
+        &self,
+        name: &str,
+        input: Value,
+        lane: Option<Lane>,
+        wait: Duration,
+    ) -> Result<Task, TaskError> {
+        let submitted = self.submit_in(name, input, lane).await?;
+        if wait.is_zero() || submitted.task.status.is_terminal() {
+            return Ok(submitted.task);
+        }
+        Ok(self
+            .wait(&submitted.task.id, wait)
+            .await?
+            .unwrap_or(submitted.task))
+    }
+
     /// The task `id`, if it exists.
-    pub async fn get(&self, id: &str) -> Result<Option<TaskView>, TaskError> {
-        if let Some(view) = self.inner.finished_views.get(id) {
-            return Ok(Some(view));
+    pub async fn get(&self, id: &str) -> Result<Option<Task>, TaskError> {
+        if let Some(row) = self.inner.finished_tasks.get(id) {
+            return Ok(Some(row.task()));
         }
-        let view = self.inner.store.get(id).await?.map(|row| row.view());
-        if let Some(view) = view.as_ref().filter(|v| v.status.is_terminal()) {
+        let row = self.inner.store.get(id).await?;
+        if let Some(row) = row.as_ref().filter(|row| row.status.is_terminal()) {
             self.inner
-                .finished_views
-                .insert(id.to_string(), view.clone());
+                .finished_tasks
+                .insert(id.to_string(), row.clone());
         }
-        Ok(view)
+        Ok(row.map(|row| row.task()))
     }
 
     /// The task `id`, waiting up to `wait` for it to complete or fail.
-    pub async fn wait(&self, id: &str, wait: Duration) -> Result<Option<TaskView>, TaskError> {
+    pub async fn wait(&self, id: &str, wait: Duration) -> Result<Option<Task>, TaskError> {
         let deadline = tokio::time::Instant::now() + wait;
         let mut finished = self.inner.finished.subscribe();
         loop {
-            let Some(view) = self.get(id).await? else {
+            let Some(task) = self.get(id).await? else {
                 return Ok(None);
             };
             let now = tokio::time::Instant::now();
-            if view.status.is_terminal() || now >= deadline {
-                return Ok(Some(view));
+            if task.status.is_terminal() || now >= deadline {
+                return Ok(Some(task));
             }
             // Woken by this process finishing the task; the poll covers other processes.
             let poll = (deadline - now).min(Duration::from_millis(250));
@@ -330,6 +415,29 @@ impl TaskSystem {
     /// each scrape.
     pub async fn refresh_gauges(&self) -> Result<(), TaskError> {
         self.metrics().await.map(drop)
+    }
+
+    /// Counts `bytes` of results finished for `owner`; once they add up to an eighth of
+    /// the owner's budget, trims the owner's kept results to the budget.
+    async fn owner_finished(&self, owner: &str, bytes: u64) {
+        let budget = self.inner.policy.results_per_owner_bytes;
+        let grown = self.inner.owner_growth.get(owner).unwrap_or(budget) + bytes;
+        if grown < budget / 8 {
+            self.inner.owner_growth.insert(owner.to_string(), grown);
+            return;
+        }
+        self.inner.owner_growth.insert(owner.to_string(), 0);
+        match self.inner.store.trim_owner(owner, budget).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(
+                owner,
+                deleted,
+                "an owner's kept task results reached their budget; the oldest were deleted"
+            ),
+            Err(err) => {
+                tracing::warn!(owner, error = %err, "trimming an owner's task results failed")
+            }
+        }
     }
 
     /// Deletes finished tasks whose results expired more than `grace` ago.
@@ -383,13 +491,27 @@ pub fn node_id(data_dir: &std::path::Path) -> std::io::Result<String> {
     Ok(id)
 }
 
-fn finished_cache<K, V>() -> moka::sync::Cache<K, V>
+/// A cache of finished rows holding at most `max_bytes` of them.
+fn finished_cache<K>(max_bytes: u64) -> moka::sync::Cache<K, store::TaskRow>
 where
     K: std::hash::Hash + Eq + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
 {
     moka::sync::Cache::builder()
-        .max_capacity(100_000)
+        .weigher(|_, row: &store::TaskRow| row.weight())
+        .max_capacity(max_bytes)
         .time_to_live(Duration::from_secs(600))
         .build()
+}
+
+/// `message`, cut to at most [`MAX_ERROR_BYTES`] at a character boundary.
+fn bounded_message(mut message: String) -> String {
+    if message.len() > MAX_ERROR_BYTES {
+        let mut end = MAX_ERROR_BYTES;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
 }

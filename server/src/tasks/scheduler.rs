@@ -63,12 +63,16 @@ impl FromStr for Schedule {
             let n: u64 = digits
                 .parse()
                 .map_err(|_| format!("bad interval {every:?}"))?;
-            let seconds = match unit {
-                "s" => n,
-                "m" => n * 60,
-                "h" => n * 3600,
+            let unit_seconds = match unit {
+                "s" => 1,
+                "m" => 60,
+                "h" => 3600,
                 _ => return Err(format!("bad interval unit in {every:?} (use s, m or h)")),
             };
+            let seconds = n
+                .checked_mul(unit_seconds)
+                .filter(|seconds| *seconds <= MAX_INTERVAL_SECS)
+                .ok_or_else(|| format!("the interval {every:?} is longer than a year"))?;
             if seconds == 0 {
                 return Err("the interval must be positive".into());
             }
@@ -79,6 +83,9 @@ impl FromStr for Schedule {
             .map_err(|err| format!("bad cron expression {value:?}: {err}"))
     }
 }
+
+/// Longest `every` interval: a year.
+const MAX_INTERVAL_SECS: u64 = 366 * 24 * 3600;
 
 impl fmt::Display for Schedule {
     /// The form [`Schedule::from_str`] reads: `every 15m`, or the cron expression.
@@ -104,7 +111,9 @@ impl Schedule {
     fn next_after(&self, last_run_at: Option<i64>, first_seen_at: i64) -> i64 {
         match self {
             Self::Every(every) => match last_run_at {
-                Some(last) => last + i64::try_from(every.as_millis()).unwrap_or(i64::MAX),
+                Some(last) => {
+                    last.saturating_add(i64::try_from(every.as_millis()).unwrap_or(i64::MAX))
+                }
                 None => first_seen_at,
             },
             Self::Cron(cron) => {
@@ -476,6 +485,19 @@ mod tests {
         );
         assert!(
             matches!("every 30s".parse::<Schedule>(), Ok(Schedule::Every(d)) if d == Duration::from_secs(30))
+        );
+        for huge in [
+            "every 18446744073709551615h",
+            "every 5124095576030432h",
+            "every 99999999999m",
+            "every 367d",
+            "every 9000h",
+        ] {
+            assert!(huge.parse::<Schedule>().is_err(), "{huge}");
+        }
+        assert!(
+            Schedule::Every(Duration::from_secs(3600)).next_after(Some(i64::MAX - 5), 0)
+                == i64::MAX
         );
         assert!(matches!(
             "*/10 * * * *".parse::<Schedule>(),

@@ -39,6 +39,7 @@ pub(super) async fn dispatch(system: TaskSystem, shutdown: CancellationToken) {
     let mut running: JoinSet<()> = JoinSet::new();
     let mut in_flight: HashMap<tokio::task::Id, String> = HashMap::new();
     loop {
+        let mut batch_full = false;
         while let Some(done) = running.try_join_next_with_id() {
             in_flight.remove(&finished_id(done));
         }
@@ -60,6 +61,7 @@ pub(super) async fn dispatch(system: TaskSystem, shutdown: CancellationToken) {
                     .await
                 {
                     Ok(claimed) => {
+                        batch_full = claimed.len() >= room;
                         for task in claimed {
                             let Some(def) = defs.get(&task.name).cloned() else {
                                 continue;
@@ -76,6 +78,10 @@ pub(super) async fn dispatch(system: TaskSystem, shutdown: CancellationToken) {
             Err(err) => tracing::error!(error = %err, "looking for tasks failed"),
         }
 
+        // A full batch may have left more work behind: claim again at once.
+        if batch_full && !shutdown.is_cancelled() {
+            continue;
+        }
         // A due time already past belongs to work held back by a concurrency cap: a
         // completion wakes us for it, so waiting for it would only spin.
         let due = (inner.store.next_due(&names).await.ok().flatten()).filter(|due| *due > now);
@@ -146,6 +152,7 @@ fn snapshot(system: &TaskSystem) -> (HashMap<String, ClaimPolicy>, HashMap<Strin
         .map(|(name, def)| {
             let policy = ClaimPolicy {
                 concurrency: def.concurrency,
+                per_owner: def.per_owner,
                 max_attempts: def.max_attempts,
                 failure_ttl_ms: ms(def.failure_ttl.unwrap_or(failure_ttl)),
             };
@@ -171,7 +178,9 @@ async fn attempt(system: TaskSystem, def: Arc<TaskDef>, task: Claimed) {
     let mut handler = tokio::spawn((def.handler)(context));
     let result = match tokio::time::timeout(def.timeout, &mut handler).await {
         Ok(Ok(result)) => result,
-        Ok(Err(join)) if join.is_panic() => Err(TaskFailure::retry("the task panicked")),
+        Ok(Err(join)) if join.is_panic() => {
+            Err(TaskFailure::retry("the task failed unexpectedly").because("the handler panicked"))
+        }
         Ok(Err(_)) => Err(TaskFailure::retry("the task was cancelled")),
         Err(_) => {
             handler.abort();
@@ -184,6 +193,14 @@ async fn attempt(system: TaskSystem, def: Arc<TaskDef>, task: Claimed) {
     renewal.abort();
 
     let now = inner.policy.clock.now_ms();
+    if let Err(TaskFailure {
+        message,
+        cause: Some(cause),
+        ..
+    }) = &result
+    {
+        tracing::warn!(task = %task.id, kind = %task.name, attempt = task.attempt, %message, %cause, "a task attempt failed");
+    }
     let outcome = match result {
         Ok(value) => Outcome::Complete {
             result: value.to_string(),
@@ -191,13 +208,19 @@ async fn attempt(system: TaskSystem, def: Arc<TaskDef>, task: Claimed) {
         },
         Err(failure) if failure.retryable && task.attempt < def.max_attempts => Outcome::Retry {
             run_at: now + ms(def.backoff_before(task.attempt + 1)),
-            error: failure.message,
+            error: super::bounded_message(failure.message),
         },
         Err(failure) => Outcome::Failed {
             expires_at: now + ms(def.failure_ttl.unwrap_or(inner.policy.failure_ttl)),
-            error: failure.message,
+            error: super::bounded_message(failure.message),
+            failure: failure.kind,
         },
     };
+    let kept_bytes = match &outcome {
+        Outcome::Complete { result, .. } => result.len() + task.input.len(),
+        Outcome::Failed { error, .. } => error.len() + task.input.len(),
+        Outcome::Retry { .. } => 0,
+    } as u64;
     let counter = match &outcome {
         Outcome::Complete { .. } => &inner.counters.completed,
         Outcome::Retry { .. } => &inner.counters.retried,
@@ -210,6 +233,11 @@ async fn attempt(system: TaskSystem, def: Arc<TaskDef>, task: Claimed) {
     {
         Ok(true) => {
             counter.inc();
+            if let Some(owner) = &task.owner
+                && kept_bytes > 0
+            {
+                system.owner_finished(owner, kept_bytes).await;
+            }
         }
         Ok(false) => {
             tracing::warn!(task = %task.id, "lease lost before the task finished; outcome dropped")

@@ -67,6 +67,10 @@ impl FrameGrabber {
     }
 
     /// The frame at `at` seconds, scaled into `width`×`height` (letterboxed).
+    ///
+    /// Holds one of the `concurrency` slots from the segment's download to the end of
+    /// its decoding: however many frames are asked for at once, at most that many
+    /// segments are in memory.
     pub async fn frame(
         &self,
         timeline: &Timeline,
@@ -74,6 +78,11 @@ impl FrameGrabber {
         width: u32,
         height: u32,
     ) -> Result<RgbImage, VodError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| VodError::Unavailable("shutting down".into()))?;
         let (segment, offset) = timeline.locate(at);
         let init = match &segment.init {
             Some(init) => Some(self.init(init).await?),
@@ -89,16 +98,20 @@ impl FrameGrabber {
             bytes.extend_from_slice(init);
         }
         bytes.extend_from_slice(&media);
+        let format = container(&bytes)?;
         tokio::fs::write(file.path(), &bytes)
             .await
             .map_err(|err| VodError::Unavailable(format!("writing a temporary file: {err}")))?;
         drop(bytes);
         let path = file.path().to_path_buf();
-        match self.decode(&path, Some(offset), width, height).await? {
+        match self
+            .decode(&path, format, Some(offset), width, height)
+            .await?
+        {
             Some(frame) => Ok(frame),
             // The offset fell after the segment's last frame: take its first.
             None => self
-                .decode(&path, None, width, height)
+                .decode(&path, format, None, width, height)
                 .await?
                 .ok_or_else(|| VodError::Media("the segment holds no video frame".into())),
         }
@@ -122,7 +135,10 @@ impl FrameGrabber {
             if length == 0 {
                 return Ok(Bytes::new());
             }
-            request = request.header(RANGE, format!("bytes={offset}-{}", offset + length - 1));
+            let last = offset.checked_add(length - 1).ok_or_else(|| {
+                VodError::Upstream("the playlist has an impossible byte range".into())
+            })?;
+            request = request.header(RANGE, format!("bytes={offset}-{last}"));
         }
         let response = self.http.send(request).await.map_err(media_error)?;
         let status = response.status();
@@ -134,8 +150,10 @@ impl FrameGrabber {
         }
         let partial = status == reqwest::StatusCode::PARTIAL_CONTENT;
         let cap = match resource.range {
-            Some((offset, length)) if !partial => (offset + length) as usize,
-            Some((_, length)) => length as usize,
+            Some((offset, length)) if !partial => {
+                usize::try_from(offset.saturating_add(length)).unwrap_or(usize::MAX)
+            }
+            Some((_, length)) => usize::try_from(length).unwrap_or(usize::MAX),
             None => limit,
         };
         let body = self
@@ -158,23 +176,19 @@ impl FrameGrabber {
         }
     }
 
-    /// Decodes one frame of `file` at `offset` (its first frame without one); `None` when
-    /// ffmpeg finds no frame there.
+    /// Decodes one frame of `file` (in container `format`) at `offset` (its first frame
+    /// without one); `None` when ffmpeg finds no frame there. The caller holds a slot.
     async fn decode(
         &self,
         file: &std::path::Path,
+        format: &str,
         offset: Option<f64>,
         width: u32,
         height: u32,
     ) -> Result<Option<RgbImage>, VodError> {
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| VodError::Unavailable("shutting down".into()))?;
         let started = std::time::Instant::now();
         // Dropping the run on timeout drops the child, which kills it (kill_on_drop).
-        let run = self.run_ffmpeg(file, offset, width, height);
+        let run = self.run_ffmpeg(file, format, offset, width, height);
         let (outcome, result) = match tokio::time::timeout(self.timeout, run).await {
             Ok(Ok(Some(frame))) => ("ok", Ok(Some(frame))),
             Ok(Ok(None)) => ("no_frame", Ok(None)),
@@ -194,16 +208,21 @@ impl FrameGrabber {
     async fn run_ffmpeg(
         &self,
         file: &std::path::Path,
+        format: &str,
         offset: Option<f64>,
         width: u32,
         height: u32,
     ) -> Result<Option<RgbImage>, VodError> {
         let mut command = Command::new(&self.ffmpeg);
         command.args(["-nostdin", "-hide_banner", "-loglevel", "error"]);
+        command.args(["-protocol_whitelist", "file"]);
         if let Some(offset) = offset.filter(|o| *o > 0.0) {
             command.arg("-ss").arg(format!("{offset:.3}"));
         }
+        // The container is named, never guessed: a "segment" that is a playlist or an
+        // image sequence would otherwise have ffmpeg open files of its choosing.
         command
+            .args(["-f", format])
             .arg("-i")
             .arg(file)
             .args(["-an", "-sn", "-frames:v", "1", "-vf"])
@@ -268,9 +287,51 @@ impl FrameGrabber {
     }
 }
 
+/// The ffmpeg demuxer for a segment (with its init section in front): `mp4` for fMP4 /
+/// CMAF (a box header first), `mpegts` for MPEG-TS (sync bytes every 188 bytes); anything
+/// else is not a media segment.
+fn container(bytes: &[u8]) -> Result<&'static str, VodError> {
+    const MP4_BOXES: [&[u8; 4]; 6] = [b"ftyp", b"styp", b"moof", b"moov", b"sidx", b"emsg"];
+    if bytes.len() >= 8 && MP4_BOXES.iter().any(|kind| &bytes[4..8] == *kind) {
+        return Ok("mp4");
+    }
+    if bytes.len() >= 188 && bytes[0] == 0x47 && bytes.get(188).is_none_or(|b| *b == 0x47) {
+        return Ok("mpegts");
+    }
+    Err(VodError::Media(
+        "the segment is neither fMP4 nor MPEG-TS".into(),
+    ))
+}
+
 fn media_error(err: NetError) -> VodError {
     match err {
         NetError::Timeout(host) => VodError::Timeout(format!("{host} did not send media in time")),
         other => VodError::Upstream(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_read_only_as_the_containers_they_are() {
+        let mut fmp4 = vec![0, 0, 0, 24];
+        fmp4.extend_from_slice(b"ftypiso6");
+        assert_eq!(container(&fmp4).ok(), Some("mp4"));
+        let mut ts = vec![0u8; 376];
+        ts[0] = 0x47;
+        ts[188] = 0x47;
+        assert_eq!(container(&ts).ok(), Some("mpegts"));
+        let mut not_ts = vec![0u8; 400];
+        not_ts[0] = 0x47;
+        for not_media in [
+            &b"#EXTM3U\n#EXT-X-TARGETDURATION:4\nfile:///etc/passwd\n"[..],
+            b"",
+            b"G",
+            &not_ts,
+        ] {
+            assert!(container(not_media).is_err(), "{not_media:?}");
+        }
     }
 }

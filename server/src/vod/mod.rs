@@ -9,14 +9,14 @@
 //! - [`frames`]: one frame for the price of one segment (init section + byte range,
 //!   decoded by ffmpeg with input seeking).
 //! - [`previews`]: sprite and storyboard layouts, tiling, WebVTT.
-//! - [`cache`]: the size-capped, least-recently-used file cache the images live in.
+//!
+//! The images live in a [`crate::filecache::FileCache`] capped by `VOD_CACHE_MAX_MB`.
 //!
 //! Thumbnails, sprites and storyboards are made by tasks (`vod.thumbnail`, `vod.sprite`,
 //! `vod.storyboard`; concurrency `VOD_FFMPEG_CONCURRENCY`, results kept 24 h, the same
 //! input deduplicated), keyed by the record's CID, so an edited record is made again and
 //! a cached one is a file read.
 
-pub mod cache;
 pub mod frames;
 pub mod metrics;
 pub mod playlist;
@@ -42,10 +42,9 @@ use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::{HttpClient, NetError};
 use crate::atproto::syntax::{self, AtIdentifier, Cid, Did};
 use crate::atproto::xrpc::XrpcClient;
+use crate::filecache::FileCache;
 use crate::tasks::scheduler::{JobDef, Schedule};
-use crate::tasks::{TaskDef, TaskFailure, TaskSystem};
-use app::tasks::TaskStatus;
-use cache::FileCache;
+use crate::tasks::{FailureKind, Status, TaskDef, TaskError, TaskFailure, TaskSystem};
 use frames::FrameGrabber;
 use playlist::{Fetched, PLAYLIST_METHOD, Timeline};
 use previews::Layout;
@@ -131,6 +130,23 @@ impl VodError {
         }
     }
 
+    /// What a client may be told: the request's own mistakes and what does not exist
+    /// say what they are; the origin's, ffmpeg's and our own failures are fixed text,
+    /// their details (hosts, temporary files, ffmpeg's stderr) kept for the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::InvalidRequest(message) | Self::NotFound(_, message) => message.clone(),
+            Self::Upstream(_) => {
+                "the video's origin or its creator's PDS failed; try again later".into()
+            }
+            Self::Timeout(_) => "the video's origin did not answer in time".into(),
+            Self::Media(_) => "the video's media could not be decoded".into(),
+            Self::Pending => self.to_string(),
+            Self::Unavailable(_) => "video processing is unavailable right now".into(),
+        }
+    }
+
+    /// The error a failed task's public message (`Name: message`) stands for.
     fn from_task_message(message: &str) -> Self {
         let (name, text) = message.split_once(": ").unwrap_or(("", message));
         let text = text.to_string();
@@ -140,7 +156,7 @@ impl VodError {
             "UpstreamFailure" => Self::Upstream(text),
             "UpstreamTimeout" => Self::Timeout(text),
             "MediaError" => Self::Media(text),
-            _ => Self::Unavailable(message.to_string()),
+            _ => Self::Unavailable(text),
         }
     }
 
@@ -153,12 +169,19 @@ impl VodError {
     }
 
     fn into_failure(self) -> TaskFailure {
-        let message = format!("{}: {self}", self.name());
-        if self.is_transient() {
+        let message = format!("{}: {}", self.name(), self.public_message());
+        let kind = match &self {
+            Self::InvalidRequest(_) => FailureKind::Input,
+            Self::NotFound(..) => FailureKind::NotFound,
+            Self::Upstream(_) | Self::Timeout(_) | Self::Media(_) => FailureKind::Upstream,
+            Self::Pending | Self::Unavailable(_) => FailureKind::Internal,
+        };
+        let failure = if self.is_transient() {
             TaskFailure::retry(message)
         } else {
             TaskFailure::fatal(message)
-        }
+        };
+        failure.kind(kind).because(self)
     }
 }
 
@@ -169,7 +192,10 @@ fn not_found(message: impl Into<String>) -> VodError {
 /// A failure to read a thumbnail's record or blob: missing for good, or upstream trouble.
 fn blob_error(err: AtprotoError) -> VodError {
     match err {
-        err if err.is_not_found() => VodError::NotFound("BlobNotFound".into(), err.summary()),
+        err if err.is_not_found() => VodError::NotFound(
+            "BlobNotFound".into(),
+            "the creator's PDS no longer has this image".into(),
+        ),
         AtprotoError::Net(net) => origin_error(net),
         other => VodError::Upstream(other.summary()),
     }
@@ -506,26 +532,16 @@ impl Vod {
     /// Submits `kind`'s task for `video` and waits up to [`IMAGE_WAIT`] for its layout.
     async fn ensure(&self, kind: Kind, video: &VideoView) -> Result<Layout, VodError> {
         let input = json!({ "uri": video.uri, "cid": video.cid });
-        let unavailable = |err: crate::tasks::TaskError| {
-            tracing::error!(error = %err, "submitting a VOD task failed");
-            VodError::Unavailable("the task system is unavailable right now".into())
-        };
-        let submitted = self
+        let task = self
             .tasks
-            .submit(kind.task(), input)
+            .submit_and_wait(kind.task(), input, None, IMAGE_WAIT)
             .await
-            .map_err(unavailable)?;
-        let view = if submitted.view.status.is_terminal() {
-            submitted.view
-        } else {
-            self.tasks
-                .wait(&submitted.view.id, IMAGE_WAIT)
-                .await
-                .map_err(unavailable)?
-                .unwrap_or(submitted.view)
-        };
-        match view.status {
-            TaskStatus::Complete => match self.layout(kind, &video.cid).await {
+            .map_err(|err| match err {
+                TaskError::QueueFull(_) => VodError::Pending,
+                other => VodError::Unavailable(format!("submitting a VOD task: {other}")),
+            })?;
+        match task.status {
+            Status::Complete => match self.layout(kind, &video.cid).await {
                 Some(layout) => Ok(layout),
                 // Made on another server (each keeps its own image cache) or evicted
                 // here since: the task's result says done, the files are not here, so
@@ -534,10 +550,10 @@ impl Vod {
                     .await
                     .map_err(|_| VodError::Pending)?,
             },
-            TaskStatus::Failed => Err(VodError::from_task_message(
-                view.error.as_deref().unwrap_or("the task failed"),
+            Status::Failed => Err(VodError::from_task_message(
+                task.error.as_deref().unwrap_or("the task failed"),
             )),
-            TaskStatus::Pending | TaskStatus::Running => Err(VodError::Pending),
+            Status::Pending | Status::Running => Err(VodError::Pending),
         }
     }
 
@@ -555,6 +571,25 @@ impl Vod {
             })
             .await
             .map_err(|err: Arc<VodError>| (*err).clone())
+    }
+
+    /// Whether a task input may become a row: it must name an indexed video at its
+    /// current record version, so junk never reaches the queue.
+    async fn admit(&self, input: Value) -> Result<(), TaskError> {
+        let input: MakeInput = serde_json::from_value(input)
+            .map_err(|err| TaskError::InvalidInput(err.to_string()))?;
+        let video = self.video(&input.uri).await.map_err(|err| match err {
+            VodError::InvalidRequest(message) => TaskError::InvalidInput(message),
+            VodError::NotFound(_, message) => TaskError::NotFound(message),
+            other => TaskError::Unavailable(other.public_message()),
+        })?;
+        if video.cid != input.cid {
+            return Err(TaskError::InvalidInput(format!(
+                "cid {} is not the current version of {} (that is {})",
+                input.cid, input.uri, video.cid
+            )));
+        }
+        Ok(())
     }
 
     /// Makes `kind` for `input` into the cache (the tasks' handler).
@@ -644,10 +679,7 @@ impl Vod {
             Err(err) => {
                 tracing::debug!(uri = %video.uri, error = %err, "no thumbnail blob; taking a frame");
                 let timeline = self.timeline(&video.uri).await?;
-                let at = (timeline.duration * 0.1).clamp(
-                    timeline.duration.min(1.0),
-                    (timeline.duration - 0.5).max(0.0),
-                );
+                let at = thumbnail_time(timeline.duration);
                 let (w, h) = previews::THUMBNAIL_SIZE;
                 let frame = self.frames.frame(&timeline, at, w, h).await?;
                 previews::jpeg(&frame, 85)
@@ -678,10 +710,15 @@ impl Vod {
         if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
             return Ok(bytes.to_vec());
         }
-        let image = image::load_from_memory(&bytes)
-            .map_err(|err| VodError::Media(format!("the thumbnail blob is not an image: {err}")))?;
-        previews::jpeg(&image.to_rgb8(), 85)
-            .map_err(|err| VodError::Media(format!("converting the thumbnail: {err}")))
+        tokio::task::spawn_blocking(move || {
+            let image = previews::decode_untrusted(&bytes).map_err(|err| {
+                VodError::Media(format!("the thumbnail blob is not a usable image: {err}"))
+            })?;
+            previews::jpeg(&image, 85)
+                .map_err(|err| VodError::Media(format!("converting the thumbnail: {err}")))
+        })
+        .await
+        .map_err(|err| VodError::Unavailable(format!("converting the thumbnail: {err}")))?
     }
 
     /// The `thumb` of the `place.stream.livestream` record at `uri`.
@@ -756,6 +793,20 @@ impl Vod {
     }
 }
 
+/// Where a thumbnail frame is taken: a tenth of the way in, but at least a second in
+/// (not the black first frame) and half a second before the end, whichever fits; any
+/// duration, even zero or a few frames long, gives a time within the video.
+fn thumbnail_time(duration: f64) -> f64 {
+    let duration = if duration.is_finite() {
+        duration.max(0.0)
+    } else {
+        0.0
+    };
+    (duration * 0.1)
+        .max(duration.min(1.0))
+        .min((duration - 0.5).max(0.0))
+}
+
 /// The task that makes `kind`, calling back into `vod`.
 pub fn make_task(vod: Weak<Vod>, kind: Kind) -> TaskDef {
     let (concurrency, timeout) = match (&vod.upgrade(), kind) {
@@ -763,6 +814,7 @@ pub fn make_task(vod: Weak<Vod>, kind: Kind) -> TaskDef {
         (Some(vod), _) => (vod.options.ffmpeg_concurrency, Duration::from_secs(180)),
         (None, _) => (1, Duration::from_secs(180)),
     };
+    let admitting = vod.clone();
     TaskDef::typed(kind.task(), move |input: MakeInput, _ctx| {
         let vod = vod.clone();
         async move {
@@ -770,6 +822,15 @@ pub fn make_task(vod: Weak<Vod>, kind: Kind) -> TaskDef {
                 .upgrade()
                 .ok_or_else(|| TaskFailure::retry("shutting down"))?;
             vod.make(kind, input).await.map_err(VodError::into_failure)
+        }
+    })
+    .admit(move |input| {
+        let vod = admitting.clone();
+        async move {
+            let vod = vod
+                .upgrade()
+                .ok_or_else(|| TaskError::Unavailable("shutting down".into()))?;
+            vod.admit(input).await
         }
     })
     .concurrency(u32::try_from(concurrency).unwrap_or(1))
@@ -881,6 +942,32 @@ mod tests {
         }));
         assert!(matches!(down, VodError::Upstream(_)));
         assert!(down.into_failure().retryable, "the task tries again later");
+    }
+
+    #[test]
+    fn a_thumbnail_is_taken_inside_any_video() {
+        for duration in [
+            0.0,
+            0.04,
+            0.5,
+            1.0,
+            1.2,
+            1.49,
+            1.5,
+            3.0,
+            30.0,
+            3600.0,
+            -1.0,
+            f64::NAN,
+        ] {
+            let at = thumbnail_time(duration);
+            assert!(
+                at >= 0.0 && (at <= duration.max(0.0) || !duration.is_finite()),
+                "{duration}: {at}"
+            );
+        }
+        assert_eq!(thumbnail_time(30.0), 3.0);
+        assert_eq!(thumbnail_time(5.0), 1.0);
     }
 
     #[test]

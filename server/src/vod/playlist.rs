@@ -162,13 +162,19 @@ impl Timeline {
         for segment in &media.segments {
             if let Some(map) = &segment.map {
                 let url = resolve(&map.uri, base)?;
-                init = Some(Resource {
-                    range: map
-                        .byte_range
-                        .as_ref()
-                        .map(|r| (r.offset.unwrap_or(0), r.length)),
-                    url,
-                });
+                let range = match &map.byte_range {
+                    Some(r) => {
+                        let offset = r.offset.unwrap_or(0);
+                        offset.checked_add(r.length).ok_or_else(|| {
+                            VodError::Upstream(format!(
+                                "the playlist has an impossible init section byte range for {url}"
+                            ))
+                        })?;
+                        Some((offset, r.length))
+                    }
+                    None => None,
+                };
+                init = Some(Resource { range, url });
             }
             let url = resolve(&segment.uri, base)?;
             let range = match &segment.byte_range {

@@ -144,6 +144,24 @@ pub fn sheet(tiles: &[&Tile], frames: &[RgbImage]) -> RgbImage {
     sheet
 }
 
+/// Largest width or height of an image decoded from someone else's bytes.
+const MAX_DECODED_SIDE: u32 = 8192;
+/// Most memory decoding someone else's image may take.
+const MAX_DECODE_ALLOC_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Decodes an image someone else made (a creator's thumbnail blob), within explicit
+/// limits on its size and on what decoding may allocate. CPU-bound: call it off the
+/// async runtime.
+pub fn decode_untrusted(bytes: &[u8]) -> Result<RgbImage, image::ImageError> {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_DECODED_SIDE);
+    limits.max_image_height = Some(MAX_DECODED_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC_BYTES);
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()?;
+    reader.limits(limits);
+    Ok(reader.decode()?.to_rgb8())
+}
+
 /// A JPEG of `image`.
 pub fn jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>, image::ImageError> {
     let mut out = Vec::new();

@@ -226,7 +226,6 @@ async fn avatar(
         [
             (header::CONTENT_TYPE, avatar.mime_type),
             (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         avatar.bytes,
     )

@@ -347,11 +347,7 @@ impl BearerToken {
             return false;
         };
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        digest
-            .iter()
-            .zip(&self.0)
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+        bool::from(subtle::ConstantTimeEq::ct_eq(&digest[..], &self.0[..]))
     }
 }
 

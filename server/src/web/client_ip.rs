@@ -142,25 +142,6 @@ pub async fn identify(
     next.run(request).await
 }
 
-/// Rate limits key on the [`ClientIp`].
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIpKey;
-
-impl tower_governor::key_extractor::KeyExtractor for ClientIpKey {
-    type Key = IpAddr;
-
-    fn extract<T>(
-        &self,
-        request: &axum::http::Request<T>,
-    ) -> Result<Self::Key, tower_governor::GovernorError> {
-        request
-            .extensions()
-            .get::<ClientIp>()
-            .map(|ip| ip.0)
-            .ok_or(tower_governor::GovernorError::UnableToExtractKey)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

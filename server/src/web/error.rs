@@ -36,6 +36,7 @@ pub struct XrpcError {
     error: Cow<'static, str>,
     message: String,
     cause: Option<String>,
+    retry_after_secs: Option<u32>,
 }
 
 /// The internal cause of an error answer, for [`error_shapes`] to log.
@@ -60,7 +61,14 @@ impl XrpcError {
             error: error.into(),
             message: message.into(),
             cause: None,
+            retry_after_secs: None,
         }
+    }
+
+    /// The same error, telling the client to try again after `secs` (`Retry-After`).
+    pub fn retry_after(mut self, secs: u32) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
     }
 
     /// The same error, with `cause` logged (never sent) when it is answered.
@@ -120,6 +128,11 @@ impl IntoResponse for XrpcError {
             message: &self.message,
         };
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, secs.into());
+        }
         if let Some(cause) = self.cause {
             response.extensions_mut().insert(Cause(cause));
         }

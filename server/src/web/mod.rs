@@ -18,6 +18,7 @@ pub mod native;
 mod oembed;
 mod page_cache;
 mod params;
+pub mod rate_limit;
 mod runner;
 pub mod tasks;
 pub mod vod;
@@ -29,7 +30,7 @@ use app::catalog::ssr::Catalog;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{FromRef, Request};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{any, get, post};
 use axum::{BoxError, Router};
 use leptos::prelude::{LeptosOptions, provide_context};
@@ -37,6 +38,7 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
@@ -74,8 +76,11 @@ pub struct AppState {
     pub tasks: TaskSystem,
     /// The embedded at-run runner.
     pub runner: Arc<crate::runner::Runner>,
-    /// Requests per minute per client IP on `/bundle/...` (0: unlimited).
+    /// Requests per minute per client on `/bundle/...` (0: unlimited).
     pub bundle_rate_limit: u32,
+    /// Task submissions per minute per client (0: unlimited).
+    #[from_ref(skip)]
+    pub task_rate_limit: u32,
     /// The AppView.
     pub appview: Arc<AppView>,
     /// Admin authentication.
@@ -108,6 +113,7 @@ impl AppState {
             tasks: services.tasks.clone(),
             runner: services.runner.clone(),
             bundle_rate_limit: config.atrun_rate_limit,
+            task_rate_limit: config.task_rate_limit,
             db: services.db.clone(),
             appview: services.appview.clone(),
             auth: services.auth.clone(),
@@ -210,9 +216,19 @@ pub fn router(state: AppState) -> Router {
         SIGN_IN_RATE_LIMIT,
     );
 
+    // One limit for every way of submitting a task, so no route adds to another's.
+    let task_limit = limiter(state.task_rate_limit);
     let native = state.native.iter().fold(Router::new(), |router, bundle| {
-        router.merge(bundle.router(&state.tasks))
+        router.merge(bundle.router(&state.tasks, task_limit.clone()))
     });
+    let submit_task = Router::new().route("/api/tasks", post(tasks::submit));
+    let submit_task = match task_limit {
+        Some(limit) => submit_task.layer(axum::middleware::from_fn_with_state(
+            limit,
+            rate_limit::enforce,
+        )),
+        None => submit_task,
+    };
 
     Router::new()
         .merge(native)
@@ -221,7 +237,7 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/at-run", get(runner::well_known))
         .merge(bundles)
         .route("/metrics", get(metrics::serve))
-        .route("/api/tasks", post(tasks::submit))
+        .merge(submit_task)
         .route("/api/tasks/{id}", get(tasks::get))
         .merge(sign_in)
         .route("/admin/logout", post(admin::logout))
@@ -282,6 +298,17 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::middleware::from_fn(error::error_shapes))
                 .layer(HandleErrorLayer::new(request_failed))
                 .timeout(REQUEST_TIMEOUT)
+                // On every response, pages, API, files and bundles' replies alike: no
+                // type sniffing (a bundle's text must not turn into script or a
+                // stylesheet), and other sites see our origin at most.
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("strict-origin-when-cross-origin"),
+                ))
                 .layer(tower_http::limit::RequestBodyLimitLayer::new(
                     MAX_REQUEST_BODY_BYTES,
                 )),
@@ -355,33 +382,21 @@ pub async fn serve(
     Ok(())
 }
 
-/// Per-client-IP ([`client_ip::ClientIp`]) rate limiting of `routes`: `per_minute` requests a minute, with bursts
-/// of up to a tenth of that. Refusals are XRPC `RateLimitExceeded` errors.
+/// A per-client limit of `per_minute` requests (see [`rate_limit`]); none for 0.
+fn limiter(per_minute: u32) -> Option<rate_limit::RateLimit> {
+    (per_minute > 0).then(|| rate_limit::RateLimit::new(per_minute, rate_limit::MAX_CLIENTS))
+}
+
+/// `routes`, limited to `per_minute` requests per client (see [`rate_limit`]); refusals
+/// are XRPC `RateLimitExceeded` errors with `Retry-After`.
 fn rate_limited(routes: Router<AppState>, per_minute: u32) -> Router<AppState> {
-    let config = (per_minute > 0)
-        .then(|| {
-            tower_governor::governor::GovernorConfigBuilder::default()
-                .key_extractor(client_ip::ClientIpKey)
-                .per_millisecond((60_000 / u64::from(per_minute)).max(1))
-                .burst_size((per_minute / 10).max(1))
-                .finish()
-        })
-        .flatten();
-    let Some(config) = config else {
-        return routes;
-    };
-    routes.layer(
-        tower_governor::GovernorLayer::new(config).error_handler(|err| {
-            let status = match err {
-                tower_governor::GovernorError::TooManyRequests { .. } => {
-                    StatusCode::TOO_MANY_REQUESTS
-                }
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            XrpcError::new(status, "RateLimitExceeded", "too many requests; slow down")
-                .into_response()
-        }),
-    )
+    match limiter(per_minute) {
+        Some(limit) => routes.layer(axum::middleware::from_fn_with_state(
+            limit,
+            rate_limit::enforce,
+        )),
+        None => routes,
+    }
 }
 
 async fn api_not_found(uri: Uri) -> XrpcError {

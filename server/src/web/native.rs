@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -30,9 +29,11 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::tasks::{task_response, wait_param};
+use super::params::{query_args, wait_param};
+use super::rate_limit::{self, RateLimit};
+use super::tasks::task_response;
 use super::{AppState, XrpcError};
 use crate::runner::manifest::{JobView, ManifestView, PermissionsView, TaskView};
 use crate::tasks::scheduler::{JobDef, Scheduler};
@@ -79,18 +80,11 @@ impl Call {
         })
     }
 
-    /// A task's input: the query parameters as strings (GET, `wait` aside) or the body's
+    /// A task's input: the query's arguments (GET, see [`query_args`]) or the body's
     /// JSON object (POST).
     fn task_input(&self, verb: Verb) -> Result<Value, XrpcError> {
         match verb {
-            Verb::Get => {
-                let query = self.parts.uri.query().unwrap_or_default();
-                let args: Map<String, Value> = url::form_urlencoded::parse(query.as_bytes())
-                    .filter(|(key, _)| key != "wait")
-                    .map(|(key, value)| (key.into_owned(), Value::String(value.into_owned())))
-                    .collect();
-                Ok(Value::Object(args))
-            }
+            Verb::Get => Ok(query_args(self.parts.uri.query())),
             Verb::Post => match self.json::<Value>("of task input")? {
                 value @ Value::Object(_) => Ok(value),
                 _ => Err(XrpcError::invalid_request(
@@ -209,9 +203,9 @@ impl NativeBundle {
         }
     }
 
-    /// The bundle's routes: its manifest, its endpoints and public tasks, and the routes
-    /// it added.
-    pub fn router(&self, tasks: &TaskSystem) -> Router<AppState> {
+    /// The bundle's routes: its manifest, its endpoints and public tasks (submissions
+    /// limited per client by `task_limit`), and the routes it added.
+    pub fn router(&self, tasks: &TaskSystem, task_limit: Option<RateLimit>) -> Router<AppState> {
         let manifest = self.manifest();
         let mut body = serde_json::to_value(&manifest).unwrap_or_default();
         if let Some(fields) = body.as_object_mut() {
@@ -244,7 +238,13 @@ impl NativeBundle {
                                 .unwrap_or_else(IntoResponse::into_response)
                         }
                     };
-                    on(verb, run)
+                    match &task_limit {
+                        Some(limit) => on(verb, run).layer(axum::middleware::from_fn_with_state(
+                            limit.clone(),
+                            rate_limit::enforce,
+                        )),
+                        None => on(verb, run),
+                    }
                 }
                 Export::Task { .. } | Export::Job(_) => continue,
             };
@@ -267,18 +267,11 @@ where
 
 /// Submits a task export's input and answers with its view, waiting if asked.
 async fn submit(tasks: &TaskSystem, name: &str, verb: Verb, call: Call) -> Reply {
-    let wait: Duration = wait_param(call.parts.uri.query())?;
+    let wait = wait_param(call.parts.uri.query())?;
     let input = call.task_input(verb)?;
-    let submitted = tasks.submit(name, input).await?;
-    let view = if wait.is_zero() || submitted.view.status.is_terminal() {
-        submitted.view
-    } else {
-        match tasks.wait(&submitted.view.id, wait).await {
-            Ok(Some(later)) => later,
-            _ => submitted.view,
-        }
-    };
-    Ok(task_response(view))
+    Ok(task_response(
+        tasks.submit_and_wait(name, input, None, wait).await?,
+    ))
 }
 
 /// `handler` with its shared context `ctx` bound, as an endpoint handler.

@@ -35,7 +35,7 @@ fn attribute(text: &str) -> String {
 fn size(maxwidth: Option<u32>, maxheight: Option<u32>) -> (u32, u32) {
     let mut width = maxwidth.unwrap_or(640).clamp(160, 1280);
     if let Some(maxheight) = maxheight {
-        width = width.min(maxheight.max(90) * 16 / 9);
+        width = width.min(maxheight.clamp(90, 720) * 16 / 9);
     }
     (width, width * 9 / 16)
 }
@@ -112,6 +112,8 @@ mod tests {
         assert_eq!(size(Some(400), None), (400, 225));
         assert_eq!(size(Some(1000), Some(300)), (533, 299));
         assert_eq!(size(Some(5000), None), (1280, 720));
+        assert_eq!(size(Some(u32::MAX), Some(u32::MAX)), (1280, 720));
+        assert_eq!(size(None, Some(u32::MAX / 16 + 1)), (640, 360));
         assert_eq!(attribute("\"><script>"), "&quot;&gt;&lt;script&gt;");
     }
 }

@@ -27,8 +27,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::error::BundleReply;
-use super::params::number_param;
-use super::tasks::{task_response, wait_param};
+use super::params::{number_param, query_args, wait_param};
+use super::tasks::task_response;
 use super::{AppState, XrpcError};
 use crate::atproto::service_auth::ServiceAuthError;
 use crate::runner::manifest::valid_bundle_name;
@@ -69,44 +69,34 @@ impl From<RunnerError> for XrpcError {
     /// The runner's own failures and its upstreams' details stay in the log; what the
     /// bundle did (its errors, its crash, its timeout) is the caller's to see.
     fn from(err: RunnerError) -> Self {
-        let message = err.to_string();
-        let (status, name, public) = match &err {
-            RunnerError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "InvalidRequest", None),
-            RunnerError::NotFound(_) => (StatusCode::NOT_FOUND, "BundleNotFound", None),
-            RunnerError::NotAllowed(_) => (StatusCode::FORBIDDEN, "AuthorNotAllowed", None),
-            RunnerError::InvalidBundle(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "InvalidBundle", None)
-            }
-            RunnerError::Upstream(_) => (
-                StatusCode::BAD_GATEWAY,
-                "UpstreamFailure",
-                Some("the bundle's author's PDS or identity could not be reached; try again later"),
-            ),
-            RunnerError::Secret(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "SecretUnavailable",
-                Some(
-                    "a secret of this bundle cannot be opened on this runner; its author should set it again",
-                ),
-            ),
-            RunnerError::Busy(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "RunnerBusy",
-                Some("the runner is busy; try again shortly"),
-            ),
-            RunnerError::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                Some("the runner cannot run bundles right now"),
-            ),
-            RunnerError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "Timeout", None),
-            RunnerError::Handler(_) => (StatusCode::INTERNAL_SERVER_ERROR, "BundleError", None),
-            RunnerError::TooLarge(_) => (StatusCode::BAD_GATEWAY, "ResponseTooLarge", None),
-            RunnerError::Crashed(_) => (StatusCode::BAD_GATEWAY, "BundleCrashed", None),
+        let (status, name) = match &err {
+            RunnerError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "InvalidRequest"),
+            RunnerError::NotFound(_) => (StatusCode::NOT_FOUND, "BundleNotFound"),
+            RunnerError::NotAllowed(_) => (StatusCode::FORBIDDEN, "AuthorNotAllowed"),
+            RunnerError::InvalidBundle(_) => (StatusCode::UNPROCESSABLE_ENTITY, "InvalidBundle"),
+            RunnerError::Upstream(_) => (StatusCode::BAD_GATEWAY, "UpstreamFailure"),
+            // Names the variable and why, never a value.
+            RunnerError::Secret(_) => (StatusCode::UNPROCESSABLE_ENTITY, "SecretUnavailable"),
+            RunnerError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "RunnerBusy"),
+            RunnerError::QueueFull(_) => (StatusCode::SERVICE_UNAVAILABLE, "QueueFull"),
+            RunnerError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
+            RunnerError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "Timeout"),
+            RunnerError::Handler(_) => (StatusCode::INTERNAL_SERVER_ERROR, "BundleError"),
+            RunnerError::TooLarge(_) => (StatusCode::BAD_GATEWAY, "ResponseTooLarge"),
+            RunnerError::Crashed(_) => (StatusCode::BAD_GATEWAY, "BundleCrashed"),
         };
-        match public {
-            Some(public) => XrpcError::new(status, name, public).because(message),
-            None => XrpcError::new(status, name, message),
+        let public = err.public_message();
+        let cause = err.to_string();
+        let error = XrpcError::new(status, name, public.clone());
+        let error = if matches!(err, RunnerError::QueueFull(_)) {
+            error.retry_after(10)
+        } else {
+            error
+        };
+        if public == cause {
+            error
+        } else {
+            error.because(cause)
         }
     }
 }
@@ -223,25 +213,6 @@ pub(super) async fn describe(
     Ok(Json(body))
 }
 
-/// Query parameters as arguments: strings, or arrays of strings for repeated names.
-fn query_args(query: Option<&str>, skip_wait: bool) -> Value {
-    let mut args = Map::new();
-    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        if skip_wait && key == "wait" {
-            continue;
-        }
-        let value = Value::String(value.into_owned());
-        match args.get_mut(key.as_ref()) {
-            Some(Value::Array(items)) => items.push(value),
-            Some(existing) => *existing = Value::Array(vec![existing.take(), value]),
-            None => {
-                args.insert(key.into_owned(), value);
-            }
-        }
-    }
-    Value::Object(args)
-}
-
 /// The path of a call: whose bundle, which version, which export.
 #[derive(Deserialize)]
 pub(super) struct CallPath {
@@ -256,7 +227,7 @@ pub(super) async fn call_get(
     Path(path): Path<CallPath>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let args = query_args(query.as_deref(), true);
+    let args = query_args(query.as_deref());
     call(state, path, args, query).await
 }
 
@@ -297,21 +268,11 @@ async fn call(state: AppState, path: CallPath, args: Value, query: Option<String
         let spec = parse_target(&name, &version)?;
         match state
             .runner
-            .invoke(&actor, &name, &spec, &endpoint, args)
+            .invoke(&actor, &name, &spec, &endpoint, args, wait)
             .await?
         {
             Invocation::Reply(reply) => Ok(reply_response(reply)),
-            Invocation::Task(view) => {
-                let view = if wait.is_zero() || view.status.is_terminal() {
-                    view
-                } else {
-                    match state.tasks.wait(&view.id, wait).await {
-                        Ok(Some(later)) => later,
-                        _ => view,
-                    }
-                };
-                Ok::<_, XrpcError>(task_response(view))
-            }
+            Invocation::Task(task) => Ok::<_, XrpcError>(task_response(task)),
         }
     }
     .await
@@ -374,29 +335,12 @@ fn reply_response(reply: Reply) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("sandbox allow-scripts allow-forms allow-popups allow-downloads"),
     );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
     response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_parameters_become_string_arguments() {
-        assert_eq!(
-            query_args(Some("name=ada&n=2&wait=5"), true),
-            json!({"name": "ada", "n": "2"})
-        );
-        assert_eq!(
-            query_args(Some("tag=a&tag=b&tag=c"), false),
-            json!({"tag": ["a", "b", "c"]})
-        );
-        assert_eq!(query_args(None, true), json!({}));
-    }
 
     #[test]
     fn bundle_responses_cannot_set_cookies_or_script_our_origin() {

@@ -5,14 +5,17 @@
 //! - both take `?wait=N` (N ≤ 30 seconds) to answer as soon as the task finishes.
 //!
 //! The answer is the task's `TaskView`: HTTP 202 while pending or running, 200 once
-//! complete, and for a failed task an XRPC error (`error: "TaskFailed"`, `message`: why)
-//! carrying the view's other fields. The pages wait for tasks through `app`'s `Tasks`
-//! trait, implemented here for the task system.
+//! complete, and for a failed task an XRPC error (`error: "TaskFailed"`, `message`: the
+//! task's public message) carrying the view's other fields, with a status saying whose
+//! fault it was: 422 for input that cannot work, 404 for input naming nothing, 502 for an
+//! upstream failure, 500 for ours. The pages wait for tasks through `app`'s `Tasks`
+//! trait, implemented here for the task system. This is where the task system's own
+//! [`Task`] becomes the pages' `TaskView`.
 
 use std::time::Duration;
 
 use app::error::AppError;
-use app::tasks::{MAX_WAIT_SECS, TaskStatus, TaskView};
+use app::tasks::{TaskStatus, TaskView};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -21,17 +24,46 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::XrpcError;
-use super::params::number_param;
-use crate::tasks::{TaskError, TaskSystem};
+use super::params::wait_param;
+use crate::tasks::{FailureKind, Status, Task, TaskError, TaskSystem};
+
+/// Seconds a client is told to wait when a queue is full.
+const QUEUE_FULL_RETRY_AFTER_SECS: u32 = 10;
+
+/// The task as the pages and clients see it.
+pub fn view(task: Task) -> TaskView {
+    TaskView {
+        id: task.id,
+        status: match task.status {
+            Status::Pending => TaskStatus::Pending,
+            Status::Running => TaskStatus::Running,
+            Status::Complete => TaskStatus::Complete,
+            Status::Failed => TaskStatus::Failed,
+        },
+        result: task.result,
+        error: task.error,
+        attempts: task.attempts,
+        created_at: crate::tasks::rfc3339(task.created_at_ms),
+        updated_at: crate::tasks::rfc3339(task.updated_at_ms),
+    }
+}
 
 /// A task's view with the status code the contract gives it.
-pub fn task_response(view: TaskView) -> Response {
+pub fn task_response(task: Task) -> Response {
+    let failure = task.failure;
+    let view = view(task);
     match view.status {
         TaskStatus::Pending | TaskStatus::Running => {
             (StatusCode::ACCEPTED, Json(view)).into_response()
         }
         TaskStatus::Complete => (StatusCode::OK, Json(view)).into_response(),
         TaskStatus::Failed => {
+            let status = match failure {
+                Some(FailureKind::Input) => StatusCode::UNPROCESSABLE_ENTITY,
+                Some(FailureKind::NotFound) => StatusCode::NOT_FOUND,
+                Some(FailureKind::Upstream) => StatusCode::BAD_GATEWAY,
+                Some(FailureKind::Internal) | None => StatusCode::INTERNAL_SERVER_ERROR,
+            };
             let mut body = serde_json::to_value(&view).unwrap_or_default();
             if let Some(fields) = body.as_object_mut() {
                 let reason = view
@@ -41,15 +73,9 @@ pub fn task_response(view: TaskView) -> Response {
                 fields.insert("error".into(), "TaskFailed".into());
                 fields.insert("message".into(), reason.into());
             }
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+            (status, Json(body)).into_response()
         }
     }
-}
-
-/// `?wait=N` as a duration (zero when absent).
-pub fn wait_param(query: Option<&str>) -> Result<Duration, XrpcError> {
-    let seconds = number_param(query, "wait", 0..=MAX_WAIT_SECS, 0)?;
-    Ok(Duration::from_secs(u64::from(seconds)))
 }
 
 impl From<TaskError> for XrpcError {
@@ -61,6 +87,12 @@ impl From<TaskError> for XrpcError {
                 format!("no public task named {name:?}"),
             ),
             TaskError::InvalidInput(message) => XrpcError::invalid_request(message),
+            TaskError::NotFound(message) => XrpcError::not_found(message),
+            TaskError::QueueFull(message) => {
+                XrpcError::new(StatusCode::SERVICE_UNAVAILABLE, "QueueFull", message)
+                    .retry_after(QUEUE_FULL_RETRY_AFTER_SECS)
+            }
+            TaskError::Unavailable(cause) => XrpcError::unavailable("the task system", cause),
             TaskError::Db(err) => XrpcError::unavailable("the task system", err),
         }
     }
@@ -76,7 +108,7 @@ pub(super) async fn get(
         return Err(XrpcError::invalid_request("malformed task id"));
     }
     match tasks.wait(&id, wait).await? {
-        Some(view) => Ok(task_response(view)),
+        Some(task) => Ok(task_response(task)),
         None => Err(XrpcError::not_found(format!("no task {id}"))),
     }
 }
@@ -102,16 +134,10 @@ pub(super) async fn submit(
     if !tasks.is_public(&body.task) {
         return Err(TaskError::UnknownTask(body.task).into());
     }
-    let submitted = tasks.submit(&body.task, body.input).await?;
-    let view = if wait.is_zero() || submitted.view.status.is_terminal() {
-        submitted.view
-    } else {
-        tasks
-            .wait(&submitted.view.id, wait)
-            .await?
-            .unwrap_or(submitted.view)
-    };
-    Ok(task_response(view))
+    let task = tasks
+        .submit_and_wait(&body.task, body.input, None, wait)
+        .await?;
+    Ok(task_response(task))
 }
 
 /// What the pages' server functions call to wait for a task: the task system, seen
@@ -120,33 +146,12 @@ pub(super) async fn submit(
 impl app::tasks::ssr::Tasks for TaskSystem {
     async fn wait(&self, id: &str, wait_secs: u32) -> Result<TaskView, AppError> {
         match TaskSystem::wait(self, id, Duration::from_secs(u64::from(wait_secs))).await {
-            Ok(Some(view)) => Ok(view),
+            Ok(Some(task)) => Ok(view(task)),
             Ok(None) => Err(AppError::NotFound),
             Err(err) => {
                 tracing::error!(error = %err, "reading a task failed");
                 Err(AppError::Unavailable)
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wait_is_bounded() {
-        assert_eq!(wait_param(None).expect("none"), Duration::ZERO);
-        assert_eq!(
-            wait_param(Some("wait=5")).expect("5"),
-            Duration::from_secs(5)
-        );
-        assert_eq!(
-            wait_param(Some("x=1&wait=30")).expect("30"),
-            Duration::from_secs(30)
-        );
-        assert!(wait_param(Some("wait=31")).is_err());
-        assert!(wait_param(Some("wait=-1")).is_err());
-        assert!(wait_param(Some("wait=soon")).is_err());
     }
 }

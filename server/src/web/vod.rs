@@ -23,7 +23,7 @@ use crate::vod::{Kind, Vod, VodError, make_task, process_job, video_uri};
 /// How long browsers and proxies keep an image before revalidating it.
 const IMAGE_CACHE_CONTROL: &str = "public, max-age=86400, stale-while-revalidate=604800";
 /// Seconds a client is told to wait while an image is made.
-const RETRY_AFTER_SECS: &str = "5";
+const RETRY_AFTER_SECS: u32 = 5;
 
 struct Api {
     vod: Arc<Vod>,
@@ -61,41 +61,31 @@ pub fn bundle(vod: Arc<Vod>, appview: Arc<AppView>) -> NativeBundle {
 }
 
 impl From<VodError> for XrpcError {
+    /// The public message only; the details of upstream, media and our own failures go
+    /// to the log.
     fn from(err: VodError) -> Self {
+        let status = match &err {
+            VodError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            VodError::NotFound(..) => StatusCode::NOT_FOUND,
+            VodError::Upstream(_) | VodError::Media(_) => StatusCode::BAD_GATEWAY,
+            VodError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            VodError::Pending | VodError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
         let name = err.name().to_string();
-        match err {
-            VodError::InvalidRequest(message) => XrpcError::invalid_request(message),
-            VodError::NotFound(_, message) => XrpcError::new(StatusCode::NOT_FOUND, name, message),
-            VodError::Upstream(message) | VodError::Media(message) => {
-                XrpcError::new(StatusCode::BAD_GATEWAY, name, message.clone()).because(message)
-            }
-            VodError::Timeout(message) => {
-                XrpcError::new(StatusCode::GATEWAY_TIMEOUT, name, message)
-            }
-            err @ VodError::Pending => {
-                XrpcError::new(StatusCode::SERVICE_UNAVAILABLE, name, err.to_string())
-            }
-            VodError::Unavailable(cause) => XrpcError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                name,
-                "video processing is unavailable right now",
-            )
-            .because(cause),
+        let public = err.public_message();
+        let error = XrpcError::new(status, name, public.clone());
+        let error = if matches!(err, VodError::Pending) {
+            error.retry_after(RETRY_AFTER_SECS)
+        } else {
+            error
+        };
+        let cause = err.to_string();
+        if cause == public {
+            error
+        } else {
+            error.because(cause)
         }
     }
-}
-
-/// The error response, with `Retry-After` while an image is being made.
-fn error_reply(err: VodError) -> Response {
-    let pending = matches!(err, VodError::Pending);
-    let mut response = XrpcError::from(err).into_response();
-    if pending {
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_static(RETRY_AFTER_SECS),
-        );
-    }
-    response
 }
 
 #[derive(Deserialize)]
@@ -155,7 +145,7 @@ async fn get_playlist(api: Arc<Api>, call: Call) -> Reply {
 async fn image(api: &Api, call: &Call, kind: Kind, uri: &str, sheet: usize) -> Reply {
     let image = match api.vod.image(kind, uri, sheet).await {
         Ok(image) => image,
-        Err(err) => return Ok(error_reply(err)),
+        Err(err) => return Err(err.into()),
     };
     let etag = format!("\"{}\"", image.etag);
     let fresh = call
@@ -217,7 +207,7 @@ async fn get_vtt(api: Arc<Api>, call: Call) -> Reply {
             vtt,
         )
             .into_response()),
-        Err(err) => Ok(error_reply(err)),
+        Err(err) => Err(err.into()),
     }
 }
 

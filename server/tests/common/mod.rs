@@ -136,6 +136,17 @@ impl TestBed {
     }
 }
 
+/// The first column of the first row `sql` gives (a count, say).
+pub async fn count(db: &Db, sql: &str, params: impl libsql::params::IntoParams) -> i64 {
+    let mut rows = db.conn().query(sql, params).await.expect("query");
+    rows.next()
+        .await
+        .expect("row")
+        .expect("a row")
+        .get(0)
+        .expect("a number")
+}
+
 /// A configuration whose data directory is `dir`.
 pub fn config_for(dir: &tempfile::TempDir) -> Config {
     let data_dir = dir.path().display().to_string();
@@ -153,6 +164,10 @@ pub fn config_for(dir: &tempfile::TempDir) -> Config {
         "http://127.0.0.1:9",
         "--admin-token",
         BED_ADMIN_TOKEN,
+        // Every request of an in-process test comes from one address: tests that want
+        // the limit on set it themselves.
+        "--task-rate-limit",
+        "0",
     ])
     .expect("config")
 }

@@ -8,6 +8,9 @@
 //! - `session`: like `cmaf`, but a media playlist asked for without `sid` is answered with
 //!   a 302 adding one, and a wrong `sid` with `400 InvalidSession`;
 //! - `corrupt`: segments of garbage; `broken`: HTTP 500; `hang`: never answers;
+//! - `short`: one segment said to last 1.2 s (a video too short for the usual thumbnail
+//!   time); `sneaky`: "segments" that are a playlist naming local files; `bigrange`: an
+//!   `EXT-X-MAP` byte range that overflows;
 //! - anything else: `404 VideoNotFound`.
 //!
 //! Fixtures are made once per machine (60 s of ffmpeg's `testsrc2` at 640×360, H.264 +
@@ -225,7 +228,7 @@ async fn playlist(
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
             return StatusCode::OK.into_response();
         }
-        "cmaf" | "segments" | "ts" | "session" | "corrupt" => {}
+        "cmaf" | "segments" | "ts" | "session" | "corrupt" | "short" | "sneaky" | "bigrange" => {}
         _ => return xrpc_error(StatusCode::NOT_FOUND, "VideoNotFound"),
     }
     let encoded: String = url::form_urlencoded::byte_serialize(uri.as_bytes()).collect();
@@ -264,7 +267,7 @@ async fn playlist(
         }
     }
     let file = match shape {
-        "segments" => "segments.m3u8",
+        "segments" | "short" | "sneaky" => "segments.m3u8",
         "ts" => "ts.m3u8",
         _ => "cmaf.m3u8",
     };
@@ -279,6 +282,45 @@ async fn playlist(
         "corrupt" => text
             .replace("cmaf-video.mp4", "garbage.mp4")
             .replace("\n#EXT-X-BYTERANGE:", "\n#EXT-X-BYTERANGE-IGNORED:"),
+        "short" => {
+            let first = text.find("\n#EXTINF").unwrap_or(text.len());
+            let second = text[first + 1..]
+                .find("\n#EXTINF")
+                .map_or(text.len(), |at| first + 1 + at);
+            let head = text[..second].replace("#EXT-X-TARGETDURATION:4", "#EXT-X-TARGETDURATION:2");
+            let head = head
+                .lines()
+                .map(|line| if line.starts_with("#EXTINF") { "#EXTINF:1.200000," } else { line })
+                .collect::<Vec<_>>()
+                .join("\n");
+            format!("{head}\n#EXT-X-ENDLIST\n")
+                .replace("seg-init.mp4", "/media/seg-init.mp4")
+                .replace("\nseg-", "\n/media/seg-")
+        }
+        "sneaky" => text
+            .lines()
+            .map(|line| {
+                if line.starts_with("seg-") {
+                    "/media/segments.m3u8".to_string()
+                } else if line.starts_with("#EXT-X-MAP") {
+                    String::new()
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        "bigrange" => text
+            .lines()
+            .map(|line| {
+                if line.starts_with("#EXT-X-MAP") {
+                    "#EXT-X-MAP:URI=\"cmaf-video.mp4\",BYTERANGE=\"18446744073709551615@18446744073709551615\""
+                } else {
+                    line
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => text,
     };
     m3u8(text)

@@ -18,6 +18,13 @@
 // - `localStorage` and `caches`: off. Deno would keep them on disk, keyed by this
 //   module's URL, which every bundle shares.
 // - `Worker`: workers a call starts are terminated when no call is running any more.
+// - `Deno.cwd()`, `Deno.execPath()`, `Deno.mainModule` and `process.cwd()`, `execPath`,
+//   `argv`, `argv0`: neutral values, not the runner's paths on the host.
+//
+// The egress token never reaches a value or a function the bundle can touch: the
+// headers sent to the forwarder are a null-prototype record (no iterator, no setter a
+// bundle could patch) built in this module, and Deno's fetch reads it with its own
+// primordials.
 
 const TAG = Symbol.for("at-run");
 const stdoutWriteSync = Deno.stdout.writeSync.bind(Deno.stdout);
@@ -38,6 +45,11 @@ const URLClass = URL;
 const MapClass = Map;
 const SetClass = Set;
 const uncurry = (fn) => Function.prototype.call.bind(fn);
+const headersEntries = uncurry(Headers.prototype.entries);
+const headersGet = uncurry(Headers.prototype.get);
+const arrayFromIterable = Array.from;
+const stringOf = String;
+const toLower = uncurry(String.prototype.toLowerCase);
 const setAdd = uncurry(Set.prototype.add);
 const setValues = uncurry(Set.prototype.values);
 const setClear = uncurry(Set.prototype.clear);
@@ -135,6 +147,25 @@ function installEnv({ names = [], values = {}, reserved = { names: [], prefixes:
   defineProperty(Deno, "env", { value: env, writable: false, configurable: false });
 }
 
+// What the bundle sees of where it runs: nothing of the host's file system.
+const BUNDLE_URL = "file:///bundle.js";
+function installPlaces() {
+  for (const [name, value] of [
+    ["cwd", () => "/"],
+    ["execPath", () => "/deno"],
+  ]) {
+    defineProperty(Deno, name, { value, writable: false, configurable: false });
+  }
+  defineProperty(Deno, "mainModule", { value: BUNDLE_URL, writable: false, configurable: false });
+  // `process.execPath` reads `Deno.execPath()`; `process.argv0` is the runner's `arg0`.
+  const process = globalThis.process;
+  if (process) {
+    defineProperty(process, "cwd", { value: () => "/", writable: false, configurable: false });
+    defineProperty(process, "argv", { value: freeze(["/deno", "/bundle.js"]), writable: false, configurable: false });
+    defineProperty(process, "mainModule", { value: undefined, writable: false, configurable: false });
+  }
+}
+
 function installStorage() {
   for (const name of ["localStorage", "caches"]) {
     defineProperty(globalThis, name, {
@@ -180,12 +211,19 @@ function installFetch(egress) {
     if (target.protocol !== "http:" && target.protocol !== "https:") return originalFetch(request);
     let method = request.method;
     let body = method === "GET" || method === "HEAD" ? undefined : new Uint8Array(await request.arrayBuffer());
-    let headers = new HeadersClass(request.headers);
+    // The bundle's own headers, as plain data: nothing of ours is added to an object
+    // whose methods the bundle could have replaced.
+    const headers = { __proto__: null };
+    for (const [name, value] of arrayFromIterable(headersEntries(request.headers))) {
+      const key = toLower(stringOf(name));
+      headers[key] = key in headers ? `${headers[key]}, ${value}` : stringOf(value);
+    }
     const mode = request.redirect;
     for (let hops = 0; ; hops++) {
-      const via = new HeadersClass(headers);
-      via.set("x-atrun-egress", egress.token);
-      via.set("x-atrun-url", target.href);
+      const via = { __proto__: null };
+      for (const key in headers) via[key] = headers[key];
+      via["x-atrun-egress"] = egress.token;
+      via["x-atrun-url"] = target.href;
       const response = await originalFetch(egress.url, {
         __proto__: null,
         method,
@@ -194,13 +232,13 @@ function installFetch(egress) {
         redirect: "manual",
         signal: request.signal,
       });
-      const refused = response.headers.get("x-atrun-egress-error");
+      const refused = headersGet(response.headers, "x-atrun-egress-error");
       if (refused) {
         const message = await response.text();
         if (refused === "denied" || refused === "private") throw new NotCapable(message);
         throw new TypeErrorClass(`fetch ${target.origin} failed: ${message}`);
       }
-      const location = response.headers.get("location");
+      const location = headersGet(response.headers, "location");
       if (!REDIRECT.has(response.status) || mode === "manual" || location === null) {
         return wrap(response, target, hops > 0);
       }
@@ -208,11 +246,11 @@ function installFetch(egress) {
       if (mode === "error") throw new TypeErrorClass(`fetch ${target.href} was redirected, and redirect is "error"`);
       if (hops >= 20) throw new TypeErrorClass(`fetch ${request.url}: too many redirects`);
       const next = new URLClass(location, target);
-      if (next.origin !== target.origin) headers.delete("authorization");
+      if (next.origin !== target.origin) delete headers.authorization;
       if (response.status === 303 ? method !== "HEAD" : (response.status <= 302 && method === "POST")) {
         method = "GET";
         body = undefined;
-        for (const name of ["content-type", "content-length", "content-encoding", "content-language"]) headers.delete(name);
+        for (const name of ["content-type", "content-length", "content-encoding", "content-language"]) delete headers[name];
       }
       target = next;
     }
@@ -342,6 +380,7 @@ for await (const line of lines()) {
     nonce = init.nonce;
     maxBytes = init.maxBytes;
     installEnv(init.env ?? {});
+    installPlaces();
     installStorage();
     installWorkers();
     if (init.egress) installFetch(init.egress);

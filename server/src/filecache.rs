@@ -1,6 +1,11 @@
-//! The VOD file cache: thumbnails, sprites, storyboards and their layouts on disk, keyed
-//! by what they were made from (the record's CID), capped in size (`VOD_CACHE_MAX_MB`)
-//! with the least recently used files evicted first.
+//! Size-capped file caches on disk, the least recently used files evicted first: VOD's
+//! images (`VOD_CACHE_MAX_MB`), bundle code (`ATRUN_CODE_CACHE_MB`) and creators'
+//! avatars.
+//!
+//! A cache may also cap each owner's share ([`FileCache::with_owner_quota`]): where one
+//! author or creator could otherwise fill the cache and push everyone else out, their
+//! files are evicted first once they pass their quota. The owner of a file is the part
+//! of its key before the first `.`, so it survives a restart with the file names.
 //!
 //! Writes are atomic (a temporary file, then a rename), so a reader never sees half a
 //! file. A write that fails (a full disk) is an error for that one request; nothing
@@ -17,6 +22,7 @@ use std::time::SystemTime;
 pub struct FileCache {
     dir: PathBuf,
     max_bytes: u64,
+    per_owner_bytes: Option<u64>,
     index: Mutex<Index>,
 }
 
@@ -24,6 +30,42 @@ pub struct FileCache {
 struct Index {
     entries: HashMap<String, Entry>,
     total: u64,
+    by_owner: HashMap<String, u64>,
+}
+
+impl Index {
+    fn add(&mut self, key: &str, entry: Entry, owned: bool) {
+        if let Some(old) = self.entries.insert(key.to_string(), entry) {
+            self.subtract(key, old.size, owned);
+        }
+        self.total += entry.size;
+        if let Some(owner) = owner_of(key).filter(|_| owned) {
+            *self.by_owner.entry(owner.to_string()).or_default() += entry.size;
+        }
+    }
+
+    fn remove(&mut self, key: &str, owned: bool) {
+        if let Some(entry) = self.entries.remove(key) {
+            self.subtract(key, entry.size, owned);
+        }
+    }
+
+    fn subtract(&mut self, key: &str, size: u64, owned: bool) {
+        self.total = self.total.saturating_sub(size);
+        if let Some(owner) = owner_of(key).filter(|_| owned)
+            && let Some(total) = self.by_owner.get_mut(owner)
+        {
+            *total = total.saturating_sub(size);
+            if *total == 0 {
+                self.by_owner.remove(owner);
+            }
+        }
+    }
+}
+
+/// The owner named by a key: its text before the first `.`.
+fn owner_of(key: &str) -> Option<&str> {
+    key.split_once('.').map(|(owner, _)| owner)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +87,24 @@ fn valid_key(key: &str) -> bool {
 impl FileCache {
     /// Opens (creating if needed) the cache in `dir`, holding at most `max_bytes`.
     pub fn open(dir: PathBuf, max_bytes: u64) -> std::io::Result<Self> {
+        Self::open_with(dir, max_bytes, None)
+    }
+
+    /// [`Self::open`], holding at most `per_owner_bytes` of any one owner's files (keys
+    /// `{owner}.{rest}`).
+    pub fn with_owner_quota(
+        dir: PathBuf,
+        max_bytes: u64,
+        per_owner_bytes: u64,
+    ) -> std::io::Result<Self> {
+        Self::open_with(dir, max_bytes, Some(per_owner_bytes))
+    }
+
+    fn open_with(
+        dir: PathBuf,
+        max_bytes: u64,
+        per_owner_bytes: Option<u64>,
+    ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
         let mut index = Index::default();
         for entry in std::fs::read_dir(&dir)?.filter_map(Result::ok) {
@@ -60,21 +120,23 @@ impl FileCache {
                 let _ = std::fs::remove_file(entry.path());
                 continue;
             }
-            index.total += meta.len();
-            index.entries.insert(
-                name,
-                Entry {
-                    size: meta.len(),
-                    used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                },
-            );
+            let entry = Entry {
+                size: meta.len(),
+                used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            };
+            index.add(&name, entry, per_owner_bytes.is_some());
         }
         let cache = Self {
             dir,
             max_bytes,
+            per_owner_bytes,
             index: Mutex::new(index),
         };
-        cache.evict(None);
+        let owners: Vec<String> = cache.lock().by_owner.keys().cloned().collect();
+        for owner in owners {
+            cache.evict(None, Some(&owner));
+        }
+        cache.evict(None, None);
         Ok(cache)
     }
 
@@ -111,14 +173,12 @@ impl FileCache {
     }
 
     fn forget(&self, key: &str) {
-        let mut index = self.lock();
-        if let Some(entry) = index.entries.remove(key) {
-            index.total = index.total.saturating_sub(entry.size);
-        }
+        let owned = self.per_owner_bytes.is_some();
+        self.lock().remove(key, owned);
     }
 
     /// Stores `bytes` as `key`, then evicts the least recently used other files while the
-    /// cache is over its cap.
+    /// key's owner is over their quota, and while the cache is over its cap.
     pub async fn write(&self, key: &str, bytes: &[u8]) -> std::io::Result<()> {
         if !valid_key(key) {
             return Err(std::io::Error::other(format!("invalid cache key {key:?}")));
@@ -136,42 +196,49 @@ impl FileCache {
             let _ = tokio::fs::remove_file(&partial).await;
             return Err(err);
         }
-        {
-            let mut index = self.lock();
-            let size = bytes.len() as u64;
-            if let Some(old) = index.entries.insert(
-                key.to_string(),
-                Entry {
-                    size,
-                    used: SystemTime::now(),
-                },
-            ) {
-                index.total = index.total.saturating_sub(old.size);
-            }
-            index.total += size;
+        let owned = self.per_owner_bytes.is_some();
+        let entry = Entry {
+            size: bytes.len() as u64,
+            used: SystemTime::now(),
+        };
+        self.lock().add(key, entry, owned);
+        if owned && let Some(owner) = owner_of(key) {
+            self.evict(Some(key), Some(owner));
         }
-        self.evict(Some(key));
+        self.evict(Some(key), None);
         Ok(())
     }
 
-    /// Removes least recently used files until the cache fits, sparing `keep`.
-    fn evict(&self, keep: Option<&str>) {
+    /// Removes least recently used files, sparing `keep`, until `owner`'s files fit
+    /// their quota (with an owner) or the whole cache fits its cap (without one).
+    fn evict(&self, keep: Option<&str>, owner: Option<&str>) {
+        let owned = self.per_owner_bytes.is_some();
         let victims: Vec<String> = {
             let mut index = self.lock();
-            let mut by_age: Vec<(SystemTime, String, u64)> = index
+            let over = |index: &Index| match (owner, self.per_owner_bytes) {
+                (Some(owner), Some(quota)) => {
+                    index.by_owner.get(owner).copied().unwrap_or(0) > quota
+                }
+                (Some(_), None) => false,
+                (None, _) => index.total > self.max_bytes,
+            };
+            if !over(&index) {
+                return;
+            }
+            let mut by_age: Vec<(SystemTime, String)> = index
                 .entries
                 .iter()
                 .filter(|(key, _)| Some(key.as_str()) != keep)
-                .map(|(key, entry)| (entry.used, key.clone(), entry.size))
+                .filter(|(key, _)| owner.is_none() || owner_of(key) == owner)
+                .map(|(key, entry)| (entry.used, key.clone()))
                 .collect();
             by_age.sort();
             let mut victims = Vec::new();
-            for (_, key, size) in by_age {
-                if index.total <= self.max_bytes {
+            for (_, key) in by_age {
+                if !over(&index) {
                     break;
                 }
-                index.entries.remove(&key);
-                index.total = index.total.saturating_sub(size);
+                index.remove(&key, owned);
                 victims.push(key);
             }
             victims
@@ -220,6 +287,38 @@ mod tests {
         assert_eq!(cache.size(), 200);
         assert!(cache.write("../escape", b"x").await.is_err());
         assert!(cache.write(".hidden", b"x").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn one_owner_evicts_their_own_files_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = FileCache::with_owner_quota(dir.path().join("c"), 1000, 300).expect("open");
+        cache.write("alice.a", &[1; 100]).await.expect("alice");
+        for n in 0..20 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            cache
+                .write(&format!("mallory.{n}"), &[2; 100])
+                .await
+                .expect("mallory");
+        }
+        assert!(
+            cache.read("alice.a").await.is_some(),
+            "another owner's flood never evicts alice's file"
+        );
+        let mallory: usize = (0..20)
+            .filter(|n| cache.path(&format!("mallory.{n}")).is_some())
+            .count();
+        assert_eq!(
+            mallory, 3,
+            "mallory keeps her newest files within her quota"
+        );
+        assert!(cache.path("mallory.19").is_some());
+        assert!(cache.size() <= 400);
+
+        // Reopened, the owners are known again from the file names.
+        drop(cache);
+        let cache = FileCache::with_owner_quota(dir.path().join("c"), 1000, 200).expect("reopen");
+        assert_eq!(cache.size(), 300, "a lower quota applies at once");
     }
 
     #[tokio::test]
