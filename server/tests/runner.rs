@@ -329,3 +329,66 @@ async fn a_missing_deno_says_how_to_point_at_one() {
         other => panic!("expected a spawn error, got {other:?}"),
     }
 }
+
+/// The egress forwarder holds no bundle's traffic in memory: a process may have at most
+/// `MAX_REQUESTS_PER_PROCESS` requests in flight (more are refused at once), and a body
+/// declared larger than the limit is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_egress_forwarder_bounds_each_process() {
+    use server::runner::egress::{Egress, MAX_REQUEST_BYTES, MAX_REQUESTS_PER_PROCESS};
+    use tokio_util::sync::CancellationToken;
+
+    // An upstream that takes every request and never answers.
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = upstream.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = upstream.accept().await {
+            held.push(socket);
+        }
+    });
+    let shutdown = CancellationToken::new();
+    let egress = Egress::start(true, Duration::from_secs(30), shutdown.clone())
+        .await
+        .expect("egress");
+    let grant = egress.grant(&["127.0.0.1".to_string()].into_iter().collect());
+    let client = reqwest::Client::new();
+    let send = |body: Option<Vec<u8>>| {
+        let request = client
+            .post(grant.url())
+            .header("x-atrun-egress", grant.token())
+            .header("x-atrun-url", format!("http://127.0.0.1:{port}/slow"))
+            .timeout(Duration::from_secs(3));
+        match body {
+            Some(body) => request.body(body),
+            None => request,
+        }
+        .send()
+    };
+    let mut pending = Vec::new();
+    for _ in 0..MAX_REQUESTS_PER_PROCESS {
+        pending.push(tokio::spawn(send(None)));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refused = send(None).await.expect("an answer");
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["x-atrun-egress-error"], "busy");
+    for request in pending {
+        request.abort();
+    }
+    let declared = client
+        .post(grant.url())
+        .header("x-atrun-egress", grant.token())
+        .header("x-atrun-url", format!("http://127.0.0.1:{port}/big"))
+        .header("content-length", (MAX_REQUEST_BYTES + 1).to_string())
+        .body(vec![0u8; 16])
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await;
+    if let Ok(response) = declared {
+        assert_eq!(response.status(), 413);
+    }
+    shutdown.cancel();
+}

@@ -433,6 +433,33 @@ mod tests {
         serde_json::from_value(json).expect("document")
     }
 
+    #[tokio::test]
+    async fn a_document_is_refetched_on_request_at_most_once_an_interval() {
+        let http = HttpClient::new(crate::atproto::net::HttpPolicy::default()).expect("client");
+        let resolver = IdentityResolver::new(
+            http,
+            IdentityOptions {
+                plc_url: Url::parse("http://127.0.0.1:9").expect("url"),
+                handle_resolver_url: None,
+                cache_ttl: Duration::from_secs(60),
+                dns: false,
+            },
+        );
+        let did = syntax::did("did:plc:forger").expect("did");
+        assert!(
+            resolver.refresh(&did).await,
+            "the first bad signature refetches"
+        );
+        for _ in 0..10 {
+            assert!(
+                !resolver.refresh(&did).await,
+                "later ones within the interval do not"
+            );
+        }
+        let other = syntax::did("did:plc:someoneelse").expect("did");
+        assert!(resolver.refresh(&other).await);
+    }
+
     #[test]
     fn the_pds_and_handle_come_from_the_document() {
         let doc = document(serde_json::json!({
