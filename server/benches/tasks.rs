@@ -149,6 +149,9 @@ async fn run() {
         "",
         "--bsky-public-api-url",
         "",
+        // The handler's throughput is measured, not the per-client limit in front of it.
+        "--task-rate-limit",
+        "0",
     ])
     .expect("config");
     let mut services = Services::start(&config, db.clone(), &shutdown)

@@ -188,10 +188,10 @@ pub struct TaskSystem {
 struct Inner {
     store: Store,
     /// Finished tasks by id: they no longer change, so reads skip the database.
-    finished_tasks: moka::sync::Cache<String, store::TaskRow>,
+    finished_tasks: moka::sync::Cache<String, Arc<Finished>>,
     /// Finished tasks by name and dedupe key, for cache hits without the database
     /// (still checked against their expiry on every use).
-    finished_rows: moka::sync::Cache<(String, String), store::TaskRow>,
+    finished_rows: moka::sync::Cache<(String, String), Arc<Finished>>,
     defs: RwLock<HashMap<String, Arc<TaskDef>>>,
     policy: TaskPolicy,
     worker_id: String,
@@ -299,29 +299,36 @@ impl TaskSystem {
             .inner
             .finished_rows
             .get(&cache_key)
-            .filter(|row| row.reusable(now));
-        let (row, reused) = match cached {
+            .filter(|finished| finished.expires_at.is_some_and(|at| at > now));
+        if let Some(finished) = cached {
+            self.inner.counters.submitted.inc();
+            self.inner.counters.cache_hits.inc();
+            return Ok(Submitted {
+                task: finished.task.clone(),
+                reused: true,
+            });
+        }
+        let (row, reused) = match self.inner.store.reusable(name, &key, now).await? {
             Some(row) => (row, true),
-            None => match self.inner.store.reusable(name, &key, now).await? {
-                Some(row) => (row, true),
-                None => {
-                    if let Some(admit) = &def.admit {
-                        admit(input).await?;
-                    }
-                    match self
-                        .inner
-                        .store
-                        .submit(name, &key, &canonical, def.max_attempts, lane.as_ref(), now)
-                        .await?
-                    {
-                        Admission::Row(row, reused) => (row, reused),
-                        Admission::Full(why) => return Err(TaskError::QueueFull(why)),
-                    }
+            None => {
+                if let Some(admit) = &def.admit {
+                    admit(input).await?;
                 }
-            },
+                match self
+                    .inner
+                    .store
+                    .submit(name, &key, &canonical, def.max_attempts, lane.as_ref(), now)
+                    .await?
+                {
+                    Admission::Row(row, reused) => (row, reused),
+                    Admission::Full(why) => return Err(TaskError::QueueFull(why)),
+                }
+            }
         };
         if row.status.is_terminal() {
-            self.inner.finished_rows.insert(cache_key, row.clone());
+            self.inner
+                .finished_rows
+                .insert(cache_key, Arc::new(Finished::of(&row)));
         }
         self.inner.counters.submitted.inc();
         if reused {
@@ -358,14 +365,14 @@ impl TaskSystem {
 
     /// The task `id`, if it exists.
     pub async fn get(&self, id: &str) -> Result<Option<Task>, TaskError> {
-        if let Some(row) = self.inner.finished_tasks.get(id) {
-            return Ok(Some(row.task()));
+        if let Some(finished) = self.inner.finished_tasks.get(id) {
+            return Ok(Some(finished.task.clone()));
         }
         let row = self.inner.store.get(id).await?;
         if let Some(row) = row.as_ref().filter(|row| row.status.is_terminal()) {
             self.inner
                 .finished_tasks
-                .insert(id.to_string(), row.clone());
+                .insert(id.to_string(), Arc::new(Finished::of(row)));
         }
         Ok(row.map(|row| row.task()))
     }
@@ -491,13 +498,30 @@ pub fn node_id(data_dir: &std::path::Path) -> std::io::Result<String> {
     Ok(id)
 }
 
-/// A cache of finished rows holding at most `max_bytes` of them.
-fn finished_cache<K>(max_bytes: u64) -> moka::sync::Cache<K, store::TaskRow>
+/// A finished task as the in-memory caches keep it: ready to answer with, and weighed.
+struct Finished {
+    task: Task,
+    expires_at: Option<i64>,
+    weight: u32,
+}
+
+impl Finished {
+    fn of(row: &store::TaskRow) -> Self {
+        Self {
+            task: row.task(),
+            expires_at: row.expires_at,
+            weight: row.weight(),
+        }
+    }
+}
+
+/// A cache of finished tasks holding at most `max_bytes` of them.
+fn finished_cache<K>(max_bytes: u64) -> moka::sync::Cache<K, Arc<Finished>>
 where
     K: std::hash::Hash + Eq + Send + Sync + 'static,
 {
     moka::sync::Cache::builder()
-        .weigher(|_, row: &store::TaskRow| row.weight())
+        .weigher(|_, finished: &Arc<Finished>| finished.weight)
         .max_capacity(max_bytes)
         .time_to_live(Duration::from_secs(600))
         .build()
