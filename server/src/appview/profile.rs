@@ -93,8 +93,8 @@ impl AppView {
                 }),
                 did: did.clone(),
                 handle,
-                display_name: record.display_name,
-                description: record.description,
+                display_name: trimmed(record.display_name, MAX_NAME_CHARS),
+                description: trimmed(record.description, MAX_DESCRIPTION_CHARS),
                 source: "pds",
             },
             Ok(Err(err)) => {
@@ -118,12 +118,8 @@ impl AppView {
             .ok()
             .and_then(|entry| serde_json::from_value::<ProfileRecord>(entry.value).ok());
         let Some(record) = record else { return };
-        let trim = |text: Option<String>, max: usize| {
-            text.map(|t| t.trim().chars().take(max).collect::<String>())
-                .filter(|t| !t.is_empty())
-        };
-        let display_name = trim(record.display_name, 64);
-        let description = trim(record.description, 2560);
+        let display_name = trimmed(record.display_name, MAX_NAME_CHARS);
+        let description = trimmed(record.description, MAX_DESCRIPTION_CHARS);
         let avatar = record.avatar.map(|avatar| avatar.cid);
         if let Err(err) = self
             .store
@@ -168,10 +164,12 @@ impl AppView {
         {
             Ok(found) => Profile {
                 did: did.clone(),
-                handle: handle.or(found.handle),
-                display_name: found.display_name,
-                description: found.description,
-                avatar: found.avatar.filter(|url| url.starts_with("https://")),
+                handle: handle.or(found.handle.filter(|h| h.len() <= 253)),
+                display_name: trimmed(found.display_name, MAX_NAME_CHARS),
+                description: trimmed(found.description, MAX_DESCRIPTION_CHARS),
+                avatar: found
+                    .avatar
+                    .filter(|url| url.starts_with("https://") && url.len() <= 2048),
                 source: "bsky",
             },
             Err(err) => {
@@ -225,6 +223,17 @@ impl AppView {
         }
         Ok(Avatar { bytes, mime_type })
     }
+}
+
+/// Longest display name and description kept (Bluesky's own limits), so every cached
+/// profile is small whatever a PDS sends.
+const MAX_NAME_CHARS: usize = 64;
+const MAX_DESCRIPTION_CHARS: usize = 2560;
+
+/// `text` trimmed and cut to `max` characters; none when empty.
+fn trimmed(text: Option<String>, max: usize) -> Option<String> {
+    text.map(|t| t.trim().chars().take(max).collect::<String>())
+        .filter(|t| !t.is_empty())
 }
 
 /// The MIME type of an image we serve, from its first bytes.

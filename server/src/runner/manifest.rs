@@ -42,6 +42,10 @@ struct RawExport {
 
 /// The longest a task export may declare as its `timeout`.
 pub const MAX_TASK_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Most exports a bundle may declare.
+pub const MAX_EXPORTS: usize = 256;
+/// Most hosts in `permissions.net`, and most names in `permissions.env`.
+pub const MAX_PERMISSION_ENTRIES: usize = 64;
 
 /// What an export is.
 #[derive(Debug, Clone)]
@@ -143,6 +147,22 @@ impl Manifest {
                 ),
             });
         }
+        if raw.exports.len() > MAX_EXPORTS {
+            return Err(ManifestError::Export {
+                name: "bundle".into(),
+                reason: format!("a bundle may declare at most {MAX_EXPORTS} exports"),
+            });
+        }
+        if raw.permissions.net.len() > MAX_PERMISSION_ENTRIES
+            || raw.permissions.env.len() > MAX_PERMISSION_ENTRIES
+        {
+            return Err(ManifestError::Export {
+                name: "permissions".into(),
+                reason: format!(
+                    "permissions.net and permissions.env may list at most {MAX_PERMISSION_ENTRIES} entries each"
+                ),
+            });
+        }
         let permissions = Permissions::new(
             raw.permissions.net.iter().map(String::as_str),
             raw.permissions.env.iter().map(String::as_str),
@@ -199,10 +219,27 @@ impl Manifest {
         }
         Ok(Self {
             name,
-            sdk_version: raw.sdk_version,
+            sdk_version: raw.sdk_version.map(|v| v.chars().take(32).collect()),
             permissions,
             exports,
         })
+    }
+
+    /// Roughly what the manifest takes in memory, in bytes (for caches weighed in bytes).
+    pub fn weight(&self) -> u32 {
+        let strings = |set: &std::collections::BTreeSet<String>| -> usize {
+            set.iter().map(|entry| entry.len() + 32).sum()
+        };
+        let bytes = 256
+            + self.name.len()
+            + strings(&self.permissions.net)
+            + strings(&self.permissions.env)
+            + self
+                .exports
+                .keys()
+                .map(|name| name.len() + 96)
+                .sum::<usize>();
+        u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 
     /// The manifest as `GET /bundle/...` shows it.

@@ -101,6 +101,8 @@ pub const SDK_VERSION: &str = "0.1.0";
 
 /// How long a bundle whose manifest could not be read is refused without trying again.
 const MANIFEST_FAILURE_TTL: Duration = Duration::from_secs(30);
+/// Bytes each in-memory cache of the runner (manifests, opened secrets) may hold.
+const MEMORY_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How the runner runs.
 #[derive(Debug, Clone)]
@@ -137,6 +139,17 @@ pub struct RunnerPolicy {
 struct Opened {
     values: Vec<(String, Secret)>,
     digest: String,
+}
+
+impl Opened {
+    fn weight(&self) -> u32 {
+        let bytes: usize = self
+            .values
+            .iter()
+            .map(|(name, value)| name.len() + value.expose().len() + 64)
+            .sum();
+        u32::try_from(bytes + 128).unwrap_or(u32::MAX)
+    }
 }
 
 type OpenedSecrets = Arc<Opened>;
@@ -242,17 +255,21 @@ impl Runner {
             key,
             sandbox,
             egress,
-            manifests: Cache::builder().max_capacity(10_000).build(),
+            manifests: Cache::builder()
+                .weigher(|_, manifest: &Arc<Manifest>| manifest.weight())
+                .max_capacity(MEMORY_CACHE_BYTES)
+                .build(),
             failed_manifests: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(MANIFEST_FAILURE_TTL)
                 .build(),
             secrets: Cache::builder()
+                .weigher(|_, opened: &OpenedSecrets| opened.weight())
                 // A zero TTL turns the cache off: every call reads the secrets afresh.
                 .max_capacity(if policy.secrets_ttl.is_zero() {
                     0
                 } else {
-                    10_000
+                    MEMORY_CACHE_BYTES
                 })
                 .time_to_live(policy.secrets_ttl)
                 .build(),

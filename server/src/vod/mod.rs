@@ -305,7 +305,10 @@ impl Vod {
             tasks,
             metrics,
             timelines: Cache::builder()
-                .max_capacity(1_000)
+                .weigher(|uri: &String, timeline: &Arc<Timeline>| {
+                    u32::try_from(uri.len() + timeline.weight()).unwrap_or(u32::MAX)
+                })
+                .max_capacity(64 * 1024 * 1024)
                 .time_to_live(Duration::from_secs(600))
                 .build(),
             playlists: Cache::builder()

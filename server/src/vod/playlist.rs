@@ -153,6 +153,21 @@ pub struct Timeline {
 }
 
 impl Timeline {
+    /// Roughly what the timeline takes in memory, in bytes.
+    pub fn weight(&self) -> usize {
+        self.segments
+            .iter()
+            .map(|segment| {
+                96 + segment.media.url.as_str().len()
+                    + segment
+                        .init
+                        .as_ref()
+                        .map_or(0, |init| init.url.as_str().len())
+            })
+            .sum::<usize>()
+            + 64
+    }
+
     /// Reads `media`, fetched from `base`.
     pub fn new(media: &MediaPlaylist, base: &Url) -> Result<Self, VodError> {
         let mut segments = Vec::with_capacity(media.segments.len());
