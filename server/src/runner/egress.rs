@@ -276,6 +276,15 @@ async fn try_forward(forwarder: &Forwarder, request: Request) -> Result<Response
         });
     }
 
+    let too_large = || Refusal {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        kind: "invalid",
+        message: format!("request bodies are limited to {MAX_REQUEST_BYTES} bytes"),
+    };
+    let declared = header(&parts.headers, "content-length").and_then(|n| n.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BYTES as u64) {
+        return Err(too_large());
+    }
     // Held until the response body has been passed on (it moves into the stream).
     let permit = grant
         .in_flight
@@ -288,15 +297,6 @@ async fn try_forward(forwarder: &Forwarder, request: Request) -> Result<Response
                 "a bundle process may have at most {MAX_REQUESTS_PER_PROCESS} requests in flight"
             ),
         })?;
-    let too_large = || Refusal {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        kind: "invalid",
-        message: format!("request bodies are limited to {MAX_REQUEST_BYTES} bytes"),
-    };
-    let declared = header(&parts.headers, "content-length").and_then(|n| n.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_REQUEST_BYTES as u64) {
-        return Err(too_large());
-    }
     let mut outbound = forwarder.http.request(parts.method, target.clone());
     for (name, value) in &parts.headers {
         if passes(name) {
