@@ -23,6 +23,7 @@ pub mod query;
 pub mod record;
 pub mod store;
 pub mod sync;
+mod video_uri;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,6 +44,7 @@ use crate::tasks::{TaskError, TaskSystem};
 
 pub use query::VideoIndex;
 use store::{Creator, IndexStore};
+pub use video_uri::VideoUri;
 
 /// How the AppView runs.
 #[derive(Debug, Clone)]

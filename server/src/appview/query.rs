@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libsql::Value;
 use serde::Serialize;
 
-use super::AppViewError;
+use super::{AppViewError, VideoUri};
 use crate::atproto::blob::BlobRef;
 use crate::atproto::repo::StrongRef;
 use crate::atproto::syntax::{Cid, Did};
@@ -29,7 +29,7 @@ const VIDEO_COLUMNS: &str = "v.uri, v.cid, v.did, c.handle, v.rkey, v.title, v.d
 #[serde(rename_all = "camelCase")]
 pub struct VideoView {
     /// `at://` URI of the record.
-    pub uri: String,
+    pub uri: VideoUri,
     /// The record's CID.
     pub cid: Cid,
     /// The creator's DID.
@@ -203,7 +203,7 @@ impl VideoIndex {
     }
 
     /// One video by its `at://` URI.
-    pub async fn get(&self, uri: &str) -> Result<Option<VideoView>, DbError> {
+    pub async fn get(&self, uri: &VideoUri) -> Result<Option<VideoView>, DbError> {
         let sql = format!(
             "SELECT {VIDEO_COLUMNS} FROM videos v LEFT JOIN creators c ON c.did = v.did
              WHERE v.uri = ?1"
@@ -235,7 +235,7 @@ impl VideoIndex {
                 _ => None,
             };
             videos.push(VideoView {
-                uri: row.get(0)?,
+                uri: parsed(&row, 0, "video URI")?,
                 cid: parsed(&row, 1, "CID")?,
                 creator_did: did.clone(),
                 did,
@@ -403,7 +403,7 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         let video = VideoView {
-            uri: "at://did:plc:a/place.stream.video/3k".into(),
+            uri: "at://did:plc:a/place.stream.video/3k".parse().expect("uri"),
             cid: crate::atproto::blob::blob_cid(b"record"),
             did: crate::atproto::syntax::did("did:plc:a").expect("did"),
             creator_did: crate::atproto::syntax::did("did:plc:a").expect("did"),
@@ -424,7 +424,7 @@ mod tests {
         let cursor = encode_cursor(&video);
         assert_eq!(
             decode_cursor(&cursor).expect("decodes"),
-            (video.created_at.clone(), video.uri.clone())
+            (video.created_at.clone(), video.uri.to_string())
         );
         assert!(decode_cursor("not a cursor!").is_err());
     }

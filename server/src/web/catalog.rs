@@ -9,7 +9,7 @@ use app::catalog::{CreatorProfile, VideoPage, VideoSummary};
 use app::error::AppError;
 
 use crate::appview::query::{CreatorRow, VideoQuery, VideoView};
-use crate::appview::{AppView, AppViewError};
+use crate::appview::{AppView, AppViewError, VideoUri};
 use crate::atproto::syntax::{self, AtIdentifier};
 
 /// The catalog the pages read.
@@ -61,7 +61,7 @@ fn unavailable(err: impl Into<AppViewError>) -> AppError {
 
 fn summary(video: VideoView) -> VideoSummary {
     VideoSummary {
-        uri: video.uri,
+        uri: video.uri.to_string(),
         did: video.did.to_string(),
         rkey: video.rkey,
         handle: video.handle,
@@ -115,13 +115,12 @@ impl Catalog for SiteCatalog {
     }
 
     async fn video(&self, actor: &str, rkey: &str) -> Result<Option<VideoSummary>, AppError> {
-        let Ok(rkey) = syntax::rkey(rkey) else {
-            return Ok(None);
-        };
         let Some(creator) = self.creator(actor).await? else {
             return Ok(None);
         };
-        let uri = format!("at://{}/place.stream.video/{rkey}", creator.did);
+        let Ok(uri) = syntax::did(&creator.did).and_then(|did| VideoUri::new(did, rkey)) else {
+            return Ok(None);
+        };
         let video = self.appview.index().get(&uri).await.map_err(unavailable)?;
         Ok(video.map(summary))
     }

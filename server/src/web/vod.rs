@@ -17,8 +17,9 @@ use serde::Deserialize;
 use super::XrpcError;
 use super::native::{Call, NativeBundle, Reply, Verb, bind, json_reply};
 use crate::appview::AppView;
+use crate::appview::VideoUri;
 use crate::atproto::syntax;
-use crate::vod::{Kind, Vod, VodError, make_task, process_job, video_uri};
+use crate::vod::{Kind, Vod, VodError, make_task, process_job};
 
 /// How long browsers and proxies keep an image before revalidating it.
 const IMAGE_CACHE_CONTROL: &str = "public, max-age=86400, stale-while-revalidate=604800";
@@ -91,13 +92,13 @@ impl From<VodError> for XrpcError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UriParams {
-    uri: String,
+    uri: VideoUri,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SheetParams {
-    uri: String,
+    uri: VideoUri,
     #[serde(default)]
     sheet: usize,
 }
@@ -105,7 +106,7 @@ struct SheetParams {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct VttParams {
-    uri: String,
+    uri: VideoUri,
     #[serde(default)]
     kind: Option<String>,
 }
@@ -142,7 +143,7 @@ async fn get_playlist(api: Arc<Api>, call: Call) -> Reply {
 }
 
 /// An image, or 304 when the client has this version.
-async fn image(api: &Api, call: &Call, kind: Kind, uri: &str, sheet: usize) -> Reply {
+async fn image(api: &Api, call: &Call, kind: Kind, uri: &VideoUri, sheet: usize) -> Reply {
     let image = match api.vod.image(kind, uri, sheet).await {
         Ok(image) => image,
         Err(err) => return Err(err.into()),
@@ -214,7 +215,7 @@ async fn get_vtt(api: Arc<Api>, call: Call) -> Reply {
 /// `shareVideo`: the canonical watch page, which carries the link-preview tags.
 async fn share_video(_api: Arc<Api>, call: Call) -> Reply {
     let params: UriParams = call.query()?;
-    let (did, rkey) = video_uri(&params.uri)?;
+    let (did, rkey) = (params.uri.did(), params.uri.rkey());
     Ok(Redirect::to(&format!("/watch/{did}/{rkey}")).into_response())
 }
 
