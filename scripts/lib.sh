@@ -196,7 +196,7 @@ build_site() {
   cp -R "$ROOT/public/." "$staging/"
   # The player's libraries ship with the site: site.js (ours) and hls.js (from npm).
   mv "$staging/site.js" "$staging/pkg/site.js"
-  cp "$ROOT/node_modules/hls.js/dist/hls.light.min.js" "$staging/pkg/hls.light.min.js"
+  cp "$ROOT/node_modules/hls.js/dist/hls.min.js" "$staging/pkg/hls.min.js"
   # Content-addressed assets: pkg/<hash>/, named in pkg/current for the server, so every
   # URL changes with its content and browsers may keep them for good.
   local hash

@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod chapters;
 pub mod components;
 pub mod error;
 pub mod pages;
@@ -53,6 +54,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="dark" />
                 <link rel="stylesheet" href=format!("/{pkg}/{OUTPUT_NAME}.css") />
+                // A Play clicked before site.js runs is kept for it (`data-pending-play`).
+                <script nonce=page_nonce()>{EARLY_PLAY}</script>
                 <script src=format!("/{pkg}/site.js") defer=true nonce=page_nonce()></script>
                 <HydrationScripts options islands=true />
                 <MetaTags />
@@ -63,6 +66,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         </html>
     }
 }
+
+/// The page's first script: a click on a player before `site.js` has set it up is marked
+/// on the player, which `site.js` then starts. Written without `<`, `>` and `&`, so it
+/// needs no escaping in the HTML.
+const EARLY_PLAY: &str = "document.addEventListener(\"click\",function(e){var p=e.target.closest?e.target.closest(\".player\"):null;if(p)if(!p.dataset.ready){p.dataset.pendingPlay=\"1\";e.preventDefault()}},true)";
 
 /// This response's script nonce (rendered on the server only).
 fn page_nonce() -> Option<String> {

@@ -135,8 +135,9 @@ test("the share button copies the canonical URL, with the time if asked", async 
   await page.getByRole("button", { name: "Share" }).click();
   await expect(page.getByRole("button", { name: "Share" })).toHaveAttribute("data-copied", "1");
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`${baseURL}${watchPath()}`);
-  // "at current time" adds the player's second.
+  // "at current time" adds the player's second (pointing at the player loads it).
   const video = page.locator(".player video");
+  await page.locator(".player").hover();
   await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.readyState), { timeout: 30_000 }).toBeGreaterThan(0);
   await video.evaluate((v: HTMLVideoElement) => (v.currentTime = 42));
   await expect.poll(() => video.evaluate((v: HTMLVideoElement) => Math.floor(v.currentTime))).toBe(42);

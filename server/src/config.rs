@@ -233,13 +233,15 @@ pub struct Config {
     )]
     pub default_creators: Vec<String>,
 
-    /// The HLS origin videos play from.
-    #[arg(
-        long,
-        env = "VOD_ORIGIN_URL",
-        default_value = "https://vod-beta.stream.place"
-    )]
+    /// The HLS origin videos play from: a stream.place node. (`https://vod-beta.stream.place`,
+    /// the default until mid-2026, no longer answers.)
+    #[arg(long, env = "VOD_ORIGIN_URL", default_value = "https://stream.place")]
     pub vod_origin_url: Url,
+
+    /// Other stream.place nodes tried, in order, when the origin answers `BlobNotFound`
+    /// for a video (comma-separated URLs); the nodes such an answer names are tried too.
+    #[arg(long, env = "VOD_FALLBACK_ORIGINS", value_delimiter = ',')]
+    pub vod_fallback_origins: Vec<Url>,
 
     /// The ffmpeg executable thumbnails and previews are made with.
     #[arg(long, env = "FFMPEG_PATH", default_value = "ffmpeg")]
@@ -472,6 +474,7 @@ impl Config {
     pub fn vod_options(&self) -> crate::vod::VodOptions {
         crate::vod::VodOptions {
             origin: self.vod_origin_url.clone(),
+            fallback_origins: self.vod_fallback_origins.clone(),
             public_url: self.public_url(),
             ffmpeg: self.ffmpeg_path.clone(),
             ffmpeg_concurrency: self.vod_ffmpeg_concurrency.max(1),

@@ -868,3 +868,171 @@ async fn default_creators_are_registered_on_first_start() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Against an origin shaped like today's stream.place: every viewer gets their own
+/// session (the master is never shared from a cache), the separate audio rendition and
+/// the subtitles group come back through us, media stays at the origin, a video the
+/// node lacks is played from the node its `BlobNotFound` names, and frames come from the
+/// video-only variant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stream_place_sessions_renditions_captions_and_another_node() {
+    let node = origin::stream_place();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--vod-origin-url", &node.url, "--appview-firehose", "false"],
+    )
+    .await;
+    let account = network().create_account("spnode").await;
+    let agent = network().login(&account).await;
+    for rkey in ["keynote", "tracks", "elsewhere"] {
+        agent
+            .put_record("place.stream.video", rkey, &record(&format!("Talk {rkey}")))
+            .await
+            .expect("record");
+    }
+    let (status, body) = server
+        .admin_post("registerCreator", json!({ "actor": account.did }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    server
+        .wait_task(body["taskId"].as_str().expect("task"))
+        .await;
+    let client = server.client();
+    let api = |params: &[(&str, &str)]| {
+        let mut url = url::Url::parse(&format!("{}/api/vod/getPlaylist", server.url)).expect("url");
+        url.query_pairs_mut().extend_pairs(params);
+        url.to_string()
+    };
+    let text = |url: String| {
+        let client = client.clone();
+        async move {
+            let response = client.get(&url).send().await.expect("GET");
+            let status = response.status().as_u16();
+            (status, response.text().await.expect("text"))
+        }
+    };
+    let keynote = format!("at://{}/place.stream.video/keynote", account.did);
+
+    // Two viewers, two sessions.
+    let (status, first) = text(api(&[("uri", &keynote)])).await;
+    assert_eq!(status, 200, "{first}");
+    let (_, second) = text(api(&[("uri", &keynote)])).await;
+    let sid = |master: &str| {
+        master
+            .split("sid=")
+            .nth(1)
+            .and_then(|rest| rest.split(['&', '"', '\n']).next())
+            .expect("a sid")
+            .to_string()
+    };
+    assert_ne!(
+        sid(&first),
+        sid(&second),
+        "each viewer has a session of their own"
+    );
+    assert!(
+        first.contains("TYPE=AUDIO") && first.contains("TYPE=SUBTITLES"),
+        "{first}"
+    );
+    let subs = urls(&first);
+    assert_eq!(subs.len(), 3, "video, audio and subtitles: {first}");
+    for (url, _) in &subs {
+        assert!(
+            url.starts_with(&format!("{}/api/vod/getPlaylist?", server.url))
+                && url.contains("origin=0"),
+            "every rendition comes through us, tagged with its origin: {url}"
+        );
+    }
+    // The audio rendition: media at the origin, in the viewer's session.
+    let audio = subs
+        .iter()
+        .map(|(url, _)| url.clone())
+        .find(|url| url.contains("track=2"))
+        .expect("audio");
+    let (status, media) = text(audio).await;
+    assert_eq!(status, 200, "{media}");
+    let media_urls = urls(&media);
+    assert!(!media_urls.is_empty());
+    for (url, _) in &media_urls {
+        assert!(
+            url.starts_with(&format!(
+                "{}/xrpc/place.stream.playback.getVideoBlob?",
+                node.url
+            )) && url.contains(&sid(&first)),
+            "{url}"
+        );
+    }
+    // The subtitles playlist: WebVTT segments at the origin.
+    let captions = subs
+        .iter()
+        .map(|(url, _)| url.clone())
+        .find(|url| url.contains("captions="))
+        .expect("captions");
+    let (status, subtitles) = text(captions).await;
+    assert_eq!(status, 200, "{subtitles}");
+    let (first_cue, _) = urls(&subtitles)
+        .into_iter()
+        .next()
+        .expect("a WebVTT segment");
+    assert!(first_cue.starts_with(&format!(
+        "{}/xrpc/place.stream.caption.getCaptions?",
+        node.url
+    )));
+    let (status, vtt) = text(first_cue).await;
+    assert_eq!(status, 200);
+    assert!(
+        vtt.starts_with("WEBVTT") && vtt.contains("Caption 1"),
+        "{vtt}"
+    );
+
+    // Several audio tracks are all offered.
+    let tracks = format!("at://{}/place.stream.video/tracks", account.did);
+    let (_, master) = text(api(&[("uri", &tracks)])).await;
+    assert_eq!(master.matches("TYPE=AUDIO").count(), 2, "{master}");
+
+    // A blob this node lacks: the node it names plays it, and the viewer stays there.
+    let elsewhere = format!("at://{}/place.stream.video/elsewhere", account.did);
+    let (status, master) = text(api(&[("uri", &elsewhere)])).await;
+    assert_eq!(status, 200, "{master}");
+    let video = urls(&master)
+        .into_iter()
+        .map(|(url, _)| url)
+        .find(|url| url.contains("track=1"))
+        .expect("video");
+    assert!(
+        !video.contains("origin=0"),
+        "tagged with the other node: {video}"
+    );
+    let (status, media) = text(video).await;
+    assert_eq!(status, 200, "{media}");
+    assert!(
+        media.contains(&format!(
+            "{}/xrpc/place.stream.playback.getVideoBlob?",
+            node.alternate
+        )),
+        "{media}"
+    );
+
+    // Frames come from the video-only variant.
+    let thumbnail = client
+        .get(format!(
+            "{}/api/vod/getThumbnail?uri={}",
+            server.url,
+            url::form_urlencoded::byte_serialize(keynote.as_bytes()).collect::<String>()
+        ))
+        .send()
+        .await
+        .expect("GET");
+    let mut thumbnail = thumbnail;
+    let started = Instant::now();
+    while thumbnail.status() == 503 && started.elapsed() < Duration::from_secs(60) {
+        thumbnail = client
+            .get(thumbnail.url().clone())
+            .send()
+            .await
+            .expect("GET");
+    }
+    assert!(jpeg(thumbnail).await.width() > 0);
+    server.stop().await;
+}

@@ -20,11 +20,17 @@ pub fn EmbedPage() -> impl IntoView {
                     match data.await {
                         Ok(data) => {
                             let canonical = format!("{}{}", data.public_url, data.video.watch_path());
+                            let chapters = data
+                                .video
+                                .description
+                                .as_deref()
+                                .map(|text| crate::chapters::chapters(text, data.video.duration_ms))
+                                .unwrap_or_default();
                             view! {
                                 <Title text=data.video.title.clone() />
                                 <Link rel="canonical" href=canonical.clone() />
                                 <h1 class="visually-hidden">{data.video.title.clone()}</h1>
-                                <Player video=data.video.clone() start />
+                                <Player video=data.video.clone() start chapters />
                                 <a class="embed__brand" href=canonical target="_blank" rel="noopener">
                                     {format!("{} · Streamhut", data.video.title)}
                                 </a>

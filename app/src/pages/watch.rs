@@ -63,7 +63,7 @@ pub(super) fn use_watched_video(
     let start = use_query_map()
         .read_untracked()
         .get("t")
-        .and_then(|t| t.trim_end_matches('s').parse::<u64>().ok())
+        .and_then(|t| crate::chapters::parse_time(&t))
         .unwrap_or(0);
     (
         Resource::new(key, |(actor, rkey)| load_watch(actor, rkey)),
@@ -135,6 +135,11 @@ fn Watch(data: WatchData, start: u64) -> impl IntoView {
         .clone()
         .unwrap_or_else(|| format!("A video by {} on Streamhut", video.creator_label()));
     let meta_description = summary(&description, 300);
+    let chapters = video
+        .description
+        .as_deref()
+        .map(|text| crate::chapters::chapters(text, video.duration_ms))
+        .unwrap_or_default();
     let json_ld = script_json(&serde_json::json!({
         "@context": "https://schema.org",
         "@type": "VideoObject",
@@ -146,10 +151,12 @@ fn Watch(data: WatchData, start: u64) -> impl IntoView {
         "embedUrl": embed,
         "url": canonical,
         "author": { "@type": "Person", "name": video.creator_label(), "url": format!("{public_url}{}", video.creator_path()) },
+        "hasPart": clips(&chapters, video.duration_ms, &canonical),
     }));
     let exact = format_date_time(&video.created_at);
     let ago = relative_time(&video.created_at, &now).unwrap_or_else(|| exact.clone());
     let has_description = video.description.is_some();
+    let watch_path = video.watch_path();
 
     view! {
         <Title text=video.title.clone() />
@@ -178,7 +185,7 @@ fn Watch(data: WatchData, start: u64) -> impl IntoView {
         <Script type_="application/ld+json">{json_ld}</Script>
         <div class="watch">
             <div class="watch__main">
-                <Player video=video.clone() start />
+                <Player video=video.clone() start chapters=chapters.clone() />
                 <h1 class="watch__title">{video.title.clone()}</h1>
                 <div class="watch__bar">
                     <a class="watch__creator" href=video.creator_path()>
@@ -211,6 +218,7 @@ fn Watch(data: WatchData, start: u64) -> impl IntoView {
                         </div>
                     })}
                 </VideoAbout>
+                {(!chapters.is_empty()).then(|| view! { <Chapters chapters=chapters.clone() path=watch_path.clone() /> })}
             </div>
             <aside class="watch__related" aria-label="Related videos">
                 <h2 class="visually-hidden">"Up next"</h2>
@@ -224,6 +232,68 @@ fn Watch(data: WatchData, start: u64) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// The chapter list: each a link to its time (`?t=`), which `site.js` turns into a seek.
+#[component]
+fn Chapters(chapters: Vec<crate::chapters::Chapter>, path: String) -> impl IntoView {
+    view! {
+        <section class="chapters" aria-labelledby="chapters-title">
+            <h2 class="chapters__title" id="chapters-title">"Chapters"</h2>
+            <ol class="chapters__list">
+                {chapters
+                    .into_iter()
+                    .map(|chapter| {
+                        let href = format!("{path}?t={}", chapter.start);
+                        view! {
+                            <li>
+                                <a class="chapters__link" href=href data-chapter-start=chapter.start.to_string()>
+                                    <span class="chapters__time">{clock(chapter.start)}</span>
+                                    <span class="chapters__name">{chapter.title}</span>
+                                </a>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ol>
+        </section>
+    }
+}
+
+/// `h:mm:ss` or `m:ss`.
+fn clock(seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+/// The chapters as JSON-LD `Clip`s (search engines show them as key moments).
+fn clips(
+    chapters: &[crate::chapters::Chapter],
+    duration_ms: Option<u64>,
+    canonical: &str,
+) -> serde_json::Value {
+    let ends = chapters
+        .iter()
+        .skip(1)
+        .map(|next| Some(next.start))
+        .chain(std::iter::once(duration_ms.map(|ms| ms / 1000)));
+    chapters
+        .iter()
+        .zip(ends)
+        .map(|(chapter, end)| {
+            serde_json::json!({
+                "@type": "Clip",
+                "name": chapter.title,
+                "startOffset": chapter.start,
+                "endOffset": end,
+                "url": format!("{canonical}?t={}", chapter.start),
+            })
+        })
+        .collect()
 }
 
 /// The date and description under the player. A long description is collapsed to a few
@@ -278,5 +348,12 @@ mod tests {
         assert_eq!(summary("abcdef", 3), "abc…");
         let json = script_json(&serde_json::json!({"name": "</script><script>alert(1)</script>&"}));
         assert!(!json.contains("</script>") && !json.contains('&'), "{json}");
+        assert_eq!(clock(3723), "1:02:03");
+        assert_eq!(clock(65), "1:05");
+        let chapters = crate::chapters::chapters("0:00 Intro\n1:00 Talk", Some(120_000));
+        let clips = clips(&chapters, Some(120_000), "https://s.example/watch/a/b");
+        assert_eq!(clips[1]["startOffset"], 60);
+        assert_eq!(clips[1]["endOffset"], 120);
+        assert_eq!(clips[0]["url"], "https://s.example/watch/a/b?t=0");
     }
 }

@@ -71,7 +71,11 @@ impl VodError {
         let text = text.to_string();
         match name {
             "InvalidRequest" => Self::InvalidRequest(text),
-            "VideoNotFound" | "TrackNotFound" | "BlobNotFound" => Self::NotFound(name.into(), text),
+            "VideoNotFound"
+            | "TrackNotFound"
+            | "BlobNotFound"
+            | "CaptionTrackNotFound"
+            | "VideoUnavailable" => Self::NotFound(name.into(), text),
             "UpstreamFailure" => Self::Upstream(text),
             "UpstreamTimeout" => Self::Timeout(text),
             "MediaError" => Self::Media(text),
@@ -128,24 +132,56 @@ pub(super) fn origin_error(err: NetError) -> VodError {
 }
 
 /// The error for an origin's non-success answer: its XRPC error name when it sends one.
-pub(super) fn origin_status(status: reqwest::StatusCode, body: &[u8]) -> VodError {
-    #[derive(Deserialize)]
-    struct XrpcBody {
-        error: String,
+/// What an origin's error body says: its XRPC error name (`error`, or `message` when that
+/// is a bare name, as stream.place sends `{"message":"BlobNotFound"}`), and the other
+/// origins it names, if any.
+#[derive(Debug, Default, Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    origins: Vec<String>,
+}
+
+impl ErrorBody {
+    fn read(body: &[u8]) -> Self {
+        serde_json::from_slice(body).unwrap_or_default()
     }
-    let name = serde_json::from_slice::<XrpcBody>(body)
-        .map(|b| b.error)
-        .unwrap_or_default();
+
+    fn name(&self) -> String {
+        let bare = |text: &String| {
+            !text.is_empty() && text.len() <= 64 && text.chars().all(|c| c.is_ascii_alphanumeric())
+        };
+        self.error
+            .clone()
+            .or_else(|| self.message.clone().filter(bare))
+            .unwrap_or_default()
+    }
+}
+
+/// The origins a `BlobNotFound` answer names, as it names them.
+pub(super) fn named_origins(body: &[u8]) -> Vec<String> {
+    ErrorBody::read(body).origins
+}
+
+/// The error for an origin's non-success answer: its XRPC error name when it sends one.
+pub(super) fn origin_status(status: reqwest::StatusCode, body: &[u8]) -> VodError {
+    let name = ErrorBody::read(body).name();
     match name.as_str() {
-        "VideoNotFound" | "TrackNotFound" | "BlobNotFound" | "RecordNotFound" => {
-            VodError::NotFound(
-                if name == "RecordNotFound" {
-                    "VideoNotFound".into()
-                } else {
-                    name.clone()
-                },
-                format!("the origin has no such video ({name})"),
-            )
+        "VideoNotFound"
+        | "TrackNotFound"
+        | "BlobNotFound"
+        | "RecordNotFound"
+        | "CaptionTrackNotFound"
+        | "VideoUnavailable" => {
+            let kind = if name == "RecordNotFound" {
+                "VideoNotFound".to_string()
+            } else {
+                name.clone()
+            };
+            VodError::NotFound(kind, format!("the origin has no such video ({name})"))
         }
         "InvalidSession" => VodError::InvalidRequest(
             "the origin refused the playlist session (sid); start again from the video's playlist"
@@ -201,5 +237,18 @@ mod tests {
         assert!(matches!(session, VodError::InvalidRequest(_)));
         let down = origin_status(reqwest::StatusCode::BAD_GATEWAY, b"<html>");
         assert!(matches!(down, VodError::Upstream(_)));
+        let bare = origin_status(
+            reqwest::StatusCode::NOT_FOUND,
+            br#"{"message":"BlobNotFound"}"#,
+        );
+        assert_eq!(
+            bare.name(),
+            "BlobNotFound",
+            "stream.place names it in message"
+        );
+        assert_eq!(
+            named_origins(br#"{"message":"BlobNotFound","origins":["https://b.example"]}"#),
+            vec!["https://b.example".to_string()]
+        );
     }
 }

@@ -26,6 +26,7 @@ pub mod frames;
 mod images;
 pub mod metrics;
 mod options;
+mod origins;
 pub mod playlist;
 pub mod previews;
 mod proxy;
@@ -70,8 +71,10 @@ pub struct Vod {
     tasks: TaskSystem,
     metrics: metrics::VodMetrics,
     timelines: Cache<VideoUri, Arc<Timeline>>,
-    /// Rewritten playlists by query, for a few seconds: a player's playlist requests
-    /// then cost the origin one request per video and session, not one per viewer.
+    /// The origins videos play from, and which one each plays from.
+    origins: origins::Origins,
+    /// Rewritten media and subtitle playlists by query (a viewer's sid included), for a
+    /// few seconds: a player asking again costs the origin nothing.
     playlists: Cache<String, Bytes>,
     /// Images made here although their task had completed (see [`Vod::ensure`]), by
     /// layout key: concurrent requests share one making.
@@ -104,6 +107,7 @@ impl Vod {
             cache,
             tasks,
             metrics,
+            origins: origins::Origins::new(options.origin.clone(), &options.fallback_origins),
             timelines: Cache::builder()
                 .weigher(|_, timeline: &Arc<Timeline>| {
                     u32::try_from(timeline.weight()).unwrap_or(u32::MAX)

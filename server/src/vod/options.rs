@@ -10,6 +10,9 @@ use url::Url;
 pub struct VodOptions {
     /// The HLS origin (`VOD_ORIGIN_URL`).
     pub origin: Url,
+    /// Other origins tried, in order, when the origin lacks a video's blob
+    /// (`VOD_FALLBACK_ORIGINS`).
+    pub fallback_origins: Vec<Url>,
     /// Our public base URL, for the URLs we write into playlists and WebVTT.
     pub public_url: String,
     /// The ffmpeg executable (`FFMPEG_PATH`).

@@ -38,12 +38,13 @@ pub fn parse(bytes: &[u8]) -> Result<Playlist, VodError> {
 }
 
 /// `fetched` rewritten for players: sub-playlists through `ours` (our `getPlaylist`
-/// URL), media at absolute URLs.
-pub fn rewrite(fetched: &Fetched, ours: &Url) -> Result<Vec<u8>, VodError> {
+/// URL) with `tag` added to their query (which origin they come from), media at absolute
+/// URLs.
+pub fn rewrite(fetched: &Fetched, ours: &Url, tag: (&str, &str)) -> Result<Vec<u8>, VodError> {
     let mut out = Vec::new();
     let written = match fetched.playlist.clone() {
         Playlist::MasterPlaylist(mut master) => {
-            rewrite_master(&mut master, &fetched.url, ours);
+            rewrite_master(&mut master, &fetched.url, ours, tag);
             master.write_to(&mut out)
         }
         Playlist::MediaPlaylist(mut media) => {
@@ -55,13 +56,13 @@ pub fn rewrite(fetched: &Fetched, ours: &Url) -> Result<Vec<u8>, VodError> {
     Ok(out)
 }
 
-fn rewrite_master(master: &mut MasterPlaylist, base: &Url, ours: &Url) {
+fn rewrite_master(master: &mut MasterPlaylist, base: &Url, ours: &Url, tag: (&str, &str)) {
     for variant in &mut master.variants {
-        variant.uri = through_us(&variant.uri, base, ours);
+        variant.uri = through_us(&variant.uri, base, ours, tag);
     }
     for alternative in &mut master.alternatives {
         if let Some(uri) = &mut alternative.uri {
-            *uri = through_us(uri, base, ours);
+            *uri = through_us(uri, base, ours, tag);
         }
     }
 }
@@ -87,9 +88,9 @@ fn absolute(uri: &str, base: &Url) -> String {
         .unwrap_or_else(|_| uri.to_string())
 }
 
-/// A sub-playlist URL: ours with the origin's query when it names the playlist method on
-/// the origin, else absolute.
-fn through_us(uri: &str, base: &Url, ours: &Url) -> String {
+/// A sub-playlist URL: ours with the origin's query (and `tag`) when it names the
+/// playlist method on the origin, else absolute.
+fn through_us(uri: &str, base: &Url, ours: &Url, tag: (&str, &str)) -> String {
     let Ok(resolved) = base.join(uri) else {
         return uri.to_string();
     };
@@ -100,6 +101,7 @@ fn through_us(uri: &str, base: &Url, ours: &Url) -> String {
     if same_origin && is_method {
         let mut url = ours.clone();
         url.set_query(resolved.query());
+        url.query_pairs_mut().append_pair(tag.0, tag.1);
         url.into()
     } else {
         resolved.into()
@@ -274,15 +276,16 @@ mod tests {
              https://cdn.example/other.m3u8?sig=1\n",
             "https://vod.example/xrpc/place.stream.playback.getVideoPlaylist?uri=at%3A%2F%2Fx",
         );
-        let out =
-            String::from_utf8(rewrite(&master, &Url::parse(OURS).expect("url")).expect("rewrite"))
-                .expect("utf8");
+        let out = String::from_utf8(
+            rewrite(&master, &Url::parse(OURS).expect("url"), ("origin", "0")).expect("rewrite"),
+        )
+        .expect("utf8");
         assert!(
             out.contains("https://streamhut.example/api/vod/getPlaylist?uri=at%3A%2F%2Fx&track=1&sid=s1&start=5"),
             "{out}"
         );
         assert!(
-            out.contains("URI=\"https://streamhut.example/api/vod/getPlaylist?uri=at%3A%2F%2Fx&track=2&sid=s1\""),
+            out.contains("URI=\"https://streamhut.example/api/vod/getPlaylist?uri=at%3A%2F%2Fx&track=2&sid=s1&origin=0\""),
             "{out}"
         );
         assert!(
@@ -301,9 +304,10 @@ mod tests {
              #EXTINF:2.0,\nhttps://cdn.example/blobs/abc.mp4\n#EXT-X-ENDLIST\n",
             "https://vod.example/xrpc/place.stream.playback.getVideoPlaylist?uri=x&track=1&sid=s",
         );
-        let out =
-            String::from_utf8(rewrite(&media, &Url::parse(OURS).expect("url")).expect("rewrite"))
-                .expect("utf8");
+        let out = String::from_utf8(
+            rewrite(&media, &Url::parse(OURS).expect("url"), ("origin", "0")).expect("rewrite"),
+        )
+        .expect("utf8");
         assert!(
             out.contains(
                 "#EXT-X-MAP:URI=\"https://vod.example/xrpc/video.mp4\",BYTERANGE=\"800@0\""
@@ -456,7 +460,7 @@ mod properties {
             at in any::<f64>(),
         ) {
             if let Some(fetched) = fetched(&bytes) {
-                let _ = rewrite(&fetched, &Url::parse(OURS).expect("ours"));
+                let _ = rewrite(&fetched, &Url::parse(OURS).expect("ours"), ("origin", "0"));
                 if let Playlist::MediaPlaylist(media) = &fetched.playlist
                     && let Ok(timeline) = Timeline::new(media, &fetched.url)
                 {
@@ -476,7 +480,7 @@ mod properties {
         ) {
             let text = media_text(&init, &segments, end);
             let fetched = fetched(text.as_bytes()).expect("a well-formed playlist parses");
-            let out = rewrite(&fetched, &Url::parse(OURS).expect("ours")).expect("rewrites");
+            let out = rewrite(&fetched, &Url::parse(OURS).expect("ours"), ("origin", "0")).expect("rewrites");
             let Ok(Playlist::MediaPlaylist(media)) = parse(&out) else {
                 panic!("the rewritten playlist is a media playlist:\n{}", String::from_utf8_lossy(&out));
             };
@@ -521,7 +525,7 @@ mod properties {
                 text.push_str(&format!("#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}\n{uri}\n"));
             }
             let fetched = fetched(text.as_bytes()).expect("a well-formed playlist parses");
-            let out = rewrite(&fetched, &Url::parse(OURS).expect("ours")).expect("rewrites");
+            let out = rewrite(&fetched, &Url::parse(OURS).expect("ours"), ("origin", "0")).expect("rewrites");
             let Ok(Playlist::MasterPlaylist(master)) = parse(&out) else {
                 panic!("the rewritten playlist is a master playlist");
             };

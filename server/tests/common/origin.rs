@@ -333,3 +333,55 @@ fn m3u8(text: String) -> Response {
     )
         .into_response()
 }
+
+/// The stream.place-shaped origin (`end2end/network/origin.mjs`, the one the browser
+/// tests play from): separate audio renditions, a subtitles group, a session id per
+/// viewer, and a second node that has what the first answers `BlobNotFound` for. One per
+/// test binary, started on first use; it stops when this process's end closes its stdin.
+pub struct StreamPlace {
+    /// The node `VOD_ORIGIN_URL` points at.
+    pub url: String,
+    /// The node it names when it lacks a blob.
+    pub alternate: String,
+    _stdin: std::sync::Mutex<std::process::ChildStdin>,
+}
+
+/// The stream.place-shaped origin of this test binary.
+pub fn stream_place() -> &'static StreamPlace {
+    static ORIGIN: OnceLock<StreamPlace> = OnceLock::new();
+    ORIGIN.get_or_init(|| {
+        use std::io::BufRead;
+        let end2end = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../end2end");
+        let mut child = Command::new("node")
+            .arg("network/origin.mjs")
+            .current_dir(&end2end)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start node end2end/network/origin.mjs");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(json) = line.strip_prefix("READY ") {
+                    let _ = tx.send(json.to_string());
+                }
+            }
+            drop(child);
+        });
+        let json = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("the stream.place origin did not print READY within 120 s");
+        let ready: serde_json::Value = serde_json::from_str(&json).expect("READY json");
+        StreamPlace {
+            url: ready["url"].as_str().expect("url").to_string(),
+            alternate: ready["alternate"].as_str().expect("alternate").to_string(),
+            _stdin: std::sync::Mutex::new(stdin),
+        }
+    })
+}
