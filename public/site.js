@@ -915,8 +915,27 @@
 
   // --- start ---------------------------------------------------------------------------
 
+  // A player behind a content warning is set up once the viewer opens it, and plays.
+  const gated = (player) => player.querySelector(".player__gate:not([open])");
+  document.addEventListener(
+    "toggle",
+    (event) => {
+      const gate = event.target;
+      if (!gate.matches?.(".player__gate") || !gate.open) return;
+      const player = gate.closest(".player");
+      if (!player || player.dataset.ready) return;
+      player.dataset.pendingPlay = "1";
+      setUpPlayer(player);
+      // The cover had focus and is gone: keep the keyboard in the player.
+      player.querySelector(".player__controls button")?.focus({ preventScroll: true });
+    },
+    true,
+  );
+
   function scan(root = document) {
-    root.querySelectorAll?.(".player[data-src]:not([data-ready])").forEach(setUpPlayer);
+    root.querySelectorAll?.(".player[data-src]:not([data-ready])").forEach((player) => {
+      if (!gated(player)) setUpPlayer(player);
+    });
     root.querySelectorAll?.(".video-card[data-sprite-vtt]:not([data-ready])").forEach(setUpCard);
   }
 

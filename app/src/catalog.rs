@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 /// Videos per page of a grid.
 pub const PAGE_SIZE: u32 = 24;
 
+/// Longest tag kept from a record, in characters.
+pub const MAX_TAG_CHARS: usize = 64;
+
 /// Longest search query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
 
@@ -35,6 +38,49 @@ pub struct VideoSummary {
     pub duration_ms: Option<u64>,
     /// When the creator published it (RFC 3339).
     pub created_at: String,
+    /// Its content warnings, as viewers read them ("Flashing lights"): the player and
+    /// the card stay behind a click-through while there are any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A span of a description that links somewhere (a mention, a link or a tag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextLink {
+    /// Its first byte in the description.
+    pub start: usize,
+    /// One past its last byte.
+    pub end: usize,
+    /// Where it goes.
+    pub href: String,
+    /// Whether that is another site (opened in a new tab, `nofollow`).
+    pub external: bool,
+}
+
+/// A licence, by name, with its deed when it has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Licence {
+    /// "CC BY 4.0", "All rights reserved", or what the record says.
+    pub name: String,
+    /// The licence's text.
+    pub url: Option<String>,
+}
+
+/// What only the watch page shows of a video.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoDetails {
+    /// Where the description's facets link to.
+    pub links: Vec<TextLink>,
+    /// Its tags, each with a page of its own.
+    pub tags: Vec<String>,
+    /// Its licence.
+    pub licence: Option<Licence>,
+    /// Copyright and credit ("© 2026 Ada · Filmed by Bob").
+    pub credit: Option<String>,
+    /// The game or activity in it.
+    pub activity: Option<String>,
+    /// The text of its captions.
+    pub transcript: Option<String>,
 }
 
 /// A percent-encoded URL query value (what `encodeURIComponent` leaves alone stays).
@@ -102,6 +148,17 @@ impl VideoSummary {
             .as_ref()
             .map(|cid| format!("/api/appview/avatar/{}/{cid}", self.did))
     }
+
+    /// The warning a viewer reads before it plays ("Content warning: Violence, Death").
+    pub fn warning_text(&self) -> Option<String> {
+        (!self.warnings.is_empty())
+            .then(|| format!("Content warning: {}", self.warnings.join(", ")))
+    }
+}
+
+/// The path of the page of videos tagged `tag`.
+pub fn tag_path(tag: &str) -> String {
+    format!("/tag/{}", encode_query(tag))
 }
 
 /// A page of videos and where the next one starts.
@@ -243,7 +300,7 @@ pub fn iso_duration(duration_ms: u64) -> String {
 pub mod ssr {
     use std::sync::Arc;
 
-    use super::{CreatorProfile, VideoPage, VideoSummary};
+    use super::{CreatorProfile, VideoDetails, VideoPage, VideoSummary};
     use crate::error::AppError;
 
     /// Read access to the indexed videos and their creators.
@@ -262,8 +319,21 @@ pub mod ssr {
             limit: u32,
             cursor: Option<String>,
         ) -> Result<VideoPage, AppError>;
+        /// Videos tagged `tag` (any case), newest first.
+        async fn tagged_videos(
+            &self,
+            tag: &str,
+            limit: u32,
+            cursor: Option<String>,
+        ) -> Result<VideoPage, AppError>;
         /// One video, by its creator (handle or DID) and record key.
         async fn video(&self, actor: &str, rkey: &str) -> Result<Option<VideoSummary>, AppError>;
+        /// [`Catalog::video`], with what only its watch page shows.
+        async fn watched_video(
+            &self,
+            actor: &str,
+            rkey: &str,
+        ) -> Result<Option<(VideoSummary, VideoDetails)>, AppError>;
         /// Videos to watch next: the same creator's first, then the newest others.
         async fn related(
             &self,

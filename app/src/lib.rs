@@ -32,7 +32,8 @@ use leptos_router::{
 
 use components::{SiteHeader, SiteNav};
 use pages::{
-    AboutPage, AdminPage, EmbedPage, HomePage, NotFoundPage, ProfilePage, SearchPage, WatchPage,
+    AboutPage, AdminPage, EmbedPage, HomePage, NotFoundPage, ProfilePage, SearchPage, TagPage,
+    WatchPage,
 };
 
 /// Name of the wasm-bindgen output (`/pkg/<name>.js`, `_bg.wasm`, `.css`): the build
@@ -68,9 +69,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 }
 
 /// The page's first script: a click on a player before `site.js` has set it up is marked
-/// on the player, which `site.js` then starts. Written without `<`, `>` and `&`, so it
+/// on the player, which `site.js` then starts (a click on a content warning's cover is
+/// left to open it). Written without `<`, `>` and `&`, so it
 /// needs no escaping in the HTML.
-const EARLY_PLAY: &str = "document.addEventListener(\"click\",function(e){var p=e.target.closest?e.target.closest(\".player\"):null;if(p)if(!p.dataset.ready){p.dataset.pendingPlay=\"1\";e.preventDefault()}},true)";
+const EARLY_PLAY: &str = "document.addEventListener(\"click\",function(e){var p=e.target.closest?e.target.closest(\".player\"):null;if(p)if(!p.dataset.ready)if(!e.target.closest(\".player__gate\")){p.dataset.pendingPlay=\"1\";e.preventDefault()}},true)";
 
 /// This response's script nonce (rendered on the server only).
 fn page_nonce() -> Option<String> {
@@ -161,6 +163,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async />
                     <Route path=StaticSegment("search") view=SearchPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("about") view=AboutPage />
+                    <Route path=(StaticSegment("tag"), ParamSegment("tag")) view=TagPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async />
                     <Route
                         path=(StaticSegment("watch"), ParamSegment("actor"), ParamSegment("rkey"))

@@ -185,7 +185,9 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
         assert_eq!(reply["error"], "InvalidRequest", "{reply}");
         assert!(reply["message"].is_string());
     }
+    let long_tag = format!("listVideos?tag={}", "t".repeat(65));
     for path in [
+        long_tag.as_str(),
         "listVideos?limit=0",
         "listVideos?limit=101",
         "listVideos?limit=ten",
@@ -371,13 +373,7 @@ async fn the_firehose_applies_changes_live_and_resumes_after_a_restart() {
     let first = publish(&agent, &[video("Before registration", 1)]).await;
 
     let server = Server::start(dir.path(), &[]).await;
-    let (status, registered) = server
-        .admin_post("registerCreator", json!({"actor": account.did}))
-        .await;
-    assert_eq!(status, 200, "{registered}");
-    server
-        .wait_task(registered["taskId"].as_str().expect("id"))
-        .await;
+    server.register(&account.did).await;
     assert_eq!(server.all_videos(&account.did).await.len(), 1);
     within(
         Duration::from_secs(5),
@@ -677,5 +673,156 @@ async fn one_creators_failure_stops_nobody_and_the_job_reports_it() {
         .expect("the sync job ran");
     let error = run.error.as_deref().unwrap_or_default();
     assert!(error.starts_with("1 of 2 creators failed"), "{error}");
+    server.stop().await;
+}
+
+/// The byte range of `needle` in `text`, as a facet's index.
+fn span(text: &str, needle: &str) -> Value {
+    let start = text.find(needle).expect("needle");
+    json!({"byteStart": start, "byteEnd": start + needle.len()})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_current_record_is_read_whole_and_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--appview-firehose", "false"]).await;
+    let creator = network().create_account("richrec").await;
+    let stranger = network().create_account("strangr").await;
+    let agent = network().login(&creator).await;
+    let description = format!(
+        "Ünïcode first. Hosted by @{} with @{}, slides at https://example.com/slides #Rust",
+        creator.handle, stranger.handle
+    );
+    let facet = |needle: &str, feature: Value| json!({"index": span(&description, needle), "features": [feature]});
+    let record = json!({
+        "$type": VIDEO,
+        "title": "Rich record <b>talk</b>",
+        "description": description,
+        "descriptionFacets": [
+            facet(&format!("@{}", creator.handle), json!({"$type": "app.bsky.richtext.facet#mention", "did": creator.did})),
+            facet(&format!("@{}", stranger.handle), json!({"$type": "app.bsky.richtext.facet#mention", "did": stranger.did})),
+            facet("https://example.com/slides", json!({"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com/slides"})),
+            facet("#Rust", json!({"$type": "app.bsky.richtext.facet#tag", "tag": "Rust"})),
+            facet("Ünïcode", json!({"$type": "app.bsky.richtext.facet#link", "uri": "javascript:alert(1)"})),
+        ],
+        "tags": ["conference", "Rust", "lang:en"],
+        "contentWarnings": {"warnings": ["place.stream.metadata.contentWarnings#flashingLights"]},
+        "contentRights": {"license": "place.stream.metadata.contentRights#cc-by-sa_4__0", "creator": "Ada", "copyrightYear": 2026},
+        "connections": [{"ref": {"uri": format!("at://{}/place.stream.livestream/3abc", creator.did), "cid": "bafyreib2rxk3rh6kzwq"}}],
+        "activity": {"$type": "place.stream.livestream#activityLabel", "label": "software_dev"},
+        "durationMs": 90_000,
+        "createdAt": "2026-03-01T10:00:00.000Z",
+    });
+    let plain = video("An older plain record", 1);
+    publish(&agent, &[record, plain]).await;
+    server.register(&creator.did).await;
+
+    // The API returns every field; tags filter and are searchable; older shapes still read.
+    let (_, listed) = server.get("listVideos").await;
+    let videos = listed["videos"].as_array().expect("videos");
+    assert_eq!(videos.len(), 2, "{listed}");
+    let rich = &videos[0];
+    assert_eq!(rich["tags"], json!(["conference", "Rust", "lang:en"]));
+    assert_eq!(rich["contentWarnings"], json!(["flashingLights"]));
+    assert_eq!(rich["contentRights"]["license"], "cc-by-sa_4__0");
+    assert_eq!(rich["activity"]["label"], "software_dev");
+    assert_eq!(rich["facets"].as_array().map(Vec::len), Some(4), "{rich}");
+    assert!(
+        rich["livestream"]["uri"]
+            .as_str()
+            .is_some_and(|u| u.contains("livestream/3abc")),
+        "{rich}"
+    );
+    assert!(videos[1]["tags"].is_null(), "{}", videos[1]);
+    for query in [
+        "listVideos?tag=rust",
+        "listVideos?tag=%23RUST",
+        "listVideos?q=conference",
+    ] {
+        let (status, found) = server.get(query).await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(
+            titles(found["videos"].as_array().expect("videos")),
+            vec!["Rich record <b>talk</b>"],
+            "{query}"
+        );
+    }
+
+    // The watch page links the facets, shows the tags, licence and activity, and keeps
+    // the player behind the warning.
+    let rkey = rich["uri"]
+        .as_str()
+        .and_then(|u| u.rsplit('/').next())
+        .expect("rkey");
+    let html = server
+        .client()
+        .get(format!("{}/watch/{}/{rkey}", server.url, creator.did))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("text");
+    for expected in [
+        format!("href=\"/profile/{}\"", creator.did),
+        format!("href=\"https://bsky.app/profile/{}\"", stranger.did),
+        "href=\"https://example.com/slides\"".to_string(),
+        "href=\"/tag/Rust\"".to_string(),
+        "href=\"/tag/lang%3Aen\"".to_string(),
+        "href=\"https://creativecommons.org/licenses/by-sa/4.0/\"".to_string(),
+        "CC BY-SA 4.0".to_string(),
+        "© 2026 Ada".to_string(),
+        "Software dev".to_string(),
+        "class=\"player__gate\"".to_string(),
+        "Flashing lights".to_string(),
+        "<meta property=\"video:tag\" content=\"conference\"".to_string(),
+    ] {
+        assert!(html.contains(&expected), "{expected} in the watch page");
+    }
+    assert!(!html.contains("javascript:alert"), "no script links");
+    assert!(!html.contains("<b>talk</b>"), "titles are escaped");
+
+    // The tag page, in any case; the home page's card is blurred and says why.
+    for path in ["/tag/rust", "/tag/RUST"] {
+        let response = server
+            .client()
+            .get(format!("{}{path}", server.url))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.status(), 200);
+        let html = response.text().await.expect("text");
+        assert!(
+            html.contains("Rich record &lt;b&gt;talk&lt;/b&gt;"),
+            "{path}"
+        );
+        assert!(!html.contains("An older plain record"), "{path}");
+    }
+    let home = server
+        .client()
+        .get(&server.url)
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        home.contains("video-card--warned") && home.contains("Content warning: Flashing lights")
+    );
+    let empty = server
+        .client()
+        .get(format!("{}/tag/nothing-here", server.url))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(empty.status(), 200);
+    assert!(
+        empty
+            .text()
+            .await
+            .expect("text")
+            .contains("No videos with this tag yet")
+    );
     server.stop().await;
 }

@@ -769,7 +769,7 @@ async fn vod_lists_shares_and_describes_itself() {
         .iter()
         .filter_map(|t| t["name"].as_str())
         .collect();
-    assert_eq!(tasks, ["sprite", "storyboard", "thumbnail"]);
+    assert_eq!(tasks, ["sprite", "storyboard", "thumbnail", "transcript"]);
     assert_eq!(manifest["tasks"][0]["cacheTtl"], 86_400);
     assert_eq!(
         manifest["jobs"],
@@ -891,13 +891,7 @@ async fn stream_place_sessions_renditions_captions_and_another_node() {
             .await
             .expect("record");
     }
-    let (status, body) = server
-        .admin_post("registerCreator", json!({ "actor": account.did }))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    server
-        .wait_task(body["taskId"].as_str().expect("task"))
-        .await;
+    server.register(&account.did).await;
     let client = server.client();
     let api = |params: &[(&str, &str)]| {
         let mut url = url::Url::parse(&format!("{}/api/vod/getPlaylist", server.url)).expect("url");
@@ -1034,5 +1028,30 @@ async fn stream_place_sessions_renditions_captions_and_another_node() {
             .expect("GET");
     }
     assert!(jpeg(thumbnail).await.width() > 0);
+
+    // Someone watched: the captions' text becomes the transcript on the watch page (for
+    // crawlers), each cue once, and search finds words said in the video.
+    let page = format!("{}/watch/{}/keynote", server.url, account.did);
+    let started = Instant::now();
+    let html = loop {
+        let html = text(page.clone()).await.1;
+        if html.contains("Transcript") || started.elapsed() > Duration::from_secs(60) {
+            break html;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(
+        html.contains("Caption 1: the engine turns Caption 2: the engine turns"),
+        "{html}"
+    );
+    let (status, found) = server.get("listVideos?q=engine").await;
+    assert_eq!(status, 200, "{found}");
+    let found: Vec<&str> = found["videos"]
+        .as_array()
+        .expect("videos")
+        .iter()
+        .filter_map(|v| v["uri"].as_str())
+        .collect();
+    assert!(found.contains(&keynote.as_str()), "{found:?}");
     server.stop().await;
 }

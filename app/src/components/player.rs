@@ -4,6 +4,10 @@
 //! Auto, audio tracks, subtitles, picture in picture, chapters and storyboard previews on
 //! the seek bar, resuming where the viewer left off, remembered preferences, and an
 //! overlay with "Try again" when playback fails.
+//!
+//! A video with content warnings is covered by a click-through naming them: a
+//! `<details>` element, so it opens without JavaScript too; `site.js` sets the player up
+//! only once it is open.
 
 use leptos::prelude::*;
 
@@ -24,6 +28,18 @@ pub fn Player(
     chapters: Vec<Chapter>,
 ) -> impl IntoView {
     let label = format!("Video: {}", video.title);
+    let gate = (!video.warnings.is_empty()).then(|| {
+        let names = video.warnings.join(", ");
+        view! {
+            <details class="player__gate">
+                <summary class="player__gate-cover">
+                    <span class="player__gate-title">"Content warning"</span>
+                    <span class="player__gate-names">{names}</span>
+                    <span class="player__gate-button">"Watch anyway"</span>
+                </summary>
+            </details>
+        }
+    });
     let chapters = serde_json::to_string(&chapters).unwrap_or_else(|_| "[]".into());
     let duration = video
         .duration_ms
@@ -47,6 +63,7 @@ pub fn Player(
                 poster=video.thumbnail_path()
                 aria-label=label
             ></video>
+            {gate}
         </div>
     }
 }

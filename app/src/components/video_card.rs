@@ -3,6 +3,7 @@
 //! A card's poster is the video's thumbnail in a fixed 16:9 box (lazy-loaded, so nothing
 //! shifts while it arrives); hovering or focusing the card cycles through its sprite's
 //! frames (`site.js` reads `data-sprite-vtt`; `prefers-reduced-motion` stops the cycling).
+//! A video with content warnings shows a blurred poster naming them, and no preview.
 
 use leptos::prelude::*;
 
@@ -69,11 +70,14 @@ pub fn VideoCard(
     let title_hint = video.title.clone();
     let avatar = video.avatar_path();
     let thumbnail = video.thumbnail_path();
-    let sprite = video.sprite_vtt_path();
-    let class = if compact {
-        "video-card video-card--compact"
-    } else {
-        "video-card"
+    let warning = video.warning_text();
+    // No moving preview of a video behind a warning.
+    let sprite = warning.is_none().then(|| video.sprite_vtt_path());
+    let class = match (compact, warning.is_some()) {
+        (true, false) => "video-card video-card--compact",
+        (true, true) => "video-card video-card--compact video-card--warned",
+        (false, false) => "video-card",
+        (false, true) => "video-card video-card--warned",
     };
 
     view! {
@@ -81,6 +85,7 @@ pub fn VideoCard(
             <a href=href.clone() class="video-card__poster" tabindex="-1" aria-hidden="true">
                 <img src=thumbnail alt="" loading="lazy" decoding="async" width="320" height="180" />
                 {duration.map(|d| view! { <span class="video-card__duration">{d}</span> })}
+                {warning.clone().map(|w| view! { <span class="video-card__warning">{w}</span> })}
             </a>
             <div class="video-card__meta">
                 {(!compact).then(move || {
@@ -100,6 +105,7 @@ pub fn VideoCard(
                     <p class="video-card__date">
                         <time datetime=video.created_at.clone() title=exact>{ago}</time>
                     </p>
+                    {warning.map(|w| view! { <p class="visually-hidden">{w}</p> })}
                     {snippet.map(|text| view! { <p class="video-card__snippet">{text}</p> })}
                 </div>
             </div>

@@ -7,6 +7,7 @@ mod home;
 mod not_found;
 mod profile;
 mod search;
+mod tag;
 mod watch;
 
 pub use about::AboutPage;
@@ -16,4 +17,5 @@ pub use home::HomePage;
 pub use not_found::NotFoundPage;
 pub use profile::ProfilePage;
 pub use search::SearchPage;
+pub use tag::TagPage;
 pub use watch::{WatchData, WatchPage};

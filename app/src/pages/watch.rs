@@ -8,7 +8,10 @@ use leptos_meta::{Link, Meta, Script, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{VideoSummary, encode_query, format_date_time, iso_duration, relative_time};
+use crate::catalog::{
+    VideoDetails, VideoSummary, encode_query, format_date_time, iso_duration, relative_time,
+    tag_path,
+};
 use crate::components::{Avatar, ErrorNotice, NotFoundNotice, Player, RichText, VideoCard};
 use crate::error::AppError;
 
@@ -17,6 +20,8 @@ use crate::error::AppError;
 pub struct WatchData {
     /// The video.
     pub video: VideoSummary,
+    /// What only this page shows of it.
+    pub details: VideoDetails,
     /// What to watch next.
     pub related: Vec<VideoSummary>,
     /// The site's public base URL.
@@ -31,13 +36,14 @@ pub async fn load_watch(actor: String, rkey: String) -> Result<WatchData, AppErr
     crate::error::with_status(
         async {
             let catalog = crate::catalog::ssr::catalog()?;
-            let video = catalog
-                .video(&actor, &rkey)
+            let (video, details) = catalog
+                .watched_video(&actor, &rkey)
                 .await?
                 .ok_or(AppError::NotFound)?;
             let related = catalog.related(&video, 12).await?;
             Ok(WatchData {
                 video,
+                details,
                 related,
                 public_url: catalog.public_url(),
                 now: catalog.now(),
@@ -119,6 +125,7 @@ fn script_json(value: &serde_json::Value) -> String {
 fn Watch(data: WatchData, start: u64) -> impl IntoView {
     let WatchData {
         video,
+        details,
         related,
         public_url,
         now,
@@ -152,11 +159,15 @@ fn Watch(data: WatchData, start: u64) -> impl IntoView {
         "url": canonical,
         "author": { "@type": "Person", "name": video.creator_label(), "url": format!("{public_url}{}", video.creator_path()) },
         "hasPart": clips(&chapters, video.duration_ms, &canonical),
+        "keywords": (!details.tags.is_empty()).then(|| details.tags.join(", ")),
+        "license": details.licence.as_ref().and_then(|l| l.url.clone()),
+        "transcript": details.transcript.clone(),
     }));
     let exact = format_date_time(&video.created_at);
     let ago = relative_time(&video.created_at, &now).unwrap_or_else(|| exact.clone());
     let has_description = video.description.is_some();
     let watch_path = video.watch_path();
+    let transcript = details.transcript.clone();
 
     view! {
         <Title text=video.title.clone() />
@@ -182,6 +193,7 @@ fn Watch(data: WatchData, start: u64) -> impl IntoView {
         <Meta name="twitter:player" content=embed />
         <Meta name="twitter:player:width" content="1280" />
         <Meta name="twitter:player:height" content="720" />
+        {details.tags.iter().map(|tag| view! { <Meta property="video:tag" content=tag.clone() /> }).collect_view()}
         <Script type_="application/ld+json">{json_ld}</Script>
         <div class="watch">
             <div class="watch__main">
@@ -211,14 +223,19 @@ fn Watch(data: WatchData, start: u64) -> impl IntoView {
                 <VideoAbout has_description>
                     <p class="watch__date">
                         <time datetime=video.created_at.clone() title=exact>{ago}</time>
+                        {details.tags.iter().map(|tag| view! {
+                            <a class="watch__tag" href=tag_path(tag)>"#"{tag.clone()}</a>
+                        }).collect_view()}
                     </p>
                     {video.description.clone().map(|text| view! {
                         <div class="watch__description" id="watch-description">
-                            <RichText text />
+                            <RichText text links=details.links.clone() />
                         </div>
                     })}
+                    <Facts details=details.clone() />
                 </VideoAbout>
                 {(!chapters.is_empty()).then(|| view! { <Chapters chapters=chapters.clone() path=watch_path.clone() /> })}
+                {transcript.map(|text| view! { <Transcript text /> })}
             </div>
             <aside class="watch__related" aria-label="Related videos">
                 <h2 class="visually-hidden">"Up next"</h2>
@@ -232,6 +249,51 @@ fn Watch(data: WatchData, start: u64) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// Licence, credit and activity, when the record gives them.
+#[component]
+fn Facts(details: VideoDetails) -> impl IntoView {
+    let VideoDetails {
+        licence,
+        credit,
+        activity,
+        ..
+    } = details;
+    (licence.is_some() || credit.is_some() || activity.is_some()).then(|| {
+        view! {
+            <dl class="watch__facts">
+                {activity.map(|activity| view! { <dt>"Activity"</dt><dd>{activity}</dd> })}
+                {licence.map(|licence| view! {
+                    <dt>"Licence"</dt>
+                    <dd>
+                        {match licence.url {
+                            Some(url) => view! {
+                                <a href=url rel="license noopener" target="_blank">{licence.name}</a>
+                            }.into_any(),
+                            None => licence.name.into_any(),
+                        }}
+                    </dd>
+                })}
+                {credit.map(|credit| view! { <dt>"Credit"</dt><dd>{credit}</dd> })}
+            </dl>
+        }
+    })
+}
+
+/// The text of the video's captions, folded (it is in the page for crawlers and search).
+#[component]
+fn Transcript(text: String) -> impl IntoView {
+    view! {
+        <details class="transcript">
+            <summary class="transcript__summary">
+                <h2 class="transcript__title">"Transcript"</h2>
+            </summary>
+            <div class="transcript__text">
+                {text.split("\n\n").map(|paragraph| view! { <p>{paragraph.to_string()}</p> }).collect_view()}
+            </div>
+        </details>
+    }
 }
 
 /// The chapter list: each a link to its time (`?t=`), which `site.js` turns into a seek.

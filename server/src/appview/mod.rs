@@ -9,20 +9,25 @@
 //! ([`record`]) and the same idempotent writes ([`store`]), so they never disagree and
 //! replaying either is harmless.
 //!
-//! - [`record`]: parsing records of either shape.
+//! - [`record`]: parsing records of either shape; [`metadata`]: the current record's
+//!   facets, tags, content warnings, rights, connections and activity; `video_uri`:
+//!   [`VideoUri`], a video's identity.
 //! - [`store`]: creators, videos, sync reports, cursors.
 //! - [`query`]: `listVideos`, `getStats`, and the pages' catalog.
 //! - [`sync`]: the sync task and the 15-minute job.
 //! - [`firehose`]: live updates from `com.atproto.sync.subscribeRepos`.
 //! - [`profile`]: creator profiles and their avatars.
+//! - [`transcript`]: the text of a video's captions, kept for its watch page and search.
 
 pub mod firehose;
+pub mod metadata;
 pub mod metrics;
 pub mod profile;
 pub mod query;
 pub mod record;
 pub mod store;
 pub mod sync;
+pub mod transcript;
 mod video_uri;
 
 use std::path::PathBuf;

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libsql::Value;
 use serde::Serialize;
 
+use super::metadata::VideoMeta;
 use super::{AppViewError, VideoUri};
 use crate::atproto::blob::BlobRef;
 use crate::atproto::repo::StrongRef;
@@ -22,7 +23,8 @@ const MAX_SEARCH_WORDS: usize = 8;
 
 const VIDEO_COLUMNS: &str = "v.uri, v.cid, v.did, c.handle, v.rkey, v.title, v.description,
      v.duration_ms, v.created_at, v.indexed_at, v.thumb_cid, v.thumb_mime, v.thumb_size,
-     v.creator, v.livestream_uri, v.livestream_cid, v.source, c.display_name, c.avatar_cid";
+     v.creator, v.livestream_uri, v.livestream_cid, v.source, c.display_name, c.avatar_cid,
+     v.meta";
 
 /// One indexed video, as `listVideos` returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,6 +69,9 @@ pub struct VideoView {
     /// The CID of the creator's avatar (for pages).
     #[serde(skip)]
     pub avatar_cid: Option<Cid>,
+    /// Facets, tags, content warnings, rights, connections and activity.
+    #[serde(flatten)]
+    pub meta: VideoMeta,
 }
 
 /// A page of videos.
@@ -88,8 +93,10 @@ pub struct VideoQuery {
     pub cursor: Option<String>,
     /// Only this creator's videos.
     pub creator: Option<Did>,
-    /// Full-text search over title and description.
+    /// Full-text search over title, description, tags and transcript.
     pub q: Option<String>,
+    /// Only videos with this tag (any case).
+    pub tag: Option<String>,
 }
 
 /// Per-creator statistics.
@@ -141,7 +148,7 @@ pub struct Stats {
 /// Read access to the index.
 #[derive(Clone)]
 pub struct VideoIndex {
-    db: Db,
+    pub(super) db: Db,
 }
 
 impl VideoIndex {
@@ -170,6 +177,13 @@ impl VideoIndex {
         if let Some(did) = &query.creator {
             params.push(did.to_string().into());
             conditions.push(format!("v.did = ?{}", params.len()));
+        }
+        if let Some(tag) = &query.tag {
+            params.push(tag.to_lowercase().into());
+            conditions.push(format!(
+                "v.id IN (SELECT video_id FROM video_tags WHERE tag = ?{})",
+                params.len()
+            ));
         }
         if let Some(cursor) = query.cursor.as_deref() {
             let (created_at, uri) = decode_cursor(cursor)?;
@@ -260,6 +274,11 @@ impl VideoIndex {
                     .and_then(|text| serde_json::from_str(&text).ok()),
                 creator_name: row.get(17)?,
                 avatar_cid: parsed_opt(&row, 18, "CID")?,
+                // A row written before this column existed, or by an older version: none.
+                meta: row
+                    .get::<Option<String>>(19)?
+                    .and_then(|text| serde_json::from_str(&text).ok())
+                    .unwrap_or_default(),
             });
         }
         Ok(videos)
@@ -420,6 +439,7 @@ mod tests {
             source: None,
             creator_name: None,
             avatar_cid: None,
+            meta: VideoMeta::default(),
         };
         let cursor = encode_cursor(&video);
         assert_eq!(

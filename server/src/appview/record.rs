@@ -18,6 +18,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::metadata::VideoMeta;
 use crate::atproto::blob::BlobRef;
 use crate::atproto::repo::StrongRef;
 use crate::atproto::syntax::{Cid, Did, datetime};
@@ -56,6 +57,8 @@ pub struct VideoRow {
     pub livestream: Option<StrongRef>,
     /// Its media source, as the record has it.
     pub source: Option<Value>,
+    /// The richer fields of the current record.
+    pub meta: VideoMeta,
 }
 
 /// A `duration` read as milliseconds is longer than this only if it was nanoseconds.
@@ -90,17 +93,20 @@ pub fn parse_video(
         Some(_) => return Err(invalid("the title is not a string")),
         None => return Err(invalid("no title")),
     };
-    let description = record
-        .get("description")
-        .and_then(Value::as_str)
+    let raw_description = record.get("description").and_then(Value::as_str);
+    let description = raw_description
         .map(str::trim)
         .filter(|text| !text.is_empty())
         .map(|text| truncate(text, MAX_DESCRIPTION_CHARS));
+    let trimmed = raw_description.map_or(0, |raw| raw.len() - raw.trim_start().len());
+    let meta = VideoMeta::read(record, description.as_deref(), trimmed);
     let source = record.get("source").filter(|s| s.is_object()).cloned();
+    // The oldest shape names its livestream; the current one lists it among connections.
     let livestream = record
         .get("livestream")
         .and_then(|value| serde_json::from_value::<StrongRef>(value.clone()).ok())
-        .filter(|r| r.uri.starts_with("at://"));
+        .filter(|r| r.uri.starts_with("at://"))
+        .or_else(|| meta.livestream().cloned());
     let duration_ms = match (record.get("durationMs"), record.get("duration")) {
         (Some(ms), _) if ms.as_u64().is_some() => ms.as_u64(),
         (_, Some(duration)) => duration.as_u64().map(|value| {
@@ -139,6 +145,7 @@ pub fn parse_video(
         creator,
         livestream,
         source,
+        meta,
     })
 }
 

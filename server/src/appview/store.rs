@@ -7,6 +7,7 @@
 
 use libsql::{Value, params};
 
+use super::metadata::VideoMeta;
 use super::record::VideoRow;
 use crate::atproto::syntax::{Cid, Did, now};
 use crate::db::{Db, DbError, Writer, parsed};
@@ -17,15 +18,15 @@ const MAX_WARNINGS: usize = 20;
 const UPSERT_VIDEO: &str =
     "INSERT INTO videos (uri, cid, did, rkey, title, description, duration_ms,
          created_at, indexed_at, thumb_cid, thumb_mime, thumb_size, creator, livestream_uri,
-         livestream_cid, source)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         livestream_cid, source, meta, tags)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
      ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid, title = excluded.title,
          description = excluded.description, duration_ms = excluded.duration_ms,
          created_at = excluded.created_at, indexed_at = excluded.indexed_at,
          thumb_cid = excluded.thumb_cid, thumb_mime = excluded.thumb_mime,
          thumb_size = excluded.thumb_size, creator = excluded.creator,
          livestream_uri = excluded.livestream_uri, livestream_cid = excluded.livestream_cid,
-         source = excluded.source
+         source = excluded.source, meta = excluded.meta, tags = excluded.tags
      WHERE videos.cid <> excluded.cid";
 
 /// A registered creator.
@@ -363,5 +364,11 @@ fn video_params(video: &VideoRow, indexed_at: &str) -> Vec<Value> {
         video.livestream.as_ref().map(|r| r.uri.clone()).into(),
         video.livestream.as_ref().map(|r| r.cid.clone()).into(),
         video.source.as_ref().map(ToString::to_string).into(),
+        (video.meta != VideoMeta::default())
+            .then(|| serde_json::to_string(&video.meta).unwrap_or_default())
+            .into(),
+        (!video.meta.tags.is_empty())
+            .then(|| serde_json::to_string(&video.meta.tags).unwrap_or_default())
+            .into(),
     ]
 }

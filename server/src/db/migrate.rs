@@ -73,6 +73,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "many_authors",
         sql: include_str!("../../migrations/0009_many_authors.sql"),
     },
+    Migration {
+        version: 10,
+        name: "video_metadata",
+        sql: include_str!("../../migrations/0010_video_metadata.sql"),
+    },
 ];
 
 /// What a call to [`Db::migrate`] did.

@@ -15,6 +15,8 @@
 //!   served from a [`crate::filecache::FileCache`] capped by `VOD_CACHE_MAX_MB`;
 //!   `thumbnail`: where a thumbnail comes from.
 //! - `tasks`: VOD's task kinds and its 10-minute job; `remote`: a remote AppView's list.
+//! - `transcript`: the text of a video's captions (`vod.transcript`), for its watch page
+//!   and search.
 //!
 //! Thumbnails, sprites and storyboards are made by tasks (`vod.thumbnail`, `vod.sprite`,
 //! `vod.storyboard`; concurrency `VOD_FFMPEG_CONCURRENCY`, results kept 24 h, the same
@@ -33,11 +35,13 @@ mod proxy;
 mod remote;
 mod tasks;
 mod thumbnail;
+mod transcript;
 
 pub use error::VodError;
 pub use images::{Image, Kind, MakeInput};
 pub use options::VodOptions;
 pub use tasks::{make_task, process_job};
+pub use transcript::transcript_task;
 
 use std::sync::Arc;
 use std::time::Duration;

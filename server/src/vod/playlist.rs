@@ -121,6 +121,28 @@ pub fn pick_variant(master: &MasterPlaylist, min_height: u64) -> Option<&str> {
         .map(|v| v.uri.as_str())
 }
 
+/// The subtitles rendition whose text stands for the video: the default one, else the
+/// first in English, else the first; `None` when the master offers no subtitles.
+pub fn pick_subtitles(master: &MasterPlaylist) -> Option<&str> {
+    let subtitles: Vec<_> = master
+        .alternatives
+        .iter()
+        .filter(|m| m.media_type == m3u8_rs::AlternativeMediaType::Subtitles)
+        .filter_map(|m| m.uri.as_deref().map(|uri| (m, uri)))
+        .collect();
+    let english = |m: &m3u8_rs::AlternativeMedia| {
+        m.language
+            .as_deref()
+            .is_some_and(|lang| lang.eq_ignore_ascii_case("en") || lang.starts_with("en-"))
+    };
+    subtitles
+        .iter()
+        .find(|(m, _)| m.default)
+        .or_else(|| subtitles.iter().find(|(m, _)| english(m)))
+        .or_else(|| subtitles.first())
+        .map(|(_, uri)| *uri)
+}
+
 /// Bytes of a resource: all of it, or `length` bytes from `offset`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Resource {

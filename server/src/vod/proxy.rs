@@ -100,7 +100,9 @@ impl Vod {
             url.query_pairs_mut().extend_pairs(&pairs);
             (self.fetch_playlist(url).await?, n)
         } else {
-            self.fetch_master(&uri, &pairs).await?
+            let master = self.fetch_master(&uri, &pairs).await?;
+            self.want_transcript(&uri).await;
+            master
         };
         let ours = self.api_url("getPlaylist");
         let rewritten = Bytes::from(playlist::rewrite(
@@ -180,7 +182,7 @@ impl Vod {
     }
 
     /// Fetches and parses a playlist, mapping the origin's errors.
-    async fn fetch_playlist(&self, url: Url) -> Result<Fetched, VodError> {
+    pub(super) async fn fetch_playlist(&self, url: Url) -> Result<Fetched, VodError> {
         let (status, final_url, body) = self.get(url).await?;
         if !status.is_success() {
             return Err(origin_status(status, &body));

@@ -1,6 +1,6 @@
 //! VOD's tasks and job: `vod.thumbnail`, `vod.sprite`, `vod.storyboard` (public, their
 //! input checked against the index before it becomes a row) and the 10-minute job that
-//! queues previews for the newest videos that lack them.
+//! queues previews and transcripts for the newest videos that lack them.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -23,7 +23,7 @@ const JOB_SUBMISSIONS: usize = 20;
 impl Vod {
     /// Whether a task input may become a row: it must name an indexed video at its
     /// current record version, so junk never reaches the queue.
-    async fn admit(&self, input: Value) -> Result<(), TaskError> {
+    pub(super) async fn admit(&self, input: Value) -> Result<(), TaskError> {
         let input: MakeInput = serde_json::from_value(input)
             .map_err(|err| TaskError::InvalidInput(err.to_string()))?;
         let video = self.video(&input.uri).await.map_err(|err| match err {
@@ -40,8 +40,8 @@ impl Vod {
         Ok(())
     }
 
-    /// The 10-minute job: thumbnails and sprites for the newest videos that lack them, so
-    /// the first viewer does not wait.
+    /// The 10-minute job: thumbnails, sprites and transcripts for the newest videos that
+    /// lack them, so the first viewer (or crawler) does not wait.
     pub async fn process_missing(&self) -> Result<usize, VodError> {
         let page = self
             .index
@@ -67,6 +67,22 @@ impl Vod {
                     .map_err(|err| VodError::Unavailable(err.to_string()))?;
                 submitted += 1;
             }
+        }
+        let lacking = self
+            .index
+            .lacking_transcripts(JOB_VIDEOS)
+            .await
+            .map_err(|err| VodError::Unavailable(err.to_string()))?;
+        for (uri, cid) in lacking {
+            if submitted >= JOB_SUBMISSIONS {
+                break;
+            }
+            let input = json!({ "uri": uri, "cid": cid });
+            self.tasks
+                .submit(super::transcript::TRANSCRIPT_TASK, input)
+                .await
+                .map_err(|err| VodError::Unavailable(err.to_string()))?;
+            submitted += 1;
         }
         Ok(submitted)
     }
@@ -117,7 +133,10 @@ pub fn process_job(vod: Weak<Vod>) -> JobDef {
                     return Ok(());
                 };
                 let submitted = vod.process_missing().await.map_err(|e| e.to_string())?;
-                tracing::info!(submitted, "VOD: previews queued for videos that lack them");
+                tracing::info!(
+                    submitted,
+                    "VOD: previews and transcripts queued for videos that lack them"
+                );
                 Ok(())
             }
         },

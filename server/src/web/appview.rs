@@ -22,6 +22,7 @@ use crate::atproto::syntax;
 
 /// Longest search query accepted.
 const MAX_QUERY_CHARS: usize = app::catalog::MAX_QUERY_CHARS;
+const MAX_TAG_CHARS: usize = app::catalog::MAX_TAG_CHARS;
 
 /// What the API's handlers share.
 struct Api {
@@ -148,6 +149,7 @@ struct ListParams {
     cursor: Option<String>,
     creator: Option<String>,
     q: Option<String>,
+    tag: Option<String>,
 }
 
 async fn list_videos(api: Arc<Api>, call: Call) -> Reply {
@@ -173,6 +175,18 @@ pub(super) async fn video_page(appview: &AppView, call: &Call) -> Reply {
             "q is limited to {MAX_QUERY_CHARS} characters"
         )));
     }
+    let tag = params
+        .tag
+        .map(|tag| tag.trim().trim_start_matches('#').to_string())
+        .filter(|tag| !tag.is_empty());
+    if tag
+        .as_ref()
+        .is_some_and(|tag| tag.chars().count() > MAX_TAG_CHARS)
+    {
+        return Err(XrpcError::invalid_request(format!(
+            "tag is limited to {MAX_TAG_CHARS} characters"
+        )));
+    }
     let creator = match params
         .creator
         .as_deref()
@@ -195,6 +209,7 @@ pub(super) async fn video_page(appview: &AppView, call: &Call) -> Reply {
             cursor: params.cursor,
             creator,
             q,
+            tag,
         })
         .await?;
     json_reply(page)

@@ -5,9 +5,12 @@
 use std::sync::Arc;
 
 use app::catalog::ssr::Catalog;
-use app::catalog::{CreatorProfile, VideoPage, VideoSummary};
+use app::catalog::{
+    CreatorProfile, Licence, TextLink, VideoDetails, VideoPage, VideoSummary, tag_path,
+};
 use app::error::AppError;
 
+use crate::appview::metadata::{Feature, VideoMeta, warning_label};
 use crate::appview::query::{CreatorRow, VideoQuery, VideoView};
 use crate::appview::{AppView, AppViewError, VideoUri};
 use crate::atproto::syntax::{self, AtIdentifier};
@@ -37,6 +40,82 @@ impl SiteCatalog {
         Ok(VideoPage {
             videos: page.videos.into_iter().map(summary).collect(),
             cursor: page.cursor,
+        })
+    }
+
+    /// The video `rkey` of `actor` (handle or DID), when both are registered and indexed.
+    async fn find(
+        &self,
+        actor: &str,
+        rkey: &str,
+    ) -> Result<Option<(VideoUri, VideoView)>, AppError> {
+        let Some(creator) = self.creator(actor).await? else {
+            return Ok(None);
+        };
+        let Ok(uri) = syntax::did(&creator.did).and_then(|did| VideoUri::new(did, rkey)) else {
+            return Ok(None);
+        };
+        let video = self.appview.index().get(&uri).await.map_err(unavailable)?;
+        Ok(video.map(|video| (uri, video)))
+    }
+
+    /// What only the watch page shows: facets as links (a mentioned creator we index to
+    /// their page here, anyone else to Bluesky), tags, licence, credit, activity and
+    /// the transcript.
+    async fn details(&self, uri: &VideoUri, meta: VideoMeta) -> Result<VideoDetails, AppError> {
+        let mut here: Vec<(String, bool)> = Vec::new();
+        let mut links = Vec::with_capacity(meta.facets.len());
+        for facet in meta.facets {
+            let (href, external) = match facet.feature {
+                Feature::Link { uri } => (uri, true),
+                Feature::Tag { tag } => (tag_path(&tag), false),
+                Feature::Mention { did } => {
+                    let indexed = match here.iter().find(|(known, _)| *known == did) {
+                        Some((_, indexed)) => *indexed,
+                        None if here.len() < MAX_MENTION_LOOKUPS => {
+                            let indexed = self
+                                .appview
+                                .index()
+                                .creator(&did)
+                                .await
+                                .map_err(unavailable)?
+                                .is_some();
+                            here.push((did.clone(), indexed));
+                            indexed
+                        }
+                        None => false,
+                    };
+                    if indexed {
+                        (format!("/profile/{did}"), false)
+                    } else {
+                        (format!("https://bsky.app/profile/{did}"), true)
+                    }
+                }
+            };
+            links.push(TextLink {
+                start: facet.start,
+                end: facet.end,
+                href,
+                external,
+            });
+        }
+        let transcript = self
+            .appview
+            .index()
+            .transcript(uri)
+            .await
+            .map_err(unavailable)?;
+        Ok(VideoDetails {
+            links,
+            tags: meta.tags,
+            licence: meta
+                .content_rights
+                .as_ref()
+                .and_then(|rights| rights.licence())
+                .map(|(name, url)| Licence { name, url }),
+            credit: meta.content_rights.as_ref().and_then(|r| r.credit()),
+            activity: meta.activity.as_ref().map(|a| a.label()),
+            transcript,
         })
     }
 
@@ -71,8 +150,17 @@ fn summary(video: VideoView) -> VideoSummary {
         description: video.description,
         duration_ms: video.duration_ms.and_then(|ms| u64::try_from(ms).ok()),
         created_at: video.created_at,
+        warnings: video
+            .meta
+            .content_warnings
+            .iter()
+            .map(|name| warning_label(name))
+            .collect(),
     }
 }
+
+/// Mentions of accounts beyond this many link to Bluesky without a lookup.
+const MAX_MENTION_LOOKUPS: usize = 20;
 
 fn profile(row: CreatorRow) -> CreatorProfile {
     CreatorProfile {
@@ -114,15 +202,38 @@ impl Catalog for SiteCatalog {
         .await
     }
 
+    async fn tagged_videos(
+        &self,
+        tag: &str,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<VideoPage, AppError> {
+        self.page(VideoQuery {
+            limit,
+            cursor,
+            tag: Some(tag.to_string()),
+            ..VideoQuery::default()
+        })
+        .await
+    }
+
     async fn video(&self, actor: &str, rkey: &str) -> Result<Option<VideoSummary>, AppError> {
-        let Some(creator) = self.creator(actor).await? else {
+        Ok(self
+            .find(actor, rkey)
+            .await?
+            .map(|(_, video)| summary(video)))
+    }
+
+    async fn watched_video(
+        &self,
+        actor: &str,
+        rkey: &str,
+    ) -> Result<Option<(VideoSummary, VideoDetails)>, AppError> {
+        let Some((uri, video)) = self.find(actor, rkey).await? else {
             return Ok(None);
         };
-        let Ok(uri) = syntax::did(&creator.did).and_then(|did| VideoUri::new(did, rkey)) else {
-            return Ok(None);
-        };
-        let video = self.appview.index().get(&uri).await.map_err(unavailable)?;
-        Ok(video.map(summary))
+        let details = self.details(&uri, video.meta.clone()).await?;
+        Ok(Some((summary(video), details)))
     }
 
     async fn related(

@@ -19,7 +19,7 @@ use super::native::{Call, NativeBundle, Reply, Verb, bind, json_reply};
 use crate::appview::AppView;
 use crate::appview::VideoUri;
 use crate::atproto::syntax;
-use crate::vod::{Kind, Vod, VodError, make_task, process_job};
+use crate::vod::{Kind, Vod, VodError, make_task, process_job, transcript_task};
 
 /// How long browsers and proxies keep an image before revalidating it.
 const IMAGE_CACHE_CONTROL: &str = "public, max-age=86400, stale-while-revalidate=604800";
@@ -58,6 +58,7 @@ pub fn bundle(vod: Arc<Vod>, appview: Arc<AppView>) -> NativeBundle {
         Verb::Post,
         make_task(weak.clone(), Kind::Storyboard),
     )
+    .task("transcript", Verb::Post, transcript_task(weak.clone()))
     .job("syncAndProcessVideos", process_job(weak))
 }
 

@@ -98,6 +98,17 @@ impl Server {
             .expect("client")
     }
 
+    /// Registers `actor` as an admin would and waits for its first sync; returns the sync
+    /// task's view.
+    pub async fn register(&self, actor: &str) -> Value {
+        let (status, registered) = self
+            .admin_post("registerCreator", serde_json::json!({ "actor": actor }))
+            .await;
+        assert_eq!(status, 200, "{registered}");
+        self.wait_task(registered["taskId"].as_str().expect("taskId"))
+            .await
+    }
+
     /// `POST /api/appview/{method}` with the admin token; returns status and JSON.
     pub async fn admin_post(&self, method: &str, body: Value) -> (u16, Value) {
         let response = self
