@@ -34,9 +34,25 @@ test.beforeAll(async () => {
       createdAt: new Date(Date.UTC(2026, 1, n + 1)).toISOString(),
     });
   }
+  const warned = "Flashes ahead. See #demo";
+  await putRecord(bed.net, creator, "place.stream.video", "warned", {
+    $type: "place.stream.video",
+    title: "A talk with a warning",
+    description: warned,
+    descriptionFacets: [
+      {
+        index: { byteStart: warned.indexOf("#demo"), byteEnd: warned.indexOf("#demo") + 5 },
+        features: [{ $type: "app.bsky.richtext.facet#tag", tag: "demo" }],
+      },
+    ],
+    tags: ["demo"],
+    contentWarnings: { warnings: ["place.stream.metadata.contentWarnings#flashingLights"] },
+    durationMs: 120_000,
+    createdAt: new Date(Date.UTC(2026, 0, 1)).toISOString(),
+  });
   await bed.startServer();
   baseURL = bed.baseURL;
-  await bed.register(creator, videos.length);
+  await bed.register(creator, videos.length + 1);
 });
 
 test.afterAll(async () => {
@@ -214,4 +230,26 @@ test("a Play clicked before the player's script has run is not lost", async ({ p
   await expect(page.locator(".player")).toHaveAttribute("data-pending-play", "1");
   release();
   await expect.poll(() => currentTime(page), { timeout: 30_000 }).toBeGreaterThan(1);
+});
+
+test("a content warning covers the player and the card until the viewer chooses to watch", async ({ page }) => {
+  await page.goto(baseURL);
+  const card = page.locator(".video-card", { hasText: "A talk with a warning" });
+  await expect(card.locator(".video-card__warning")).toHaveText("Content warning: Flashing lights");
+  await expect(card).not.toHaveAttribute("data-sprite-vtt");
+  await card.getByRole("link", { name: "A talk with a warning" }).click();
+  await expect(page).toHaveURL(/\/watch\/.+\/warned$/);
+  const cover = page.locator(".player__gate-cover");
+  await expect(cover).toContainText("Flashing lights");
+  // Nothing plays or loads behind it.
+  await expect(page.locator(".player")).not.toHaveAttribute("data-ready");
+  await axe(page);
+  await page.getByText("Watch anyway").click();
+  await expect(cover).toBeHidden();
+  await expect.poll(() => currentTime(page), { timeout: 30_000 }).toBeGreaterThan(1);
+  // The description's tag leads to the tag page, which lists the video.
+  await page.locator(".watch__description").getByRole("link", { name: "#demo" }).click();
+  await expect(page).toHaveURL(/\/tag\/demo$/);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("#demo");
+  await expect(page.locator(".video-card")).toHaveCount(1);
 });
