@@ -189,8 +189,9 @@ test("chapters: a list, seek-bar markers, a seek per chapter, and key moments fo
   ]);
 });
 
-test("?t= takes 1h2m3s forms", async ({ page }) => {
-  await page.goto(watch("talk", "?t=1m30s"));
+test("?t= takes 1h2m3s forms, through stream.place's URL shape too", async ({ page }) => {
+  await page.goto(`${baseURL}/${creator.did}/vod/talk?t=1m30s`);
+  await expect(page).toHaveURL(watch("talk", "?t=1m30s"));
   await page.getByRole("button", { name: "Play", exact: true }).click();
   await expect.poll(() => currentTime(page), { timeout: 30_000 }).toBeGreaterThan(89);
 });

@@ -171,6 +171,31 @@ async fn unknown_pages_are_404_with_the_not_found_page() {
     );
 }
 
+/// stream.place's URL shapes land on our pages, with the start time; API paths of the
+/// same shape stay API paths.
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_place_urls_redirect_to_ours() {
+    let bed = TestBed::new().await;
+    for (from, to) in [
+        (
+            "/alice.test/vod/3lbx?t=1h2m3s&utm_source=x",
+            "/watch/alice.test/3lbx?t=1h2m3s",
+        ),
+        ("/did:plc:abc/video/3lbx", "/watch/did:plc:abc/3lbx"),
+        (
+            "/embed/alice.test/video/3lbx?t=90",
+            "/embed/alice.test/3lbx?t=90",
+        ),
+    ] {
+        let reply = bed.get(from).await;
+        assert_eq!(reply.status, StatusCode::PERMANENT_REDIRECT, "{from}");
+        assert_eq!(reply.headers["location"], to, "{from}");
+    }
+    let reply = bed.get("/api/vod/doesNotExist").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.json()["error"], "NotFound");
+}
+
 /// Unknown API paths answer JSON, not a page.
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_api_paths_are_xrpc_404s() {

@@ -19,6 +19,7 @@ mod oembed;
 mod page_cache;
 mod params;
 pub mod rate_limit;
+mod redirects;
 mod runner;
 pub mod tasks;
 pub mod vod;
@@ -245,6 +246,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/creators/remove", post(admin::unregister_form))
         .route("/admin/sync", post(admin::sync_form))
         .route("/api/{*rest}", any(api_not_found))
+        .route("/{actor}/vod/{rkey}", get(redirects::watch))
+        .route("/{actor}/video/{rkey}", get(redirects::watch))
+        .route("/embed/{did}/video/{rkey}", get(redirects::embed))
         .leptos_routes_with_context(
             &state,
             generate_route_list(app::App),
