@@ -20,12 +20,18 @@ pub fn VideoGrid(
     /// Show the start of each description (search results).
     #[prop(optional)]
     snippets: bool,
+    /// The grid is a section under an `<h2>` (its cards' titles are `<h3>`s, else `<h2>`s).
+    #[prop(optional)]
+    nested: bool,
 ) -> impl IntoView {
     view! {
         <ul class="video-grid">
             {videos
                 .into_iter()
-                .map(|video| view! { <li><VideoCard video now=now.clone() snippet=snippets /></li> })
+                .enumerate()
+                .map(|(n, video)| {
+                    view! { <li><VideoCard video now=now.clone() snippet=snippets nested lead=n == 0 /></li> }
+                })
                 .collect_view()}
         </ul>
     }
@@ -54,6 +60,14 @@ pub fn VideoCard(
     /// Show the start of the description.
     #[prop(optional)]
     snippet: bool,
+    /// The card is in a section under an `<h2>` (its title is an `<h3>`, else an `<h2>`;
+    /// compact cards' always are).
+    #[prop(optional)]
+    nested: bool,
+    /// It is the page's first, likely its largest paint: its poster is fetched at once
+    /// and first (the others wait until they are near the viewport).
+    #[prop(optional)]
+    lead: bool,
 ) -> impl IntoView {
     let snippet = snippet
         .then(|| video.description.as_deref().map(|d| snippet_of(d, 140)))
@@ -83,7 +97,15 @@ pub fn VideoCard(
     view! {
         <article class=class data-sprite-vtt=sprite>
             <a href=href.clone() class="video-card__poster" tabindex="-1" aria-hidden="true">
-                <img src=thumbnail alt="" loading="lazy" decoding="async" width="320" height="180" />
+                <img
+                    src=thumbnail
+                    alt=""
+                    loading=if lead { "eager" } else { "lazy" }
+                    fetchpriority=lead.then_some("high")
+                    decoding="async"
+                    width="320"
+                    height="180"
+                />
                 {duration.map(|d| view! { <span class="video-card__duration">{d}</span> })}
                 {warning.clone().map(|w| view! { <span class="video-card__warning">{w}</span> })}
             </a>
@@ -96,9 +118,11 @@ pub fn VideoCard(
                     }
                 })}
                 <div class="video-card__text">
-                    <h3 class="video-card__title" title=title_hint>
-                        <a href=href>{title}</a>
-                    </h3>
+                    {if compact || nested {
+                        view! { <h3 class="video-card__title" title=title_hint><a href=href>{title}</a></h3> }.into_any()
+                    } else {
+                        view! { <h2 class="video-card__title" title=title_hint><a href=href>{title}</a></h2> }.into_any()
+                    }}
                     <p class="video-card__creator">
                         <a href=creator_path>{creator}</a>
                     </p>

@@ -47,6 +47,10 @@ pub fn HomePage() -> impl IntoView {
 
     view! {
         <Title text="" />
+        <Meta
+            name="description"
+            content="Watch recordings from stream.place creators on Streamhut: talks, streams and videos, newest first."
+        />
         <h1 class="visually-hidden">"Latest videos"</h1>
         <Suspense fallback=|| view! { <p class="loading">"Loading videos…"</p> }>
             {move || Suspend::new(async move {

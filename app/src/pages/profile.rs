@@ -134,7 +134,7 @@ fn Creator(data: CreatorData) -> impl IntoView {
                     </EmptyState>
                 }.into_any()
             } else {
-                view! { <VideoGrid videos=page.videos now /> }.into_any()
+                view! { <VideoGrid videos=page.videos now nested=true /> }.into_any()
             }}
             <nav class="pager" aria-label="More videos">
                 {next.map(|href| view! { <a class="button" href=href rel="next">"More videos"</a> })}

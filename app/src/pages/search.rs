@@ -57,6 +57,7 @@ pub fn SearchPage() -> impl IntoView {
     // title closures after the page has rendered, when reactive values may be gone.
     view! {
         <Meta name="robots" content="noindex" />
+        <Meta name="description" content="Search Streamhut's videos by title, description, tags and what is said in them." />
         <Suspense fallback=|| view! { <p class="loading">"Searching…"</p> }>
             {move || Suspend::new(async move {
                 let q = q();
