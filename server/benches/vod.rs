@@ -3,8 +3,9 @@
 //! a 5-minute and a 60-minute 720p fixture, serves them from the local test origin, and
 //! measures in one run:
 //!
-//! - our card sprite (8 frames), storyboard (every sheet) and thumbnail: wall time of each
-//!   task, through the task API of a real server;
+//! - our card sprite (8 frames) and thumbnail: wall time of each task, through the task
+//!   API of a real server; the storyboard as a player meets it: its WebVTT, then its first
+//!   sheet (served as soon as it is made) and its last (the whole storyboard);
 //! - (a) the seed's method for the sprite: ffmpeg given the HLS playlist, output seeking
 //!   (`-ss` after `-i`), 8 frames two at a time; for the 60-minute video one frame at the
 //!   middle is measured and the 8-frame time estimated from it (output seeking costs time
@@ -70,9 +71,10 @@ fn main() {
         }
         println!("\nVOD, 720p fixtures, this machine, one run (wall time, seconds):");
         println!(
-            "{:<10} {:>8} {:>11} {:>10} {:>12} {:>10} {:>11} {:>10}",
+            "{:<10} {:>8} {:>11} {:>11} {:>10} {:>12} {:>10} {:>11} {:>10}",
             "video",
             "sprite",
+            "1st sheet",
             "storyboard",
             "thumbnail",
             "seed sprite",
@@ -82,9 +84,10 @@ fn main() {
         );
         for (label, _, m) in &rows {
             println!(
-                "{:<10} {:>8.2} {:>11.2} {:>10.2} {:>11.1}{} {:>10.2} {:>10.0}× {:>9.2}×",
+                "{:<10} {:>8.2} {:>11.2} {:>11.2} {:>10.2} {:>11.1}{} {:>10.2} {:>10.0}× {:>9.2}×",
                 label,
                 m.sprite,
+                m.first_sheet,
                 m.storyboard,
                 m.thumbnail,
                 m.seed_sprite,
@@ -108,6 +111,7 @@ fn main() {
 
 struct Measured {
     sprite: f64,
+    first_sheet: f64,
     storyboard: f64,
     thumbnail: f64,
     seed_sprite: f64,
@@ -115,6 +119,54 @@ struct Measured {
     floor: f64,
     proxy_rate: f64,
     static_rate: f64,
+}
+
+/// The storyboard as a player meets it, on a video no one has watched: its WebVTT, then
+/// its first sheet, then its last; returns the seconds until the first and the last.
+async fn storyboard_seconds(server: &Server, uri: &str) -> (f64, f64) {
+    let started = Instant::now();
+    let client = server.client();
+    let query = url::form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>();
+    let vtt = client
+        .get(format!(
+            "{}/api/vod/getVtt?uri={query}&kind=storyboard",
+            server.url
+        ))
+        .send()
+        .await
+        .expect("vtt")
+        .text()
+        .await
+        .expect("vtt text");
+    let last = vtt
+        .split("sheet=")
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(vtt.contains("sheet=0"), "{vtt}");
+    let sheet = |n: usize| {
+        let url = format!("{}/api/vod/getStoryboard?uri={query}&sheet={n}", server.url);
+        let client = client.clone();
+        async move {
+            loop {
+                let response = client.get(&url).send().await.expect("sheet");
+                match response.status().as_u16() {
+                    200 => return,
+                    503 => continue,
+                    status => panic!("sheet {n}: {status}"),
+                }
+            }
+        }
+    };
+    sheet(0).await;
+    let first = started.elapsed().as_secs_f64();
+    sheet(last).await;
+    (first, started.elapsed().as_secs_f64())
 }
 
 /// Submits task export `kind` for `uri`/`cid` and waits for it; returns seconds.
@@ -173,7 +225,7 @@ async fn measure(label: &str, spec: FixtureSpec, dir: std::path::PathBuf) -> Mea
     eprintln!("{label}: our sprite, thumbnail, storyboard");
     let sprite = task_seconds(&server, "sprite", &uri, &cid).await;
     let thumbnail = task_seconds(&server, "thumbnail", &uri, &cid).await;
-    let storyboard = task_seconds(&server, "storyboard", &uri, &cid).await;
+    let (first_sheet, storyboard) = storyboard_seconds(&server, &uri).await;
 
     eprintln!("{label}: the seed's method");
     let playlist = format!("{}/xrpc/ts.m3u8", origin.url);
@@ -281,6 +333,7 @@ async fn measure(label: &str, spec: FixtureSpec, dir: std::path::PathBuf) -> Mea
     server.stop().await;
     Measured {
         sprite,
+        first_sheet,
         storyboard,
         thumbnail,
         seed_sprite,

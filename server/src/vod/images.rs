@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::future::try_join_all;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -67,6 +67,9 @@ pub struct MakeInput {
     pub cid: Cid,
 }
 
+/// How often a request for a storyboard sheet being made looks for it.
+const SHEET_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// An image to serve.
 #[derive(Debug, Clone)]
 pub struct Image {
@@ -85,6 +88,14 @@ impl Vod {
         let cached = self.cache.read(&key).await;
         self.metrics.cache_lookup(cached.is_some());
         if let Some(bytes) = cached {
+            return Ok(Image {
+                bytes: bytes.into(),
+                etag: key,
+            });
+        }
+        if kind == Kind::Storyboard
+            && let Some(bytes) = self.sheet_when_made(&video, &key).await?
+        {
             return Ok(Image {
                 bytes: bytes.into(),
                 etag: key,
@@ -110,9 +121,18 @@ impl Vod {
     /// `getVtt`: the WebVTT of the sprite or the storyboard of `uri`.
     pub async fn vtt(&self, kind: Kind, uri: &VideoUri) -> Result<String, VodError> {
         let video = self.video(uri).await?;
-        let layout = match self.layout(kind, &video.cid).await {
-            Some(layout) => layout,
-            None => self.ensure(kind, &video).await?,
+        let layout = match (self.layout(kind, &video.cid).await, kind) {
+            (Some(layout), _) => layout,
+            // The storyboard's layout follows from the timeline alone: players get it at
+            // once, and its sheets as each is made.
+            (None, Kind::Storyboard) => {
+                let input = json!({ "uri": video.uri, "cid": video.cid });
+                if let Err(err) = self.tasks.submit(kind.task(), input).await {
+                    tracing::warn!(error = %err, %uri, "queueing a storyboard failed");
+                }
+                previews::storyboard_layout(&*self.timeline(uri).await?)
+            }
+            (None, _) => self.ensure(kind, &video).await?,
         };
         let export = match kind {
             Kind::Storyboard => "getStoryboard",
@@ -128,6 +148,43 @@ impl Vod {
             }
             url.into()
         }))
+    }
+
+    /// The storyboard sheet `key` of `video` once it is made, while its task runs (up to
+    /// [`IMAGE_WAIT`], then [`VodError::Pending`]); `None` when the task ended first (it
+    /// failed, or the sheet does not exist), for [`Vod::ensure`] to say why.
+    async fn sheet_when_made(
+        &self,
+        video: &VideoView,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, VodError> {
+        let input = json!({ "uri": video.uri, "cid": video.cid });
+        let submitted = self
+            .tasks
+            .submit(Kind::Storyboard.task(), input)
+            .await
+            .map_err(|err| match err {
+                TaskError::QueueFull(_) => VodError::Pending,
+                other => VodError::Unavailable(format!("submitting a VOD task: {other}")),
+            })?;
+        let deadline = tokio::time::Instant::now() + IMAGE_WAIT;
+        let mut task = submitted.task;
+        loop {
+            if let Some(bytes) = self.cache.read(key).await {
+                return Ok(Some(bytes));
+            }
+            if task.status.is_terminal() {
+                return Ok(None);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(VodError::Pending);
+            }
+            tokio::time::sleep(SHEET_POLL).await;
+            task = match self.tasks.get(&task.id).await {
+                Ok(Some(task)) => task,
+                _ => return Ok(None),
+            };
+        }
     }
 
     async fn layout(&self, kind: Kind, cid: &Cid) -> Option<Layout> {
@@ -218,8 +275,9 @@ impl Vod {
         })
     }
 
-    /// Each sheet of `layout`: its frames grabbed (in parallel, within the ffmpeg bound),
-    /// tiled and stored.
+    /// Each sheet of `layout`: its frames grabbed (in batches, in parallel within the
+    /// ffmpeg bound, in time order), tiled and stored as soon as its last frame is in, so
+    /// the first sheet is served while the others are made.
     pub(super) async fn make_sheets(
         &self,
         kind: Kind,
@@ -227,18 +285,35 @@ impl Vod {
         timeline: &Timeline,
         layout: &Layout,
     ) -> Result<(), VodError> {
-        for sheet in 0..layout.sheets {
-            let tiles: Vec<_> = layout.tiles.iter().filter(|t| t.sheet == sheet).collect();
-            let frames = try_join_all(
-                tiles
+        let ats: Vec<f64> = layout.tiles.iter().map(|tile| tile.at).collect();
+        let (Some(w), Some(h)) = (
+            layout.tiles.first().map(|t| t.w),
+            layout.tiles.first().map(|t| t.h),
+        ) else {
+            return Ok(());
+        };
+        let mut batches = std::pin::pin!(self.frames.frames(timeline, &ats, w, h));
+        let mut frames = Vec::with_capacity(ats.len());
+        let mut sheet = 0;
+        let mut first_tile = 0;
+        while let Some(batch) = batches.next().await {
+            frames.extend(batch?);
+            while sheet < layout.sheets {
+                let end = layout.tiles[first_tile..]
                     .iter()
-                    .map(|tile| self.frames.frame(timeline, tile.at, tile.w, tile.h)),
-            )
-            .await?;
-            let image = previews::sheet(&tiles, &frames);
-            let jpeg = previews::jpeg(&image, 80)
-                .map_err(|err| VodError::Media(format!("encoding the sheet: {err}")))?;
-            self.store(&kind.image_key(cid, sheet), &jpeg).await?;
+                    .position(|t| t.sheet != sheet)
+                    .map_or(layout.tiles.len(), |n| first_tile + n);
+                if frames.len() < end {
+                    break;
+                }
+                let tiles: Vec<_> = layout.tiles[first_tile..end].iter().collect();
+                let image = previews::sheet(&tiles, &frames[first_tile..end]);
+                let jpeg = previews::jpeg(&image, 80)
+                    .map_err(|err| VodError::Media(format!("encoding the sheet: {err}")))?;
+                self.store(&kind.image_key(cid, sheet), &jpeg).await?;
+                sheet += 1;
+                first_tile = end;
+            }
         }
         Ok(())
     }
