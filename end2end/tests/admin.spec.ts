@@ -15,7 +15,8 @@ let baseURL = "";
 
 test.beforeAll(async () => {
   test.setTimeout(90_000);
-  await bed.startNetwork();
+  // With the origin: the home page shows these videos, and their posters must load.
+  await bed.startNetwork(true);
   admin = await createAccount(bed.net, "admin");
   creator = await createAccount(bed.net, "maker");
   for (const [n, title] of ["Opening keynote", "Lightning talks", "Closing panel"].entries()) {

@@ -10,6 +10,9 @@ const SHORTCUTS: &[(&str, &str)] = &[
     ("← / →", "Back or forward 5 seconds"),
     ("↑ / ↓", "Volume up or down"),
     ("M", "Mute"),
+    ("< / >", "Slower or faster"),
+    ("C", "Captions on or off"),
+    ("I", "Picture in picture"),
     ("F", "Full screen"),
     ("T", "Theater mode"),
     ("0 – 9", "Jump to 0 % – 90 % of the video"),
@@ -36,8 +39,17 @@ pub fn AboutPage() -> impl IntoView {
             <h2>"Watching"</h2>
             <ul>
                 <li>"Hover over a video (or tab to it) to see a preview of what’s inside."</li>
-                <li>"Hover over the player’s progress bar to see the frame at that time."</li>
-                <li>"The player remembers your volume and whether you like theater mode."</li>
+                <li>"Hover over the player’s progress bar to see the frame at that time; marks on it show the video’s chapters, listed under its description."</li>
+                <li>
+                    "The settings button sets the speed (from a quarter to twice as fast), the quality (Auto picks it for your connection), "
+                    "the audio track when a video has more than one, and subtitles."
+                </li>
+                <li>"When a video has captions, the CC button turns them on; Streamhut remembers your choice."</li>
+                <li>"Watch in a small floating window with the picture-in-picture button."</li>
+                <li>"Come back to a video you left halfway and the player offers to go on where you stopped."</li>
+                <li>"The player remembers your volume, speed and whether you like theater mode."</li>
+                <li>"Videos a creator marked with a content warning (flashing lights, say) wait behind a notice until you choose to watch."</li>
+                <li>"Tags lead to every video with the same tag; search finds words in titles, descriptions, tags and what is said in captioned videos."</li>
                 <li>
                     "Share a video with the Share button; tick “at current time” to send people to the moment you’re watching. "
                     "Links shared on social sites show the video’s title and picture, and can play in place."
@@ -67,6 +79,7 @@ pub fn AboutPage() -> impl IntoView {
             <h2>"Privacy"</h2>
             <p>
                 "Streamhut sets no cookies for viewers, runs no ads and no third-party scripts, and keeps no history of what you watch. "
+                "Where you stopped in a video and your player settings stay in your own browser and are never sent to us. "
                 "Only admins sign in."
             </p>
         </article>
