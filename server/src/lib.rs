@@ -7,7 +7,10 @@
 //! - [`atproto`]: identifiers, identity resolution, XRPC, sessions, verified blobs, our
 //!   record types; all outbound traffic goes through its SSRF-guarded HTTP client.
 //! - [`db`]: libSQL (an embedded file, or Turso) and the versioned schema migrations.
-//! - [`appview`]: the video index: what pages and the API read.
+//! - [`api`]: what services expose over HTTP, below the edge: the XRPC error shape,
+//!   parameters, and the native-bundle declarations services make of themselves.
+//! - [`appview`]: the video index: what pages and the API read (its API: `appview::api`).
+//! - [`auth`]: who may administer the server (admin DIDs, sessions, bearer tokens).
 //! - [`filecache`]: size-capped files on disk (images, bundle code, avatars), least
 //!   recently used out first, optionally capped per owner.
 //! - [`fsutil`]: writing credential files (0600, atomic).
@@ -16,9 +19,9 @@
 //! - [`services`]: builds all of the above for a configuration (main and tests share it).
 //! - [`tasks`]: durable, deduplicated, concurrency-limited tasks, and scheduled jobs.
 //! - [`vod`]: playback: rewritten HLS playlists, thumbnails, sprite and storyboard
-//!   previews made with ffmpeg, cached on disk.
-//! - [`web`]: the axum router (Leptos pages, server functions, static site, JSON
-//!   endpoints), its middleware, the XRPC error shape, and graceful shutdown.
+//!   previews made with ffmpeg, cached on disk, transcripts (its API: `vod::api`).
+//! - [`web`]: the axum router (Leptos pages, server functions, static site, native
+//!   bundles mounted, JSON endpoints), its middleware, and graceful shutdown.
 //!
 //! `main.rs` only wires these together: config → database → migrations → router → serve.
 
@@ -26,8 +29,10 @@
 // Leptos's view types nest deeply; the pages' layouts go past the default limit.
 #![recursion_limit = "256"]
 
+pub mod api;
 pub mod appview;
 pub mod atproto;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

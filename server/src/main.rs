@@ -85,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
     .await
     .context("serving HTTP")?;
     shutdown.cancel();
-    let (dispatcher, scheduler) = tokio::join!(dispatcher, scheduler);
+    let (dispatcher, scheduler, ()) = tokio::join!(dispatcher, scheduler, services.stopped());
     if dispatcher.is_err() || scheduler.is_err() {
         tracing::warn!("a background worker ended abnormally during shutdown");
     }

@@ -4,18 +4,19 @@
 
 use std::sync::Arc;
 
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::native::NativeBundle;
 use crate::appview::AppView;
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::{HttpClient, NetError};
+use crate::auth::{AdminAuth, AuthSetupError};
 use crate::config::Config;
 use crate::db::{Db, DbError};
 use crate::runner::{Runner, RunnerError};
 use crate::tasks::scheduler::Scheduler;
 use crate::tasks::{TaskError, TaskSystem};
-use crate::web::auth::{AdminAuth, AuthSetupError};
-use crate::web::native::NativeBundle;
 
 /// Why the services could not start.
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +64,10 @@ pub struct Services {
     pub auth: Arc<AdminAuth>,
     /// Playback: playlists, thumbnails, previews.
     pub vod: Arc<crate::vod::Vod>,
-    /// The native bundles, their tasks and jobs registered.
+    /// The native bundles, their tasks and jobs registered, their background work started.
     pub native: Arc<Vec<NativeBundle>>,
+    /// The native bundles' background work, to wait for at shutdown.
+    workers: std::sync::Mutex<Vec<(&'static str, JoinHandle<()>)>>,
 }
 
 impl Services {
@@ -108,7 +111,6 @@ impl Services {
             http.clone(),
             tasks.clone(),
             config.appview_options(),
-            shutdown.child_token(),
         )
         .await?;
         let auth = Arc::new(AdminAuth::from_config(config, db.clone())?);
@@ -121,11 +123,13 @@ impl Services {
         )
         .map_err(StartError::Vod)?;
         let native = vec![
-            crate::web::appview::bundle(appview.clone(), auth.clone()),
-            crate::web::vod::bundle(vod.clone(), appview.clone()),
+            crate::appview::api::bundle(appview.clone(), auth.clone()),
+            crate::vod::api::bundle(vod.clone(), appview.clone()),
         ];
+        let mut workers = Vec::new();
         for bundle in &native {
             bundle.install(&tasks, &scheduler);
+            workers.extend(bundle.start(shutdown));
         }
         Ok(Self {
             db,
@@ -138,6 +142,23 @@ impl Services {
             auth,
             vod,
             native: Arc::new(native),
+            workers: std::sync::Mutex::new(workers),
         })
+    }
+
+    /// Waits for the native bundles' background work to end (after `shutdown` was
+    /// cancelled), logging any that ended abnormally.
+    pub async fn stopped(&self) {
+        let workers = std::mem::take(
+            &mut *self
+                .workers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for (what, worker) in workers {
+            if let Err(err) = worker.await {
+                tracing::warn!(error = %err, worker = what, "background work ended abnormally");
+            }
+        }
     }
 }

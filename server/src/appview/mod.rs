@@ -19,6 +19,7 @@
 //! - [`profile`]: creator profiles and their avatars.
 //! - [`transcript`]: the text of a video's captions, kept for its watch page and search.
 
+pub mod api;
 pub mod firehose;
 pub mod metadata;
 pub mod metrics;
@@ -37,7 +38,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use moka::future::Cache;
 use serde::Serialize;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use crate::atproto::AtprotoError;
 use crate::atproto::identity::{Identity, IdentityResolver};
@@ -146,16 +146,15 @@ pub struct AppView {
 }
 
 impl AppView {
-    /// Builds the AppView and starts following firehoses (if enabled) until `shutdown`.
-    /// Its sync task and job ([`sync::sync_task`], [`sync::sync_all_job`]) are declared
-    /// by its native bundle (`web::appview::bundle`), which registers them.
+    /// Builds the AppView. Its sync task and job ([`sync::sync_task`],
+    /// [`sync::sync_all_job`]) and the firehose are declared by its native bundle
+    /// ([`api::bundle`]), which the server installs and starts.
     pub async fn start(
         db: Db,
         identity: Arc<IdentityResolver>,
         http: HttpClient,
         tasks: TaskSystem,
         options: AppViewOptions,
-        shutdown: CancellationToken,
     ) -> Result<Arc<Self>, DbError> {
         let avatars = FileCache::with_owner_quota(
             options.avatar_dir.clone(),
@@ -192,9 +191,6 @@ impl AppView {
                 tracing::warn!(error = %err, "registering the default creators failed");
             }
         });
-        if appview.options.firehose {
-            tokio::spawn(firehose::run(Arc::downgrade(&appview), shutdown));
-        }
         Ok(appview)
     }
 

@@ -1,6 +1,6 @@
 //! VOD: what turns an indexed `place.stream.video` record into something to watch. The
 //! seed's `atmosphereconf-vod` bundle, compiled in (its HTTP face, a native bundle, is
-//! `web::vod`).
+//! [`api`]).
 //!
 //! # Layout
 //!
@@ -23,6 +23,7 @@
 //! input deduplicated), keyed by the record's CID, so an edited record is made again and
 //! a cached one is a file read.
 
+pub mod api;
 mod error;
 pub mod frames;
 mod images;
@@ -86,7 +87,7 @@ pub struct Vod {
 }
 
 impl Vod {
-    /// The service; its tasks and job are declared by its native bundle (`web::vod`).
+    /// The service; its tasks and job are declared by its native bundle ([`api::bundle`]).
     pub fn new(
         options: VodOptions,
         http: HttpClient,

@@ -1,22 +1,24 @@
-//! The admin dashboard's side of the server: its form actions under `/admin/` (sign in,
-//! sign out, register, unregister, sync) and the data its Leptos page reads
+//! The admin dashboard's side of the server: signing in and out under `/admin/`, the
+//! running of the form actions native bundles declare (the AppView's register,
+//! unregister and sync: see `web::native`), and the data its Leptos page reads
 //! ([`Dashboard`], `app`'s `Admin` trait). Form actions answer with a redirect to
 //! `/admin` carrying `?notice=` or `?error=`, so the dashboard works without JavaScript.
 
 use std::sync::Arc;
 
 use axum::Form;
-use axum::extract::State;
 use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::XrpcError;
-use super::auth::{Admin, AdminAuth, is_cross_site, verify_password};
+use super::{AppState, XrpcError};
 use crate::appview::AppView;
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::HttpClient;
+use crate::auth::{Admin, AdminAuth, is_cross_site, verify_password};
 use crate::secret::Secret;
 use crate::tasks::scheduler::Scheduler;
 
@@ -29,10 +31,11 @@ pub(super) struct LoginForm {
     password: String,
 }
 
+/// A dashboard form naming an actor.
 #[derive(Deserialize)]
 pub(super) struct ActorForm {
     #[serde(default)]
-    actor: String,
+    pub(super) actor: String,
 }
 
 /// Longest message carried back to the dashboard in its URL.
@@ -94,11 +97,11 @@ pub(super) async fn logout(State(auth): State<Arc<AdminAuth>>, headers: HeaderMa
     }
 }
 
-type AdminCheck = Result<Admin, XrpcError>;
-type ActorFormInput = Result<Form<ActorForm>, FormRejection>;
+pub(super) type AdminCheck = Result<Admin, XrpcError>;
+pub(super) type ActorFormInput = Result<Form<ActorForm>, FormRejection>;
 
 /// Runs a form action as an admin, redirecting back with its outcome.
-async fn form_action<F>(admin: AdminCheck, form: ActorFormInput, action: F) -> Redirect
+pub(super) async fn form_action<F>(admin: AdminCheck, form: ActorFormInput, action: F) -> Redirect
 where
     F: AsyncFnOnce(ActorForm) -> Result<String, XrpcError>,
 {
@@ -117,54 +120,12 @@ where
     }
 }
 
-pub(super) async fn register_form(
-    admin: AdminCheck,
-    State(appview): State<Arc<AppView>>,
-    form: ActorFormInput,
-) -> Redirect {
-    form_action(admin, form, async |form| {
-        let registered = appview.register(&form.actor).await?;
-        let name = registered
-            .handle
-            .unwrap_or_else(|| registered.did.to_string());
-        Ok(format!(
-            "Registered {name}; their videos are being indexed."
-        ))
-    })
-    .await
-}
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = XrpcError;
 
-pub(super) async fn unregister_form(
-    admin: AdminCheck,
-    State(appview): State<Arc<AppView>>,
-    form: ActorFormInput,
-) -> Redirect {
-    form_action(admin, form, async |form| {
-        let did = appview.unregister(&form.actor).await?;
-        Ok(format!("Unregistered {did} and removed their videos."))
-    })
-    .await
-}
-
-pub(super) async fn sync_form(
-    admin: AdminCheck,
-    State(appview): State<Arc<AppView>>,
-    form: ActorFormInput,
-) -> Redirect {
-    form_action(admin, form, async |form| {
-        if form.actor.trim().is_empty() {
-            let ids = appview.submit_sync_all().await?;
-            Ok(format!("Syncing {} creator(s).", ids.len()))
-        } else {
-            let creator = appview.registered(&form.actor).await?;
-            appview.submit_sync(&creator.did).await?;
-            Ok(format!(
-                "Syncing {}.",
-                creator.handle.unwrap_or_else(|| creator.did.to_string())
-            ))
-        }
-    })
-    .await
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, XrpcError> {
+        state.auth.check(parts).await
+    }
 }
 
 /// The dashboard's data, for the Leptos page.

@@ -1,8 +1,5 @@
-//! The one error shape of the HTTP edge: XRPC's `{"error": "Name", "message": "..."}`
-//! with a fitting status. Handlers return [`XrpcError`], converted once from each
-//! service's error (`From` impls next to the routes). An internal cause rides along with
-//! [`XrpcError::because`]: never sent, logged once by [`error_shapes`] with the request's
-//! span, so mapping functions do not log and no 5xx message carries internals.
+//! The edge's side of the one error shape ([`XrpcError`], in `crate::api`): an answer's
+//! internal cause is logged here once, with the request's span.
 //!
 //! [`error_shapes`] holds the line for what handlers never see: a 405, a body over the
 //! limit, a path that is not UTF-8 are answered by axum and its extractors in plain text
@@ -11,16 +8,15 @@
 //! left alone); under the server functions' prefix, into the [`AppError`] the browser
 //! decodes, with a 4xx for a request the framework could not read.
 
-use std::borrow::Cow;
-
 use app::error::{AppError, SERVER_FN_PREFIX};
-use axum::Json;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+
+pub use crate::api::XrpcError;
+use crate::api::error::Cause;
 
 /// Marks a response as a bundle's own, which [`error_shapes`] passes through untouched.
 #[derive(Debug, Clone, Copy)]
@@ -28,117 +24,6 @@ pub struct BundleReply;
 
 /// Longest plain-text error body kept as a message.
 const MAX_MESSAGE_BYTES: usize = 1024;
-
-/// An error response in the XRPC shape.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XrpcError {
-    status: StatusCode,
-    error: Cow<'static, str>,
-    message: String,
-    cause: Option<String>,
-    retry_after_secs: Option<u32>,
-}
-
-/// The internal cause of an error answer, for [`error_shapes`] to log.
-#[derive(Debug, Clone)]
-struct Cause(String);
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: &'a str,
-}
-
-impl XrpcError {
-    /// An error with an explicit status, name and message.
-    pub fn new(
-        status: StatusCode,
-        error: impl Into<Cow<'static, str>>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            status,
-            error: error.into(),
-            message: message.into(),
-            cause: None,
-            retry_after_secs: None,
-        }
-    }
-
-    /// The same error, telling the client to try again after `secs` (`Retry-After`).
-    pub fn retry_after(mut self, secs: u32) -> Self {
-        self.retry_after_secs = Some(secs);
-        self
-    }
-
-    /// The same error, with `cause` logged (never sent) when it is answered.
-    pub fn because(mut self, cause: impl std::fmt::Display) -> Self {
-        self.cause = Some(cause.to_string());
-        self
-    }
-
-    /// 503 `Unavailable`: `what` cannot be used right now, because of `cause`.
-    pub fn unavailable(what: &str, cause: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Unavailable",
-            format!("{what} is unavailable right now"),
-        )
-        .because(cause)
-    }
-
-    /// 400 `InvalidRequest`: the input was wrong; `message` says how.
-    pub fn invalid_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "InvalidRequest", message)
-    }
-
-    /// 404 `NotFound`.
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NotFound", message)
-    }
-
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The error name.
-    pub fn error(&self) -> &str {
-        &self.error
-    }
-
-    /// The human-readable message.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl std::fmt::Display for XrpcError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.error, self.status, self.message)
-    }
-}
-
-impl std::error::Error for XrpcError {}
-
-impl IntoResponse for XrpcError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: &self.error,
-            message: &self.message,
-        };
-        let mut response = (self.status, Json(body)).into_response();
-        if let Some(secs) = self.retry_after_secs {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, secs.into());
-        }
-        if let Some(cause) = self.cause {
-            response.extensions_mut().insert(Cause(cause));
-        }
-        response
-    }
-}
 
 /// Rewrites error answers that did not come from our handlers into the shape their
 /// clients expect (see the module docs).

@@ -1,9 +1,9 @@
 //! `GET /metrics`: Prometheus metrics in the OpenMetrics text format, optionally behind
 //! `METRICS_TOKEN`.
 //!
-//! Each part of the server keeps its own metrics (shared atomic handles: tasks, runner,
-//! VOD, AppView); they are registered here once, next to the HTTP metrics this module
-//! records. Requests are labelled by the route pattern that matched (`/watch/{*path}`,
+//! Each part of the server keeps its own metrics (shared atomic handles): the task system
+//! and the runner, and each native bundle through its declaration (the AppView, VOD).
+//! They are registered here once, next to the HTTP metrics this module records. Requests are labelled by the route pattern that matched (`/watch/{*path}`,
 //! not the path), so label sets stay few whatever clients ask for; requests no route
 //! matched (static files, 404s) share the label `fallback`.
 
@@ -21,12 +21,12 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::XrpcError;
-use super::auth::BearerToken;
+use crate::api::native::NativeBundle;
+use crate::auth::BearerToken;
 use crate::config::Config;
 use crate::runner::Runner;
 use crate::services::Services;
 use crate::tasks::TaskSystem;
-use crate::vod::Vod;
 
 /// The route pattern a request matched, carried on its response to [`track`].
 #[derive(Debug, Clone)]
@@ -53,7 +53,7 @@ pub struct Metrics {
     token: Option<BearerToken>,
     tasks: TaskSystem,
     runner: Arc<Runner>,
-    vod: Arc<Vod>,
+    native: Arc<Vec<NativeBundle>>,
 }
 
 impl Metrics {
@@ -78,8 +78,9 @@ impl Metrics {
         );
         services.tasks.register_metrics(&mut registry);
         services.runner.register_metrics(&mut registry);
-        services.vod.register_metrics(&mut registry);
-        services.appview.register_metrics(&mut registry);
+        for bundle in services.native.iter() {
+            bundle.register_metrics(&mut registry);
+        }
         Self {
             registry,
             requests,
@@ -87,7 +88,7 @@ impl Metrics {
             token: config.metrics_token.as_ref().and_then(BearerToken::new),
             tasks: services.tasks.clone(),
             runner: services.runner.clone(),
-            vod: services.vod.clone(),
+            native: services.native.clone(),
         }
     }
 
@@ -173,7 +174,9 @@ pub(super) async fn serve(
         tracing::warn!(error = %err, "reading the task queue depth for /metrics failed");
     }
     metrics.runner.refresh_gauges();
-    metrics.vod.refresh_gauges();
+    for bundle in metrics.native.iter() {
+        bundle.refresh_gauges();
+    }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &metrics.registry).map_err(|_| {
         XrpcError::new(

@@ -7,8 +7,6 @@
 //! `app::catalog::ssr`), in-process, never over HTTP to ourselves.
 
 pub mod admin;
-pub mod appview;
-pub mod auth;
 pub mod catalog;
 pub mod client_ip;
 mod error;
@@ -17,12 +15,10 @@ pub mod metrics;
 pub mod native;
 mod oembed;
 mod page_cache;
-mod params;
 pub mod rate_limit;
 mod redirects;
 mod runner;
 pub mod tasks;
-pub mod vod;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,7 +81,7 @@ pub struct AppState {
     /// The AppView.
     pub appview: Arc<AppView>,
     /// Admin authentication.
-    pub auth: Arc<auth::AdminAuth>,
+    pub auth: Arc<crate::auth::AdminAuth>,
     /// Identity resolution (sign-in).
     pub identity: Arc<IdentityResolver>,
     /// Outbound HTTP (sign-in).
@@ -93,7 +89,7 @@ pub struct AppState {
     /// Scheduled jobs (the dashboard shows their runs).
     pub scheduler: Arc<Scheduler>,
     /// The native bundles (AppView, VOD), mounted under `/api/{name}`.
-    pub native: Arc<Vec<native::NativeBundle>>,
+    pub native: Arc<Vec<crate::api::native::NativeBundle>>,
     /// Anonymous visitors' pages, reused for a few seconds.
     pub page_cache: page_cache::PageCache,
     /// Proxies whose forwarding headers name the client.
@@ -220,7 +216,7 @@ pub fn router(state: AppState) -> Router {
     // One limit for every way of submitting a task, so no route adds to another's.
     let task_limit = limiter(state.task_rate_limit);
     let native = state.native.iter().fold(Router::new(), |router, bundle| {
-        router.merge(bundle.router(&state.tasks, task_limit.clone()))
+        router.merge(native::router(bundle, &state.tasks, task_limit.clone()))
     });
     let submit_task = Router::new().route("/api/tasks", post(tasks::submit));
     let submit_task = match task_limit {
@@ -242,9 +238,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tasks/{id}", get(tasks::get))
         .merge(sign_in)
         .route("/admin/logout", post(admin::logout))
-        .route("/admin/creators", post(admin::register_form))
-        .route("/admin/creators/remove", post(admin::unregister_form))
-        .route("/admin/sync", post(admin::sync_form))
         .route("/api/{*rest}", any(api_not_found))
         .route("/{actor}/vod/{rkey}", get(redirects::watch))
         .route("/{actor}/video/{rkey}", get(redirects::watch))

@@ -27,9 +27,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::error::BundleReply;
-use super::params::{number_param, query_args, wait_param};
 use super::tasks::task_response;
 use super::{AppState, XrpcError};
+use crate::api::params::{number_param, query_args, wait_param};
 use crate::atproto::service_auth::ServiceAuthError;
 use crate::runner::manifest::valid_bundle_name;
 use crate::runner::sandbox::Reply;
@@ -150,7 +150,7 @@ pub(super) async fn logs(
     )?;
     let token = headers
         .get(header::AUTHORIZATION)
-        .and_then(super::auth::bearer)
+        .and_then(crate::auth::bearer)
         .ok_or_else(|| {
             XrpcError::new(
                 StatusCode::UNAUTHORIZED,

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::XrpcError;
-use super::params::wait_param;
+use crate::api::params::wait_param;
 use crate::tasks::{FailureKind, Status, Task, TaskError, TaskSystem};
 
 /// Seconds a client is told to wait when a queue is full.

@@ -1,24 +1,25 @@
 //! The AppView's API: its native bundle (`/api/appview/…`, with the names the original
 //! bundle used; see [`bundle`]). Reads are public; `init`, `registerCreator`,
-//! `unregisterCreator` and `triggerSync` need an admin ([`super::auth`]). The dashboard's
-//! forms are in [`super::admin`].
+//! `unregisterCreator` and `triggerSync` need an admin ([`crate::auth`]). The bundle also
+//! declares the dashboard's register, unregister and sync actions, its metrics, and the
+//! firehose as background work.
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::XrpcError;
-use super::auth::AdminAuth;
-use super::native::{Call, NativeBundle, Reply, Verb, bind, json_reply};
-use super::params::bounded;
-use crate::appview::query::{DEFAULT_LIMIT, MAX_LIMIT, VideoQuery};
-use crate::appview::{AppView, AppViewError, sync};
+use super::query::{DEFAULT_LIMIT, MAX_LIMIT, VideoQuery};
+use super::{AppView, AppViewError, firehose, sync};
+use crate::api::XrpcError;
+use crate::api::native::{Call, NativeBundle, Reply, Verb, bind, json_reply};
+use crate::api::params::bounded;
 use crate::atproto::syntax;
+use crate::auth::AdminAuth;
 
 /// Longest search query accepted.
 const MAX_QUERY_CHARS: usize = app::catalog::MAX_QUERY_CHARS;
@@ -31,12 +32,25 @@ struct Api {
 }
 
 /// The AppView as a native bundle: `/api/appview` and its exports (URLs and JSON are the
-/// original bundle's), the sync task and the 15-minute job.
+/// original bundle's), the sync task and the 15-minute job, the avatar route, the
+/// dashboard's actions, its metrics, and the firehose (when `APPVIEW_FIREHOSE` is on).
 pub fn bundle(appview: Arc<AppView>, auth: Arc<AdminAuth>) -> NativeBundle {
     let concurrency = appview.sync_concurrency();
     let weak = Arc::downgrade(&appview);
-    let api = Arc::new(Api { appview, auth });
-    NativeBundle::new(
+    let follow_firehose = appview.options.firehose;
+    let api = Arc::new(Api {
+        appview: appview.clone(),
+        auth,
+    });
+    let (avatars, metrics, registered, unregistered, syncing) = (
+        appview.clone(),
+        appview.clone(),
+        appview.clone(),
+        appview.clone(),
+        appview,
+    );
+    let firehose = weak.clone();
+    let bundle = NativeBundle::new(
         "appview",
         &[
             "creators' PDSes",
@@ -61,7 +75,53 @@ pub fn bundle(appview: Arc<AppView>, auth: Arc<AdminAuth>) -> NativeBundle {
         sync::sync_task(weak.clone(), concurrency),
     )
     .job("syncAllCreators", sync::sync_all_job(weak))
-    .route("/api/appview/avatar/{did}/{cid}", get(avatar))
+    .route(
+        "/api/appview/avatar/{did}/{cid}",
+        get(move |path| avatar(avatars.clone(), path)),
+    )
+    .admin_action("/admin/creators", move |actor| {
+        let appview = registered.clone();
+        async move {
+            let registered = appview.register(&actor).await?;
+            let name = registered
+                .handle
+                .unwrap_or_else(|| registered.did.to_string());
+            Ok(format!(
+                "Registered {name}; their videos are being indexed."
+            ))
+        }
+    })
+    .admin_action("/admin/creators/remove", move |actor| {
+        let appview = unregistered.clone();
+        async move {
+            let did = appview.unregister(&actor).await?;
+            Ok(format!("Unregistered {did} and removed their videos."))
+        }
+    })
+    .admin_action("/admin/sync", move |actor| {
+        let appview = syncing.clone();
+        async move {
+            if actor.trim().is_empty() {
+                let ids = appview.submit_sync_all().await?;
+                Ok(format!("Syncing {} creator(s).", ids.len()))
+            } else {
+                let creator = appview.registered(&actor).await?;
+                appview.submit_sync(&creator.did).await?;
+                Ok(format!(
+                    "Syncing {}.",
+                    creator.handle.unwrap_or_else(|| creator.did.to_string())
+                ))
+            }
+        }
+    })
+    .metrics(move |registry| metrics.register_metrics(registry), || {});
+    if follow_firehose {
+        bundle.background("the firehose", move |shutdown| {
+            tokio::spawn(firehose::run(firehose.clone(), shutdown))
+        })
+    } else {
+        bundle
+    }
 }
 
 fn appview_error(err: AppViewError) -> XrpcError {
@@ -157,7 +217,7 @@ async fn list_videos(api: Arc<Api>, call: Call) -> Reply {
 }
 
 /// `listVideos` over our index, for the AppView's endpoint and VOD's.
-pub(super) async fn video_page(appview: &AppView, call: &Call) -> Reply {
+pub async fn video_page(appview: &AppView, call: &Call) -> Reply {
     let params: ListParams = call.query()?;
     let limit = bounded(
         "limit",
@@ -231,7 +291,7 @@ async fn get_profile(api: Arc<Api>, call: Call) -> Reply {
 }
 
 async fn avatar(
-    State(appview): State<Arc<AppView>>,
+    appview: Arc<AppView>,
     Path((did, cid)): Path<(String, String)>,
 ) -> Result<Response, XrpcError> {
     let did = syntax::did(&did).map_err(|err| AppViewError::InvalidActor(err.to_string()))?;

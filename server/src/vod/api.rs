@@ -1,7 +1,7 @@
-//! VOD's HTTP face: the seed's `atmosphereconf-vod` bundle as a native bundle under
+//! VOD's API: the seed's `atmosphereconf-vod` bundle as a native bundle under
 //! `/api/vod/` (endpoints `listVideos`, `getPlaylist`, `getThumbnail`, `getSprite`,
 //! `getVtt`, `getStoryboard`, `shareVideo`, `shareCreator`; tasks `thumbnail`, `sprite`,
-//! `storyboard`; job `syncAndProcessVideos`).
+//! `storyboard`, and the internal `transcript`; job `syncAndProcessVideos`; its metrics).
 //!
 //! Images answer as soon as they exist (waiting up to 15 s for their task), else `503`
 //! with `Retry-After`; a cached image is a file read with a strong `ETag` (the cache key,
@@ -14,12 +14,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::XrpcError;
-use super::native::{Call, NativeBundle, Reply, Verb, bind, json_reply};
+use super::{Kind, Vod, VodError, make_task, process_job, transcript_task};
+use crate::api::XrpcError;
+use crate::api::native::{Call, NativeBundle, Reply, Verb, bind, json_reply};
 use crate::appview::AppView;
 use crate::appview::VideoUri;
 use crate::atproto::syntax;
-use crate::vod::{Kind, Vod, VodError, make_task, process_job, transcript_task};
 
 /// How long browsers and proxies keep an image before revalidating it.
 const IMAGE_CACHE_CONTROL: &str = "public, max-age=86400, stale-while-revalidate=604800";
@@ -34,6 +34,7 @@ struct Api {
 /// VOD as a native bundle.
 pub fn bundle(vod: Arc<Vod>, appview: Arc<AppView>) -> NativeBundle {
     let weak = Arc::downgrade(&vod);
+    let (registering, refreshing) = (vod.clone(), vod.clone());
     let api = Arc::new(Api { vod, appview });
     NativeBundle::new(
         "vod",
@@ -60,6 +61,10 @@ pub fn bundle(vod: Arc<Vod>, appview: Arc<AppView>) -> NativeBundle {
     )
     .task("transcript", Verb::Post, transcript_task(weak.clone()))
     .job("syncAndProcessVideos", process_job(weak))
+    .metrics(
+        move |registry| registering.register_metrics(registry),
+        move || refreshing.refresh_gauges(),
+    )
 }
 
 impl From<VodError> for XrpcError {
@@ -125,7 +130,7 @@ async fn list_videos(api: Arc<Api>, call: Call) -> Reply {
                 .remote_videos(base, call.parts.uri.query().unwrap_or_default())
                 .await?,
         ),
-        None => super::appview::video_page(&api.appview, &call).await,
+        None => crate::appview::api::video_page(&api.appview, &call).await,
     }
 }
 

@@ -15,13 +15,12 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum_extra::extract::cookie::{Cookie, Key, SameSite, SignedCookieJar};
 use sha2::{Digest, Sha256, Sha512};
 
-use super::{AppState, XrpcError};
+use crate::api::XrpcError;
 use crate::atproto::AtprotoError;
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::HttpClient;
@@ -240,14 +239,6 @@ impl AdminAuth {
                 format!("{did} is signed in but is not an admin of this server"),
             ))
         }
-    }
-}
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = XrpcError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, XrpcError> {
-        state.auth.check(parts).await
     }
 }
 
