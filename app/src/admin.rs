@@ -1,4 +1,5 @@
-//! The admin dashboard's data: who is signed in, the creators and the last job runs.
+//! The admin dashboard's data: who is signed in, the creators, takedowns, the audit log
+//! and the last job runs.
 //!
 //! Sign-in, sign-out and every admin action are plain HTML form posts to `/admin/...`
 //! handled by the server, which answer with a redirect back to `/admin`: the dashboard
@@ -30,6 +31,53 @@ pub struct CreatorRow {
     pub error: Option<String>,
     /// Records skipped as invalid.
     pub skipped_records: i64,
+    /// Their account's status when it is not active (they are hidden meanwhile).
+    pub account_status: Option<String>,
+    /// Their videos taken down.
+    pub taken_down: i64,
+}
+
+/// A PDS host registered whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRow {
+    /// `scheme://host[:port]`.
+    pub host: String,
+    /// When its repositories were last listed.
+    pub last_listed_at: Option<String>,
+    /// Repositories with videos at the last listing.
+    pub repos: i64,
+    /// Why the last listing failed.
+    pub last_error: Option<String>,
+}
+
+/// A video taken down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TakedownRow {
+    /// The record's `at://` URI.
+    pub uri: String,
+    /// Its title, while it is indexed.
+    pub title: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// By whom.
+    pub admin: String,
+    /// When.
+    pub at: String,
+}
+
+/// One admin action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    /// When.
+    pub at: String,
+    /// Who.
+    pub admin: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub subject: String,
+    /// Why.
+    pub reason: Option<String>,
 }
 
 /// One run of a scheduled job.
@@ -46,7 +94,7 @@ pub struct JobRunRow {
 }
 
 /// Everything the dashboard shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dashboard {
     /// The signed-in user, if any.
     pub viewer: Option<Viewer>,
@@ -54,6 +102,12 @@ pub struct Dashboard {
     pub creators: Vec<CreatorRow>,
     /// The last job runs, newest first (only for admins).
     pub jobs: Vec<JobRunRow>,
+    /// Hosts registered whole (only for admins).
+    pub hosts: Vec<HostRow>,
+    /// Videos taken down, newest first (only for admins).
+    pub takedowns: Vec<TakedownRow>,
+    /// The last admin actions, newest first (only for admins).
+    pub audit: Vec<AuditRow>,
 }
 
 /// Server side of the dashboard.

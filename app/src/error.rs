@@ -16,6 +16,9 @@ pub enum AppError {
     /// What was asked for does not exist.
     #[error("not found")]
     NotFound,
+    /// What was asked for was here and was removed (a takedown, an inactive account).
+    #[error("this is no longer available")]
+    Gone,
     /// A service behind the page (database, upstream) failed; details are in the server log.
     #[error("this part of Streamhut is unavailable right now; please try again shortly")]
     Unavailable,
@@ -33,6 +36,7 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => 400,
             AppError::NotFound => 404,
+            AppError::Gone => 410,
             AppError::TaskFailed(_) => 500,
             AppError::Unavailable | AppError::Transport(_) => 503,
         }

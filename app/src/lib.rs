@@ -146,7 +146,10 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
 
     view! {
+        <Link rel="icon" href="/favicon.ico" sizes="32x32" />
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
+        <Link rel="apple-touch-icon" href="/apple-touch-icon.png" />
+        <Link rel="manifest" href="/manifest.webmanifest" />
         <Meta name="theme-color" content="#0f0f10" />
         // Every page's title goes through this formatter, which escapes it on the server.
         <Title formatter=|title: String| {

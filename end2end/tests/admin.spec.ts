@@ -84,6 +84,42 @@ test("an admin signs in, registers a creator and sees their video count", async 
   // The videos are on the home page too.
   await page.goto(`${baseURL}/`);
   await expect(page.getByText("Lightning talks")).toBeVisible();
+  const watchPath = await page.getByRole("link", { name: "Lightning talks" }).first().getAttribute("href");
+  expect(watchPath).toMatch(/^\/watch\//);
+
+  // Taking one video down by its watch page's URL: gone from the site at once, its page
+  // says so with a 410; the dashboard lists it, and restoring brings it back.
+  await page.goto(`${baseURL}/admin`);
+  await page.getByPlaceholder("watch page URL or at:// URI").fill(`${baseURL}${watchPath}`);
+  await page.getByPlaceholder("reason (kept in the audit log)").fill("Reported as spam");
+  await page.getByRole("button", { name: "Take down" }).click();
+  await expect(page.getByRole("status")).toContainText("Took down at://");
+  const takedown = page.locator("tr[data-uri]");
+  await expect(takedown).toContainText("Lightning talks");
+  await expect(takedown).toContainText("Reported as spam");
+  await expect(page.locator("table.audit")).toContainText("takedownVideo");
+  await axe(page);
+  await page.setViewportSize({ width: 390, height: 900 });
+  expect(await sidewaysOverflow(page), "dashboard with a takedown at 390 px").toBeLessThanOrEqual(0);
+  await page.screenshot({ path: "test-results/screenshots/admin-moderation-390.png", fullPage: true });
+  await page.setViewportSize({ width: 1366, height: 900 });
+  await page.screenshot({ path: "test-results/screenshots/admin-moderation-1366.png", fullPage: true });
+
+  const gone = await page.request.get(`${baseURL}${watchPath}`);
+  expect(gone.status()).toBe(410);
+  await page.goto(`${baseURL}${watchPath}`);
+  await expect(page.getByRole("heading", { name: "This video is no longer available" })).toBeVisible();
+  await page.goto(`${baseURL}/`);
+  await expect(page.getByText("Opening keynote")).toBeVisible();
+  await expect(page.getByText("Lightning talks")).toHaveCount(0);
+
+  await page.goto(`${baseURL}/admin`);
+  await page.getByRole("button", { name: "Restore Lightning talks" }).click();
+  await expect(page.getByRole("status")).toContainText("Restored at://");
+  await expect(page.locator("table.audit")).toContainText("restoreVideo");
+  await expect(page.locator("tr[data-uri]")).toHaveCount(0);
+  const back = await page.request.get(`${baseURL}${watchPath}`);
+  expect(back.status()).toBe(200);
 
   // Signing out returns to the sign-in form.
   await page.goto(`${baseURL}/admin`);

@@ -180,8 +180,8 @@ export function watchConsole(page: Page): string[] {
   const errors: string[] = [];
   page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
   page.on("console", (message) => {
-    // A 404 page is meant to be a 404: Chromium reports the document's own status.
-    if (message.text().includes("status of 404") && message.location().url === page.url()) return;
+    // A 404 (or 410) page is meant to be one: Chromium reports the document's own status.
+    if (/status of 4(04|10)\b/.test(message.text()) && message.location().url === page.url()) return;
     if (message.type() === "error" || message.text().toLowerCase().includes("hydration")) {
       errors.push(`${message.type()}: ${message.text()}`);
     }

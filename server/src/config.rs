@@ -69,6 +69,10 @@ pub struct Config {
     #[arg(long, env = "TURSO_AUTH_TOKEN", hide_env_values = true)]
     pub turso_auth_token: Option<Secret>,
 
+    /// A file holding `TURSO_AUTH_TOKEN` (kept out of `ps` and the environment).
+    #[arg(long, env = "TURSO_AUTH_TOKEN_FILE", value_name = "PATH", value_parser = secret_file, conflicts_with = "turso_auth_token")]
+    turso_auth_token_file: Option<Secret>,
+
     /// Identity resolution and the private-network guard.
     #[command(flatten)]
     pub network: NetworkArgs,
@@ -184,15 +188,32 @@ pub struct Config {
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<Secret>,
 
+    /// A file holding `ADMIN_TOKEN`.
+    #[arg(long, env = "ADMIN_TOKEN_FILE", value_name = "PATH", value_parser = secret_file, conflicts_with = "admin_token")]
+    admin_token_file: Option<Secret>,
+
     /// A bearer token Prometheus must send to read `/metrics` (`Authorization: Bearer
     /// …`); unset: `/metrics` is open.
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<Secret>,
 
+    /// A file holding `METRICS_TOKEN`.
+    #[arg(long, env = "METRICS_TOKEN_FILE", value_name = "PATH", value_parser = secret_file, conflicts_with = "metrics_token")]
+    metrics_token_file: Option<Secret>,
+
     /// Key that signs admin session cookies (at least 32 characters). Unset: a random key
     /// is generated once and kept in `<data dir>/session.key`.
     #[arg(long, env = "STREAMHUT_SESSION_SECRET", hide_env_values = true)]
     pub session_secret: Option<Secret>,
+
+    /// A file holding `STREAMHUT_SESSION_SECRET`.
+    #[arg(long, env = "STREAMHUT_SESSION_SECRET_FILE", value_name = "PATH", value_parser = secret_file, conflicts_with = "session_secret")]
+    session_secret_file: Option<Secret>,
+
+    /// How the log is written: `text` for people, `json` for collectors (one object per
+    /// line). Colours only on a terminal, and never when `NO_COLOR` is set.
+    #[arg(long, env = "STREAMHUT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Creators synced at once.
     #[arg(long, env = "APPVIEW_SYNC_CONCURRENCY", default_value_t = 8)]
@@ -262,6 +283,27 @@ pub struct Config {
 }
 
 /// A proxy address: a CIDR, or one IP.
+/// How the log is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A secret read from the file at `path`, without its final line break; the file's
+/// contents never appear in the error.
+fn secret_file(path: &str) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path).map_err(|err| format!("cannot read {path}: {err}"))?;
+    let value = text.strip_suffix('\n').unwrap_or(&text);
+    let value = value.strip_suffix('\r').unwrap_or(value);
+    if value.is_empty() {
+        return Err(format!("{path} is empty"));
+    }
+    Ok(Secret::new(value))
+}
+
 fn parse_proxy(value: &str) -> Result<ipnet::IpNet, String> {
     let value = value.trim();
     value
@@ -321,7 +363,7 @@ impl Config {
 
     /// Configuration from the process's flags and environment.
     pub fn from_env() -> Self {
-        Self::parse()
+        Self::parse().with_secret_files()
     }
 
     /// Configuration from explicit arguments instead of the process's own (the environment
@@ -331,7 +373,25 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        Self::try_parse_from(args)
+        Self::try_parse_from(args).map(Self::with_secret_files)
+    }
+
+    /// Secrets given as `*_FILE` settings, in the places the rest of the code reads.
+    fn with_secret_files(mut self) -> Self {
+        for (value, file) in [
+            (
+                &mut self.turso_auth_token,
+                self.turso_auth_token_file.take(),
+            ),
+            (&mut self.admin_token, self.admin_token_file.take()),
+            (&mut self.metrics_token, self.metrics_token_file.take()),
+            (&mut self.session_secret, self.session_secret_file.take()),
+        ] {
+            if value.is_none() {
+                *value = file;
+            }
+        }
+        self
     }
 
     /// The database to open.
@@ -531,6 +591,39 @@ mod tests {
         );
         let printed = format!("{config:?} {location:?}");
         assert!(!printed.contains("very-secret"), "{printed}");
+    }
+
+    #[test]
+    fn secrets_can_come_from_files_and_never_from_both_places() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let admin = dir.path().join("admin");
+        std::fs::write(&admin, "token-from-a-file\n").expect("write");
+        let path = admin.to_str().expect("utf-8");
+        let config = parse(&["--admin-token-file", path]);
+        assert_eq!(
+            config.admin_token.as_ref().map(Secret::expose),
+            Some("token-from-a-file")
+        );
+        assert!(!format!("{config:?}").contains("token-from-a-file"));
+
+        let both = Config::from_args([
+            "streamhut",
+            "--admin-token",
+            "x",
+            "--admin-token-file",
+            path,
+        ]);
+        assert!(both.is_err());
+        let missing = dir.path().join("missing");
+        let err = Config::from_args([
+            "streamhut",
+            "--metrics-token-file",
+            missing.to_str().expect("utf-8"),
+        ])
+        .expect_err("unreadable");
+        assert!(err.to_string().contains("cannot read"), "{err}");
+        std::fs::write(&admin, "\n").expect("write");
+        assert!(Config::from_args(["streamhut", "--session-secret-file", path]).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use server::config::Config;
+use server::config::{Config, LogFormat};
 use server::db::DatabaseLocation;
 
 use server::db::Db;
@@ -18,13 +18,20 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     let dotenv = dotenvy::dotenv();
     let config = Config::from_env();
-    tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => {
+            // https://no-color.org: set and not empty means no colours.
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+            log.with_ansi(std::io::stderr().is_terminal() && !no_color)
+                .init();
+        }
+        LogFormat::Json => log.json().flatten_event(true).init(),
+    }
     match dotenv {
         Ok(path) => tracing::info!(path = %path.display(), "loaded .env"),
         Err(err) if err.not_found() => {}

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::instance::{Server, publish, video};
+use common::instance::{Server, publish, video, within};
 use common::network::network;
 use serde_json::{Value, json};
 
@@ -17,22 +17,6 @@ fn titles(videos: &[Value]) -> Vec<String> {
         .iter()
         .filter_map(|v| v["title"].as_str().map(str::to_string))
         .collect()
-}
-
-/// Polls `check` every 50 ms until it holds or `limit` passes; returns the time taken.
-async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if check().await {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,15 +359,9 @@ async fn the_firehose_applies_changes_live_and_resumes_after_a_restart() {
     let server = Server::start(dir.path(), &[]).await;
     server.register(&account.did).await;
     assert_eq!(server.all_videos(&account.did).await.len(), 1);
-    within(
-        Duration::from_secs(5),
-        "the firehose connection",
-        || async {
-            let (_, stats) = server.get("getStats").await;
-            stats["firehoses"][0]["connected"] == true
-        },
-    )
-    .await;
+    server
+        .firehose_connected(None, Duration::from_secs(5))
+        .await;
 
     // A new upstream video appears without any sync.
     let created = Instant::now();
@@ -597,38 +575,88 @@ async fn profiles_come_from_the_pds_with_avatars_served_through_us() {
     server.stop().await;
 }
 
+/// A PDS of one `did:web` account with one video, which breaks once `broken` is set
+/// (every call refused, as a PDS does that no longer serves an account properly): the
+/// failure a sync must survive without touching anyone else.
+async fn breaking_pds(broken: std::sync::Arc<std::sync::atomic::AtomicBool>) -> String {
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use std::sync::atomic::Ordering;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let did = format!("did:web:localhost%3A{port}");
+    let base = format!("http://localhost:{port}");
+    let document = json!({
+        "id": did,
+        "alsoKnownAs": [],
+        "service": [{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": base}],
+    });
+    let record = json!({
+        "uri": format!("at://{did}/{VIDEO}/3kbreaking0001"),
+        "cid": server::atproto::blob::blob_cid(b"breaking").to_string(),
+        "value": video("About to break", 1),
+    });
+    let answer = move |State(broken): State<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+                       body: Value| async move {
+        if broken.load(Ordering::SeqCst) {
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": "InvalidRequest", "message": "this PDS is broken"})),
+            )
+        } else {
+            (StatusCode::OK, axum::Json(body))
+        }
+    };
+    let status = json!({"did": did, "active": true});
+    let listing = json!({"records": [record]});
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/did.json",
+            get(move || async move { axum::Json(document) }),
+        )
+        .route(
+            "/xrpc/com.atproto.sync.getRepoStatus",
+            get(move |state| answer(state, status.clone())),
+        )
+        .route(
+            "/xrpc/com.atproto.repo.listRecords",
+            get(move |state| answer(state, listing.clone())),
+        )
+        .fallback(|| async {
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": "RecordNotFound", "message": "none"})),
+            )
+        })
+        .with_state(broken);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    did
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_creators_failure_stops_nobody_and_the_job_reports_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &["--appview-firehose", "false"]).await;
     let healthy = network().create_account("healthy").await;
-    let leaving = network().create_account("leaving").await;
     publish(&network().login(&healthy).await, &[video("Still here", 1)]).await;
-    let leaving_agent = network().login(&leaving).await;
-    publish(&leaving_agent, &[video("About to go", 1)]).await;
-    for account in [&healthy, &leaving] {
+    let broken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let breaking = breaking_pds(broken.clone()).await;
+    for did in [&healthy.did, &breaking] {
         let (status, body) = server
-            .admin_post("registerCreator", json!({"actor": account.did}))
+            .admin_post("registerCreator", json!({"actor": did}))
             .await;
         assert_eq!(status, 200, "{body}");
-        server.wait_task(body["taskId"].as_str().expect("id")).await;
+        let view = server.wait_task(body["taskId"].as_str().expect("id")).await;
+        assert_eq!(view["status"], "complete", "{view}");
     }
+    assert_eq!(server.all_videos(&breaking).await.len(), 1);
 
-    // The second creator deactivates their account: their PDS now refuses listings.
-    let session = leaving_agent.session().await;
-    let response = reqwest::Client::new()
-        .post(
-            network()
-                .pds_url
-                .join("/xrpc/com.atproto.server.deactivateAccount")
-                .expect("url"),
-        )
-        .bearer_auth(session.access_jwt.expose())
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("deactivate");
-    assert!(response.status().is_success(), "{}", response.status());
+    // The second creator's PDS breaks.
+    broken.store(true, std::sync::atomic::Ordering::SeqCst);
 
     // Syncing everyone: one task each, the healthy one completes, the other fails alone.
     let (status, body) = server.admin_post("triggerSync", json!({})).await;
@@ -655,12 +683,12 @@ async fn one_creators_failure_stops_nobody_and_the_job_reports_it() {
     assert!(error_of(&healthy.did).is_null(), "{stats}");
     // Its videos stay listed: a failed sync changes nothing.
     assert!(
-        error_of(&leaving.did)
+        error_of(&breaking)
             .as_str()
-            .is_some_and(|e| e.contains("listRecords")),
+            .is_some_and(|e| e.contains("getRepoStatus")),
         "{stats}"
     );
-    assert_eq!(server.all_videos(&leaving.did).await.len(), 1);
+    assert_eq!(server.all_videos(&breaking).await.len(), 1);
     assert_eq!(server.all_videos(&healthy.did).await.len(), 1);
 
     // The 15-minute job does the same, and its run says who failed.

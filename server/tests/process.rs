@@ -78,7 +78,7 @@ impl Running {
         let line = self.wait_for("Streamhut listening on http://");
         let start = line.find("http://").expect("url") + "http://".len();
         line[start..]
-            .split_whitespace()
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == ':'))
             .next()
             .expect("address")
             .to_string()
@@ -146,6 +146,83 @@ async fn starts_serves_and_stops_gracefully_twice_on_one_data_dir() {
     second.signal("INT");
     second.wait_for("Streamhut stopped");
     second.assert_exits_cleanly();
+}
+
+/// `STREAMHUT_LOG_FORMAT=json`: every line is one JSON object; each request has an id
+/// (the caller's when it is a plain token, else a new one), echoed and in its log line
+/// with the latency as a number. A token read from `ADMIN_TOKEN_FILE` works and is never
+/// logged.
+#[tokio::test]
+async fn json_logs_carry_request_ids_and_secrets_come_from_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("admin-token");
+    std::fs::write(&token_file, "file-held-admin-token\n").expect("write token");
+    let token_path = token_file.to_str().expect("utf-8");
+    let mut server = Running::start_with(
+        dir.path(),
+        &[
+            ("STREAMHUT_LOG_FORMAT", "json"),
+            ("ADMIN_TOKEN_FILE", token_path),
+        ],
+    );
+    let address = server.address();
+    let client = reqwest::Client::new();
+
+    let echoed = client
+        .get(format!("http://{address}/healthz"))
+        .header("x-request-id", "proxy-42.a")
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(echoed.headers()["x-request-id"], "proxy-42.a");
+    let replaced = client
+        .get(format!("http://{address}/healthz"))
+        .header("x-request-id", "<script> two words")
+        .send()
+        .await
+        .expect("healthz");
+    let fresh = replaced.headers()["x-request-id"].to_str().expect("ascii");
+    assert!(uuid::Uuid::parse_str(fresh).is_ok(), "{fresh}");
+    let minted = client
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert!(minted.headers().contains_key("x-request-id"));
+
+    let admin = client
+        .post(format!("http://{address}/api/appview/registerCreator"))
+        .bearer_auth("file-held-admin-token")
+        .json(&serde_json::json!({ "actor": "not a handle!" }))
+        .send()
+        .await
+        .expect("registerCreator");
+    assert_eq!(admin.status(), reqwest::StatusCode::BAD_REQUEST);
+    let outsider = client
+        .post(format!("http://{address}/api/appview/registerCreator"))
+        .bearer_auth("guess")
+        .json(&serde_json::json!({ "actor": "not a handle!" }))
+        .send()
+        .await
+        .expect("registerCreator");
+    assert_eq!(outsider.status(), reqwest::StatusCode::UNAUTHORIZED);
+
+    let line = server.wait_for("proxy-42.a");
+    let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(event["span"]["request_id"], "proxy-42.a", "{line}");
+    assert_eq!(event["status"], 200, "{line}");
+    assert!(event["latency_ms"].is_f64(), "{line}");
+    server.wait_for(fresh);
+    server.signal("TERM");
+    server.wait_for("Streamhut stopped");
+    server.assert_exits_cleanly();
+    for line in &server.log {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| v.is_object()),
+            "not one JSON object: {line}"
+        );
+        assert!(!line.contains("file-held-admin-token"), "{line}");
+    }
 }
 
 /// Many pages requested at once over HTTP all complete with 200: no render waits forever

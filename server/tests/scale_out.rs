@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::instance::{ADMIN_TOKEN, video};
+use common::instance::{ADMIN_TOKEN, video, within};
 use common::network::network;
 use common::sqld::{free_port, start_sqld};
 use serde_json::{Value, json};
@@ -156,18 +156,6 @@ async fn task(db: &Db, id: &str) -> TaskRow {
 }
 
 /// Waits until `check` holds, for at most `limit`.
-async fn until<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Submits the bundle task `work` for `n`, taking `ms`, through `node`; returns its id.
 async fn submit_work(node: &Node, did: &str, n: u32, ms: u32) -> String {
     let reply = node
@@ -221,7 +209,7 @@ async fn two_servers_on_one_database_do_each_piece_of_work_once() {
         )
         .await;
     let first_sync = registered["taskId"].as_str().expect("task id").to_string();
-    until(Duration::from_secs(30), "the first sync", || async {
+    within(Duration::from_secs(30), "the first sync", || async {
         task(&db, &first_sync).await.status == "complete"
     })
     .await;
@@ -232,7 +220,7 @@ async fn two_servers_on_one_database_do_each_piece_of_work_once() {
     );
     assert_eq!(from_a["taskId"], from_b["taskId"], "{from_a} {from_b}");
     let sync = from_a["taskId"].as_str().expect("task id").to_string();
-    until(Duration::from_secs(30), "the shared sync", || async {
+    within(Duration::from_secs(30), "the shared sync", || async {
         task(&db, &sync).await.status == "complete"
     })
     .await;
@@ -245,7 +233,7 @@ async fn two_servers_on_one_database_do_each_piece_of_work_once() {
         .expect("record");
     let uri = format!("at://{}/place.stream.video/second", author.did);
     for node in [&a, &b] {
-        until(
+        within(
             Duration::from_secs(30),
             "the new video on both servers",
             || async {
@@ -273,7 +261,7 @@ async fn two_servers_on_one_database_do_each_piece_of_work_once() {
         submit_work(&b, &author.did, 1, 300),
     );
     assert_eq!(task_a, task_b);
-    until(Duration::from_secs(30), "the bundle task", || async {
+    within(Duration::from_secs(30), "the bundle task", || async {
         task(&db, &task_a).await.status == "complete"
     })
     .await;
@@ -287,7 +275,7 @@ async fn two_servers_on_one_database_do_each_piece_of_work_once() {
 
     // The job every 2 s: each period runs once, whichever server takes it.
     let job = format!("atrun:{}/scale-demo:tick", author.did);
-    until(Duration::from_secs(30), "four runs of the job", || async {
+    within(Duration::from_secs(30), "four runs of the job", || async {
         common::count(
             &db,
             "SELECT COUNT(*) FROM job_runs WHERE job = ?1",
@@ -327,7 +315,7 @@ async fn two_servers_on_one_database_do_each_piece_of_work_once() {
     nodes[holder] = Node::start(dirs[holder], &database, keys.path(), &jobs)
         .ready()
         .await;
-    until(Duration::from_secs(40), "the resumed task", || async {
+    within(Duration::from_secs(40), "the resumed task", || async {
         task(&db, &resumed).await.status == "complete"
     })
     .await;
@@ -348,7 +336,7 @@ async fn two_servers_on_one_database_do_each_piece_of_work_once() {
         .metric(r#"streamhut_runner_calls_total{kind="task",outcome="ok"}"#)
         .await;
     nodes[holder].kill_hard();
-    until(
+    within(
         Duration::from_secs(60),
         "the other server finishing the task",
         || async { task(&db, &orphan).await.status == "complete" },

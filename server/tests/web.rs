@@ -579,11 +579,15 @@ async fn native_bundles_serve_their_manifest() {
             "init",
             "listVideos",
             "registerCreator",
+            "registerHost",
+            "restoreVideo",
+            "takedownVideo",
             "triggerSync",
             "unregisterCreator"
         ])
     );
     assert_eq!(manifest["tasks"][0]["name"], "syncCreator");
+    assert_eq!(manifest["tasks"][1]["name"], "syncHost");
     assert_eq!(
         manifest["jobs"],
         serde_json::json!([{"name": "syncAllCreators", "schedule": "every 15m"}])
@@ -592,4 +596,343 @@ async fn native_bundles_serve_their_manifest() {
     // A task that is not public has no route.
     let reply = bed.get("/api/appview/syncCreator").await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}
+
+/// What `python3` prints for `script` run on `input` (a file path as `sys.argv[1]`).
+fn python(script: &str, input: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("input");
+    std::fs::write(&file, input).expect("write input");
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .expect("python3 (scripts/test.sh installs it, and feedparser)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON from python")
+}
+
+/// Reads an Atom document with feedparser, the feed reader many aggregators use.
+fn feedparser(atom: &str) -> serde_json::Value {
+    python(
+        r#"
+import feedparser, json, sys
+d = feedparser.parse(sys.argv[1])
+print(json.dumps({
+    "bozo": bool(d.bozo),
+    "error": str(d.get("bozo_exception", "")),
+    "title": d.feed.get("title"),
+    "links": [l.get("href") for l in d.feed.get("links", [])],
+    "entries": [{
+        "id": e.get("id"),
+        "title": e.get("title"),
+        "link": e.get("link"),
+        "author": e.get("author"),
+        "published": e.get("published"),
+        "updated": e.get("updated"),
+        "summary": e.get("summary"),
+        "thumbnail": (e.get("media_thumbnail") or [{}])[0].get("url"),
+    } for e in d.entries],
+}))
+"#,
+        atom,
+    )
+}
+
+/// The `loc`s of a sitemap, read by Python's XML parser (which refuses what is not
+/// well-formed), and the video titles in it.
+fn sitemap_locs(xml: &str) -> serde_json::Value {
+    python(
+        r#"
+import json, sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9", "v": "http://www.google.com/schemas/sitemap-video/1.1"}
+print(json.dumps({
+    "root": root.tag,
+    "locs": [e.text for e in root.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")],
+    "titles": [e.text for e in root.iter("{http://www.google.com/schemas/sitemap-video/1.1}title")],
+    "durations": [e.text for e in root.iter("{http://www.google.com/schemas/sitemap-video/1.1}duration")],
+    "players": [e.text for e in root.iter("{http://www.google.com/schemas/sitemap-video/1.1}player_loc")],
+    "thumbnails": [e.text for e in root.iter("{http://www.google.com/schemas/sitemap-video/1.1}thumbnail_loc")],
+}))
+"#,
+        xml,
+    )
+}
+
+/// Crawlers and feed readers: robots.txt names the sitemap; the sitemap lists every
+/// public watch page (video extension) and creator page, well-formed whatever the titles
+/// hold; the Atom feeds read cleanly in feedparser with title, link, author, dates,
+/// summary and thumbnail; a takedown or a hidden account leaves both at once; the
+/// icons and the manifest are served.
+#[tokio::test(flavor = "multi_thread")]
+async fn crawlers_and_feed_readers_get_a_sitemap_feeds_and_icons() {
+    let bed = TestBed::new().await;
+    let public = bed.config.public_url();
+    let hostile = "<script>alert(1)</script> & \"quotes\" \u{1}bell";
+    bed.add_video(
+        "did:plc:alice",
+        "alice.test",
+        "a1",
+        hostile,
+        "Desc <b>one</b>",
+        "2026-03-01T10:00:00.000Z",
+    )
+    .await;
+    bed.add_video(
+        "did:plc:alice",
+        "alice.test",
+        "a2",
+        "Second talk",
+        "",
+        "2026-03-02T10:00:00.000Z",
+    )
+    .await;
+    bed.add_video(
+        "did:plc:bob",
+        "bob.test",
+        "b1",
+        "Bob's talk",
+        "About things",
+        "2026-03-03T10:00:00.000Z",
+    )
+    .await;
+
+    let robots = bed.get("/robots.txt").await;
+    assert_eq!(robots.status, StatusCode::OK);
+    assert!(
+        robots
+            .body
+            .contains(&format!("Sitemap: {public}/sitemap.xml")),
+        "{}",
+        robots.body
+    );
+    assert!(
+        robots.body.contains("Allow: /api/vod/getThumbnail"),
+        "{}",
+        robots.body
+    );
+
+    let sitemap = bed.get("/sitemap.xml").await;
+    assert_eq!(sitemap.status, StatusCode::OK);
+    assert!(
+        sitemap.content_type.starts_with("application/xml"),
+        "{}",
+        sitemap.content_type
+    );
+    let read = sitemap_locs(&sitemap.body);
+    let locs: Vec<String> = serde_json::from_value(read["locs"].clone()).expect("locs");
+    for path in [
+        "/profile/alice.test",
+        "/profile/bob.test",
+        "/watch/did:plc:alice/a1",
+        "/watch/did:plc:alice/a2",
+        "/watch/did:plc:bob/b1",
+    ] {
+        assert!(
+            locs.contains(&format!("{public}{path}")),
+            "{path} in {locs:?}"
+        );
+    }
+    assert_eq!(locs.len(), 5);
+    assert!(
+        read["titles"]
+            .as_array()
+            .expect("titles")
+            .contains(&"<script>alert(1)</script> & \"quotes\" bell".into())
+    );
+    assert_eq!(read["durations"][0], "754");
+    assert!(
+        read["players"][0]
+            .as_str()
+            .expect("player")
+            .starts_with(&format!("{public}/embed/"))
+    );
+    assert!(
+        read["thumbnails"][0]
+            .as_str()
+            .expect("thumb")
+            .starts_with(&format!("{public}/api/vod/getThumbnail?uri=at%3A%2F%2F"))
+    );
+
+    let feed = bed.get("/feed.atom").await;
+    assert_eq!(feed.status, StatusCode::OK);
+    assert!(
+        feed.content_type.starts_with("application/atom+xml"),
+        "{}",
+        feed.content_type
+    );
+    let parsed = feedparser(&feed.body);
+    assert_eq!(parsed["bozo"], false, "{parsed}");
+    let entries = parsed["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 3, "{parsed}");
+    assert_eq!(entries[0]["title"], "Bob's talk", "newest first");
+    let first = entries
+        .iter()
+        .find(|e| e["link"] == format!("{public}/watch/did:plc:alice/a1"))
+        .expect("a1");
+    assert_eq!(
+        first["title"],
+        "<script>alert(1)</script> & \"quotes\" bell"
+    );
+    assert_eq!(first["author"], "alice.test");
+    assert_eq!(first["id"], "at://did:plc:alice/place.stream.video/a1");
+    assert!(
+        first["published"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("2026-03-01T10:00:00")),
+        "{first}"
+    );
+    assert!(first["updated"].is_string());
+    assert_eq!(first["summary"], "Desc <b>one</b>");
+    assert!(
+        first["thumbnail"]
+            .as_str()
+            .is_some_and(|t| t.contains("/api/vod/getThumbnail?uri=")),
+        "{first}"
+    );
+    assert!(
+        parsed["links"]
+            .as_array()
+            .expect("links")
+            .contains(&format!("{public}/feed.atom").into())
+    );
+
+    let alice = feedparser(&bed.get("/profile/alice.test/feed.atom").await.body);
+    assert_eq!(alice["bozo"], false, "{alice}");
+    assert_eq!(
+        alice["entries"].as_array().map(Vec::len),
+        Some(2),
+        "{alice}"
+    );
+    let unknown = bed.get("/profile/nobody.test/feed.atom").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.json()["error"], "NotFound");
+
+    // The home and creator pages point feed readers at their feeds.
+    let home = bed.get("/").await;
+    assert!(
+        home.body.contains(r#"type="application/atom+xml""#)
+            && home.body.contains(r#"href="/feed.atom""#),
+        "home links its feed"
+    );
+
+    // A takedown and a hidden account leave the sitemap and the feeds at once.
+    let appview = bed.services.appview.clone();
+    let a1: server::appview::VideoUri = "at://did:plc:alice/place.stream.video/a1"
+        .parse()
+        .expect("uri");
+    appview
+        .take_down(&a1, "spam", "the test")
+        .await
+        .expect("takedown");
+    let bob = server::atproto::syntax::did("did:plc:bob").expect("did");
+    appview
+        .set_account_status(&bob, Some("suspended"))
+        .await
+        .expect("status");
+    let locs = sitemap_locs(&bed.get("/sitemap.xml").await.body)["locs"].clone();
+    assert_eq!(
+        locs,
+        serde_json::json!([
+            format!("{public}/profile/alice.test"),
+            format!("{public}/watch/did:plc:alice/a2")
+        ])
+    );
+    let parsed = feedparser(&bed.get("/feed.atom").await.body);
+    assert_eq!(
+        parsed["entries"].as_array().map(Vec::len),
+        Some(1),
+        "{parsed}"
+    );
+    assert_eq!(
+        bed.get("/profile/bob.test/feed.atom").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Icons and the manifest, as the built site has them.
+    let public_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../public");
+    for file in [
+        "favicon.ico",
+        "apple-touch-icon.png",
+        "manifest.webmanifest",
+    ] {
+        std::fs::copy(public_dir.join(file), bed.dir.path().join(file)).expect("copy");
+    }
+    let icon = bed.get("/favicon.ico").await;
+    assert_eq!(icon.status, StatusCode::OK);
+    assert_eq!(icon.content_type, "image/x-icon");
+    assert_eq!(
+        bed.get("/apple-touch-icon.png").await.content_type,
+        "image/png"
+    );
+    let manifest = bed.get("/manifest.webmanifest").await;
+    assert_eq!(manifest.status, StatusCode::OK);
+    assert_eq!(manifest.json()["name"], "Streamhut");
+}
+
+/// Past 50 000 URLs the sitemap is an index of numbered pages of at most 50 000 each.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_sitemap_is_an_index_of_pages() {
+    let bed = TestBed::new().await;
+    bed.add_video(
+        "did:plc:many",
+        "many.test",
+        "first",
+        "First",
+        "",
+        "2026-01-01T00:00:00.000Z",
+    )
+    .await;
+    bed.db
+        .conn()
+        .execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)
+             INSERT INTO videos (uri, cid, did, rkey, title, duration_ms, created_at, indexed_at)
+             SELECT 'at://did:plc:many/place.stream.video/v' || i,
+                    'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku',
+                    'did:plc:many', 'v' || i, 'Video ' || i, 60000,
+                    '2026-02-01T00:00:00.000Z', '2026-02-01T00:00:00.000Z'
+             FROM n",
+            (),
+        )
+        .await
+        .expect("insert");
+    let index = bed.get("/sitemap.xml").await;
+    assert_eq!(index.status, StatusCode::OK);
+    let read = sitemap_locs(&index.body);
+    assert_eq!(
+        read["root"],
+        "{http://www.sitemaps.org/schemas/sitemap/0.9}sitemapindex"
+    );
+    let public = bed.config.public_url();
+    assert_eq!(
+        read["locs"],
+        serde_json::json!([
+            format!("{public}/sitemap/1.xml"),
+            format!("{public}/sitemap/2.xml")
+        ])
+    );
+    let first = sitemap_locs(&bed.get("/sitemap/1.xml").await.body);
+    assert_eq!(first["locs"].as_array().map(Vec::len), Some(50_000));
+    assert_eq!(first["locs"][0], format!("{public}/profile/many.test"));
+    let second = sitemap_locs(&bed.get("/sitemap/2.xml").await.body);
+    assert_eq!(second["locs"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        second["locs"][1],
+        format!("{public}/watch/did:plc:many/first"),
+        "oldest last"
+    );
+    for missing in ["/sitemap/3.xml", "/sitemap/0.xml", "/sitemap/x.xml"] {
+        assert_eq!(
+            bed.get(missing).await.status,
+            StatusCode::NOT_FOUND,
+            "{missing}"
+        );
+    }
 }

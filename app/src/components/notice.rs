@@ -34,6 +34,7 @@ pub fn ErrorNotice(
 ) -> impl IntoView {
     crate::error::set_response_status(error.status_code());
     view! {
+        <Meta name="description" content=error.to_string() />
         <section class="notice notice--error" role="alert">
             <h2>"Something went wrong"</h2>
             <p>{error.to_string()}</p>
@@ -41,8 +42,8 @@ pub fn ErrorNotice(
     }
 }
 
-/// A page's "not here" answer, sent with HTTP 404: the page title, a headline, why it may
-/// be missing, and a way back to the home page.
+/// A page's "not here" answer, sent with HTTP 404 (or 410 for what was removed): the page
+/// title, a headline, why it may be missing, and a way back to the home page.
 #[component]
 pub fn NotFoundNotice(
     /// The page's title.
@@ -56,13 +57,17 @@ pub fn NotFoundNotice(
     /// Asks search engines not to index the page.
     #[prop(optional)]
     noindex: bool,
+    /// The HTTP status: 404, or 410 for what was removed.
+    #[prop(default = 404)]
+    status: u16,
 ) -> impl IntoView {
-    crate::error::set_response_status(404);
+    crate::error::set_response_status(status);
     view! {
         <Title text=title />
+        <Meta name="description" content=reason />
         {noindex.then(|| view! { <Meta name="robots" content="noindex" /> })}
         <section class="notice notice--not-found">
-            <p class="notice__code">"404"</p>
+            <p class="notice__code">{status}</p>
             <h1>{heading}</h1>
             <p>{reason}</p>
             <p><a class="button" href="/">{home}</a></p>

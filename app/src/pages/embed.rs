@@ -26,8 +26,10 @@ pub fn EmbedPage() -> impl IntoView {
                                 .as_deref()
                                 .map(|text| crate::chapters::chapters(text, data.video.duration_ms))
                                 .unwrap_or_default();
+                            let description = format!("{} on Streamhut, by {}.", data.video.title, data.video.creator_label());
                             view! {
                                 <Title text=data.video.title.clone() />
+                                <Meta name="description" content=description />
                                 <Link rel="canonical" href=canonical.clone() />
                                 <h1 class="visually-hidden">{data.video.title.clone()}</h1>
                                 <Player video=data.video.clone() start chapters />
@@ -38,13 +40,14 @@ pub fn EmbedPage() -> impl IntoView {
                         }
                         Err(error) => {
                             crate::error::set_response_status(error.status_code());
-                            let message = if error == AppError::NotFound {
-                                "This video isn’t available.".to_string()
-                            } else {
-                                error.to_string()
+                            let message = match error {
+                                AppError::NotFound => "This video isn’t available.".to_string(),
+                                AppError::Gone => "This video is no longer available.".to_string(),
+                                error => error.to_string(),
                             };
                             view! {
                                 <Title text="Video unavailable" />
+                                <Meta name="description" content=message.clone() />
                                 <h1 class="embed__missing">{message}</h1>
                             }.into_any()
                         }

@@ -51,6 +51,7 @@ pub fn HomePage() -> impl IntoView {
             name="description"
             content="Watch recordings from stream.place creators on Streamhut: talks, streams and videos, newest first."
         />
+        <Link rel="alternate" type_="application/atom+xml" title="Streamhut: the newest videos" href="/feed.atom" />
         <h1 class="visually-hidden">"Latest videos"</h1>
         <Suspense fallback=|| view! { <p class="loading">"Loading videos…"</p> }>
             {move || Suspend::new(async move {

@@ -103,6 +103,8 @@ fn Creator(data: CreatorData) -> impl IntoView {
         <Title text=name.clone() />
         <Meta name="description" content=description.clone() />
         <Link rel="canonical" href=canonical.clone() />
+        <Link rel="alternate" type_="application/atom+xml" title=format!("{name} on Streamhut")
+            href=format!("{}/feed.atom", creator.path()) />
         <Meta property="og:site_name" content="Streamhut" />
         <Meta property="og:type" content="profile" />
         <Meta property="og:title" content=name.clone() />

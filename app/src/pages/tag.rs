@@ -64,6 +64,7 @@ pub fn TagPage() -> impl IntoView {
                     Ok(grid) if grid.page.videos.is_empty() => view! {
                         <Title text=format!("#{tag}") />
                         <Meta name="robots" content="noindex" />
+                        <Meta name="description" content=format!("Videos tagged #{tag} on Streamhut.") />
                         <h1 class="page-title">"#"{tag.clone()}</h1>
                         <EmptyState title="No videos with this tag yet">
                             <p>"When a creator tags a video “" {tag} "”, it will show up here."</p>

@@ -96,6 +96,16 @@ pub fn WatchPage() -> impl IntoView {
                             noindex=true
                         />
                     }.into_any(),
+                    Err(AppError::Gone) => view! {
+                        <NotFoundNotice
+                            title="Video removed"
+                            heading="This video is no longer available"
+                            reason="It was removed from Streamhut."
+                            home="Browse the latest videos"
+                            noindex=true
+                            status=410
+                        />
+                    }.into_any(),
                     Err(error) => view! { <Title text="Video" /><ErrorNotice error /> }.into_any(),
                 }
             })}

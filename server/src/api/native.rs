@@ -49,10 +49,33 @@ pub type Reply = Result<Response, XrpcError>;
 type BoxReply = Pin<Box<dyn Future<Output = Reply> + Send>>;
 /// An endpoint's handler.
 pub type Handler = Arc<dyn Fn(Call) -> BoxReply + Send + Sync>;
-/// An admin action: given the actor the dashboard's form names, what to tell the admin.
+/// An admin action: given the dashboard's form, what to tell the admin.
 pub type AdminAction = Arc<
-    dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<String, XrpcError>> + Send>> + Send + Sync,
+    dyn Fn(AdminForm) -> Pin<Box<dyn Future<Output = Result<String, XrpcError>> + Send>>
+        + Send
+        + Sync,
 >;
+
+/// What a dashboard form sends, and who sent it. Each action reads the fields it needs;
+/// absent ones are empty.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AdminForm {
+    /// The signed-in admin, as the audit log names them (filled in by the edge).
+    #[serde(skip)]
+    pub by: String,
+    /// A handle or DID.
+    #[serde(default)]
+    pub actor: String,
+    /// A video: an `at://` URI or a watch page URL.
+    #[serde(default)]
+    pub video: String,
+    /// A PDS host.
+    #[serde(default)]
+    pub host: String,
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+}
 type Background = Box<dyn Fn(CancellationToken) -> JoinHandle<()> + Send + Sync>;
 type RegisterMetrics = Box<dyn Fn(&mut Registry) + Send + Sync>;
 type RefreshGauges = Box<dyn Fn() + Send + Sync>;
@@ -204,14 +227,14 @@ impl NativeBundle {
         self
     }
 
-    /// Declares a dashboard action at `path` (a form `POST` naming an actor), which the
-    /// edge runs for signed-in admins only.
+    /// Declares a dashboard action at `path` (a form `POST`), which the edge runs for
+    /// signed-in admins only.
     pub fn admin_action<F, Fut>(mut self, path: &'static str, action: F) -> Self
     where
-        F: Fn(String) -> Fut + Send + Sync + 'static,
+        F: Fn(AdminForm) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<String, XrpcError>> + Send + 'static,
     {
-        let action: AdminAction = Arc::new(move |actor| Box::pin(action(actor)));
+        let action: AdminAction = Arc::new(move |form| Box::pin(action(form)));
         self.admin_actions.push((path, action));
         self
     }

@@ -1,8 +1,8 @@
 //! The AppView's API: its native bundle (`/api/appview/…`, with the names the original
 //! bundle used; see [`bundle`]). Reads are public; `init`, `registerCreator`,
-//! `unregisterCreator` and `triggerSync` need an admin ([`crate::auth`]). The bundle also
-//! declares the dashboard's register, unregister and sync actions, its metrics, and the
-//! firehose as background work.
+//! `unregisterCreator`, `triggerSync`, `registerHost`, `takedownVideo` and `restoreVideo`
+//! need an admin ([`crate::auth`]). The bundle also declares the dashboard's actions, its
+//! metrics, and the firehose as background work.
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::query::{DEFAULT_LIMIT, MAX_LIMIT, VideoQuery};
-use super::{AppView, AppViewError, firehose, sync};
+use super::{AppView, AppViewError, VideoUri, firehose, hosts, sync};
 use crate::api::XrpcError;
 use crate::api::native::{Call, NativeBundle, Reply, Verb, bind, json_reply};
 use crate::api::params::bounded;
@@ -42,13 +42,7 @@ pub fn bundle(appview: Arc<AppView>, auth: Arc<AdminAuth>) -> NativeBundle {
         appview: appview.clone(),
         auth,
     });
-    let (avatars, metrics, registered, unregistered, syncing) = (
-        appview.clone(),
-        appview.clone(),
-        appview.clone(),
-        appview.clone(),
-        appview,
-    );
+    let (avatars, metrics, actions) = (appview.clone(), appview.clone(), appview);
     let firehose = weak.clone();
     let bundle = NativeBundle::new(
         "appview",
@@ -66,6 +60,9 @@ pub fn bundle(appview: Arc<AppView>, auth: Arc<AdminAuth>) -> NativeBundle {
         bind(&api, unregister_creator),
     )
     .endpoint("triggerSync", Verb::Post, bind(&api, trigger_sync))
+    .endpoint("registerHost", Verb::Post, bind(&api, register_host))
+    .endpoint("takedownVideo", Verb::Post, bind(&api, takedown_video))
+    .endpoint("restoreVideo", Verb::Post, bind(&api, restore_video))
     .endpoint("listVideos", Verb::Get, bind(&api, list_videos))
     .endpoint("getStats", Verb::Get, bind(&api, get_stats))
     .endpoint("getProfile", Verb::Get, bind(&api, get_profile))
@@ -74,47 +71,14 @@ pub fn bundle(appview: Arc<AppView>, auth: Arc<AdminAuth>) -> NativeBundle {
         Verb::Post,
         sync::sync_task(weak.clone(), concurrency),
     )
+    .task("syncHost", Verb::Post, hosts::host_task(weak.clone()))
     .job("syncAllCreators", sync::sync_all_job(weak))
     .route(
         "/api/appview/avatar/{did}/{cid}",
         get(move |path| avatar(avatars.clone(), path)),
-    )
-    .admin_action("/admin/creators", move |actor| {
-        let appview = registered.clone();
-        async move {
-            let registered = appview.register(&actor).await?;
-            let name = registered
-                .handle
-                .unwrap_or_else(|| registered.did.to_string());
-            Ok(format!(
-                "Registered {name}; their videos are being indexed."
-            ))
-        }
-    })
-    .admin_action("/admin/creators/remove", move |actor| {
-        let appview = unregistered.clone();
-        async move {
-            let did = appview.unregister(&actor).await?;
-            Ok(format!("Unregistered {did} and removed their videos."))
-        }
-    })
-    .admin_action("/admin/sync", move |actor| {
-        let appview = syncing.clone();
-        async move {
-            if actor.trim().is_empty() {
-                let ids = appview.submit_sync_all().await?;
-                Ok(format!("Syncing {} creator(s).", ids.len()))
-            } else {
-                let creator = appview.registered(&actor).await?;
-                appview.submit_sync(&creator.did).await?;
-                Ok(format!(
-                    "Syncing {}.",
-                    creator.handle.unwrap_or_else(|| creator.did.to_string())
-                ))
-            }
-        }
-    })
-    .metrics(move |registry| metrics.register_metrics(registry), || {});
+    );
+    let bundle = dashboard_actions(bundle, &actions)
+        .metrics(move |registry| metrics.register_metrics(registry), || {});
     if follow_firehose {
         bundle.background("the firehose", move |shutdown| {
             tokio::spawn(firehose::run(firehose.clone(), shutdown))
@@ -122,6 +86,80 @@ pub fn bundle(appview: Arc<AppView>, auth: Arc<AdminAuth>) -> NativeBundle {
     } else {
         bundle
     }
+}
+
+/// The dashboard's forms: register, unregister and sync creators; register hosts; take
+/// videos down and restore them.
+fn dashboard_actions(bundle: NativeBundle, appview: &Arc<AppView>) -> NativeBundle {
+    let (registering, unregistering, syncing, taking_down, restoring, hosting) = (
+        appview.clone(),
+        appview.clone(),
+        appview.clone(),
+        appview.clone(),
+        appview.clone(),
+        appview.clone(),
+    );
+    bundle
+        .admin_action("/admin/creators", move |form| {
+            let appview = registering.clone();
+            async move {
+                let registered = appview.register(&form.actor, &form.by).await?;
+                let name = registered
+                    .handle
+                    .unwrap_or_else(|| registered.did.to_string());
+                Ok(format!(
+                    "Registered {name}; their videos are being indexed."
+                ))
+            }
+        })
+        .admin_action("/admin/creators/remove", move |form| {
+            let appview = unregistering.clone();
+            async move {
+                let did = appview.unregister(&form.actor, &form.by).await?;
+                Ok(format!("Unregistered {did} and removed their videos."))
+            }
+        })
+        .admin_action("/admin/sync", move |form| {
+            let appview = syncing.clone();
+            async move {
+                if form.actor.trim().is_empty() {
+                    let ids = appview.submit_sync_all().await?;
+                    Ok(format!("Syncing {} creator(s).", ids.len()))
+                } else {
+                    let creator = appview.registered(&form.actor).await?;
+                    appview.submit_sync(&creator.did).await?;
+                    Ok(format!(
+                        "Syncing {}.",
+                        creator.handle.unwrap_or_else(|| creator.did.to_string())
+                    ))
+                }
+            }
+        })
+        .admin_action("/admin/videos/takedown", move |form| {
+            let appview = taking_down.clone();
+            async move {
+                let uri = appview.video_named(&form.video).await?;
+                appview.take_down(&uri, &form.reason, &form.by).await?;
+                Ok(format!("Took down {uri}."))
+            }
+        })
+        .admin_action("/admin/hosts", move |form| {
+            let appview = hosting.clone();
+            async move {
+                let (host, _) = appview.register_host(&form.host, &form.by).await?;
+                Ok(format!(
+                    "Registered {host}; its repositories with videos are being indexed."
+                ))
+            }
+        })
+        .admin_action("/admin/videos/restore", move |form| {
+            let appview = restoring.clone();
+            async move {
+                let uri = appview.video_named(&form.video).await?;
+                appview.restore(&uri, &form.reason, &form.by).await?;
+                Ok(format!("Restored {uri}."))
+            }
+        })
 }
 
 fn appview_error(err: AppViewError) -> XrpcError {
@@ -134,6 +172,9 @@ fn appview_error(err: AppViewError) -> XrpcError {
         }
         err @ AppViewError::NotRegistered(_) => {
             XrpcError::new(StatusCode::NOT_FOUND, "CreatorNotFound", err.to_string())
+        }
+        err @ AppViewError::NotIndexed(_) => {
+            XrpcError::new(StatusCode::NOT_FOUND, "VideoNotFound", err.to_string())
         }
         AppViewError::Upstream(err) if err.is_input_error() => {
             XrpcError::invalid_request(err.to_string())
@@ -174,14 +215,21 @@ async fn register_creator(api: Arc<Api>, call: Call) -> Reply {
     let admin = api.auth.check(&call.parts).await?;
     let body: ActorBody = call.json(r#"{"actor": handle or DID}"#)?;
     tracing::info!(by = %admin, actor = %body.actor, "registerCreator");
-    json_reply(api.appview.register(&body.actor).await?)
+    json_reply(
+        api.appview
+            .register(&body.actor, &admin.to_string())
+            .await?,
+    )
 }
 
 async fn unregister_creator(api: Arc<Api>, call: Call) -> Reply {
     let admin = api.auth.check(&call.parts).await?;
     let body: ActorBody = call.json(r#"{"actor": handle or DID}"#)?;
     tracing::info!(by = %admin, actor = %body.actor, "unregisterCreator");
-    let did = api.appview.unregister(&body.actor).await?;
+    let did = api
+        .appview
+        .unregister(&body.actor, &admin.to_string())
+        .await?;
     json_reply(json!({ "did": did, "removed": true }))
 }
 
@@ -200,6 +248,55 @@ async fn trigger_sync(api: Arc<Api>, call: Call) -> Reply {
             json_reply(json!({ "taskIds": ids }))
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostBody {
+    host: String,
+}
+
+async fn register_host(api: Arc<Api>, call: Call) -> Reply {
+    let admin = api.auth.check(&call.parts).await?;
+    let body: HostBody = call.json(r#"{"host": a PDS host name or URL}"#)?;
+    let (host, task_id) = api
+        .appview
+        .register_host(&body.host, &admin.to_string())
+        .await?;
+    json_reply(json!({ "host": host, "taskId": task_id }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModerationBody {
+    uri: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn takedown_video(api: Arc<Api>, call: Call) -> Reply {
+    let admin = api.auth.check(&call.parts).await?;
+    let body: ModerationBody = call.json(r#"{"uri": at:// URI of a video, "reason": text}"#)?;
+    let uri = video_uri(&body.uri)?;
+    api.appview
+        .take_down(&uri, &body.reason, &admin.to_string())
+        .await?;
+    json_reply(json!({ "uri": uri, "takenDown": true }))
+}
+
+async fn restore_video(api: Arc<Api>, call: Call) -> Reply {
+    let admin = api.auth.check(&call.parts).await?;
+    let body: ModerationBody = call.json(r#"{"uri": at:// URI of a video, "reason"?: text}"#)?;
+    let uri = video_uri(&body.uri)?;
+    api.appview
+        .restore(&uri, &body.reason, &admin.to_string())
+        .await?;
+    json_reply(json!({ "uri": uri, "takenDown": false }))
+}
+
+fn video_uri(text: &str) -> Result<VideoUri, XrpcError> {
+    text.parse()
+        .map_err(|err: crate::atproto::AtprotoError| XrpcError::invalid_request(err.to_string()))
 }
 
 #[derive(Deserialize)]

@@ -17,12 +17,16 @@
 //! - [`sync`]: the sync task and the 15-minute job.
 //! - [`firehose`]: live updates from `com.atproto.sync.subscribeRepos`.
 //! - [`profile`]: creator profiles and their avatars.
+//! - [`moderation`]: takedowns, account status from the network, the audit log.
+//! - [`hosts`]: PDS hosts registered whole.
 //! - [`transcript`]: the text of a video's captions, kept for its watch page and search.
 
 pub mod api;
 pub mod firehose;
+pub mod hosts;
 pub mod metadata;
 pub mod metrics;
+pub mod moderation;
 pub mod profile;
 pub mod query;
 pub mod record;
@@ -85,6 +89,9 @@ pub enum AppViewError {
     /// The creator is not registered.
     #[error("{0} is not a registered creator")]
     NotRegistered(String),
+    /// The video is not in the index.
+    #[error("{0} is not an indexed video")]
+    NotIndexed(String),
     /// A PDS, PLC or other upstream failed.
     #[error(transparent)]
     Upstream(#[from] AtprotoError),
@@ -142,6 +149,8 @@ pub struct AppView {
     firehoses: std::sync::RwLock<std::collections::BTreeMap<String, firehose::FirehoseStatus>>,
     /// Whether a failed default registration was logged already.
     defaults_warned: AtomicBool,
+    /// Bumped by every moderation change (see [`moderation`]).
+    visibility: moderation::Visibility,
     metrics: metrics::AppViewMetrics,
 }
 
@@ -180,6 +189,7 @@ impl AppView {
             hosts_changed: Arc::new(Notify::new()),
             firehoses: Default::default(),
             defaults_warned: AtomicBool::new(false),
+            visibility: moderation::Visibility::default(),
             metrics: metrics::AppViewMetrics::default(),
             options,
         });
@@ -209,9 +219,9 @@ impl AppView {
         &self.index
     }
 
-    /// `getStats`: the index's figures and the firehoses followed.
+    /// `getStats`: the public index's figures and the firehoses followed.
     pub async fn stats(&self) -> Result<query::Stats, AppViewError> {
-        let mut stats = self.index.stats().await?;
+        let mut stats = self.index.stats(false).await?;
         stats.firehoses = self.firehoses();
         Ok(stats)
     }
@@ -222,8 +232,9 @@ impl AppView {
         Ok(self.db.migrate().await?.current)
     }
 
-    /// Registers `actor` (a handle or DID) and starts syncing them.
-    pub async fn register(&self, actor: &str) -> Result<Registered, AppViewError> {
+    /// Registers `actor` (a handle or DID) and starts syncing them; `by` (an admin) goes
+    /// to the audit log.
+    pub async fn register(&self, actor: &str, by: &str) -> Result<Registered, AppViewError> {
         let identity = self.resolve(actor).await?;
         let creator = Creator {
             did: identity.did,
@@ -234,6 +245,8 @@ impl AppView {
         self.profiles.invalidate(&creator.did).await;
         self.hosts_changed.notify_one();
         let task_id = self.submit_sync(&creator.did).await?;
+        self.audit(by, "registerCreator", creator.did.as_str(), None)
+            .await;
         tracing::info!(did = %creator.did, handle = ?creator.handle, "creator registered");
         Ok(Registered {
             did: creator.did,
@@ -258,7 +271,7 @@ impl AppView {
         }
         let mut registered = 0;
         for actor in &self.options.default_creators {
-            match self.register(actor).await {
+            match self.register(actor, "STREAMHUT_DEFAULT_CREATORS").await {
                 Ok(_) => registered += 1,
                 Err(err) if self.defaults_warned.swap(true, Ordering::Relaxed) => {
                     tracing::debug!(%actor, error = %err, "registering a default creator failed again");
@@ -276,10 +289,13 @@ impl AppView {
         Ok(registered)
     }
 
-    /// Removes a creator (by DID or handle) and their videos.
-    pub async fn unregister(&self, actor: &str) -> Result<Did, AppViewError> {
+    /// Removes a creator (by DID or handle) and their videos; `by` goes to the audit log.
+    pub async fn unregister(&self, actor: &str, by: &str) -> Result<Did, AppViewError> {
         let creator = self.registered(actor).await?;
         self.store.unregister(&creator.did).await?;
+        self.visibility.bump();
+        self.audit(by, "unregisterCreator", creator.did.as_str(), None)
+            .await;
         self.profiles.invalidate(&creator.did).await;
         self.hosts_changed.notify_one();
         tracing::info!(did = %creator.did, "creator unregistered");

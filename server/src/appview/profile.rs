@@ -186,6 +186,10 @@ impl AppView {
             "{}.{cid}",
             crate::runner::short_digest(did.as_str().as_bytes())
         );
+        // Only shown creators' avatars, cached or not.
+        let Some(creator) = self.index.creator(did.as_str()).await? else {
+            return Err(AppViewError::NotRegistered(did.to_string()));
+        };
         if let Some(bytes) = self.avatars.read(&key).await
             && let Some(mime_type) = image_type(&bytes)
         {
@@ -194,9 +198,6 @@ impl AppView {
                 mime_type,
             });
         }
-        let Some(creator) = self.index.creator(did.as_str()).await? else {
-            return Err(AppViewError::NotRegistered(did.to_string()));
-        };
         if creator.avatar_cid.as_ref() != Some(cid) {
             // Changed since the last sync? The live profile says.
             let current = self.profile(did.as_str()).await?.avatar;

@@ -26,6 +26,11 @@ const VIDEO_COLUMNS: &str = "v.uri, v.cid, v.did, c.handle, v.rkey, v.title, v.d
      v.creator, v.livestream_uri, v.livestream_cid, v.source, c.display_name, c.avatar_cid,
      v.meta";
 
+/// What public reads show: videos not taken down, of creators whose account is active.
+/// (`v` is the video, `c` its creator.)
+const VISIBLE: &str = "c.account_status IS NULL
+     AND NOT EXISTS (SELECT 1 FROM video_takedowns t WHERE t.uri = v.uri)";
+
 /// One indexed video, as `listVideos` returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -125,6 +130,25 @@ pub struct CreatorStats {
     pub skipped_records: i64,
     /// Why they were skipped.
     pub warnings: Vec<String>,
+    /// Their account's status when it is not active (admins only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_status: Option<String>,
+    /// Their videos taken down (admins only).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub taken_down: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// Why a video is not shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Withheld {
+    /// An admin took it down.
+    TakenDown,
+    /// Its creator's account has this status (deactivated, suspended, ...).
+    Account(String),
 }
 
 /// `getStats`.
@@ -161,7 +185,7 @@ impl VideoIndex {
     pub async fn list(&self, query: &VideoQuery) -> Result<VideoPage, AppViewError> {
         let limit = query.limit.clamp(1, MAX_LIMIT);
         let mut params: Vec<Value> = Vec::new();
-        let mut conditions: Vec<String> = Vec::new();
+        let mut conditions: Vec<String> = vec![VISIBLE.to_string()];
         let mut from = "videos v".to_string();
         if let Some(q) = query.q.as_deref() {
             let Some(expression) = fts_query(q) else {
@@ -196,14 +220,10 @@ impl VideoIndex {
             ));
         }
         params.push(i64::from(limit + 1).into());
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
         let sql = format!(
-            "SELECT {VIDEO_COLUMNS} FROM {from} LEFT JOIN creators c ON c.did = v.did
-             {filter} ORDER BY v.created_at DESC, v.uri LIMIT ?{}",
+            "SELECT {VIDEO_COLUMNS} FROM {from} JOIN creators c ON c.did = v.did
+             WHERE {} ORDER BY v.created_at DESC, v.uri LIMIT ?{}",
+            conditions.join(" AND "),
             params.len()
         );
         let mut videos = self.videos(&sql, params).await?;
@@ -216,11 +236,12 @@ impl VideoIndex {
         Ok(VideoPage { videos, cursor })
     }
 
-    /// One video by its `at://` URI.
+    /// One public video by its `at://` URI: `None` when it is not indexed, taken down,
+    /// or its creator's account is not active (see [`Self::withheld`]).
     pub async fn get(&self, uri: &VideoUri) -> Result<Option<VideoView>, DbError> {
         let sql = format!(
-            "SELECT {VIDEO_COLUMNS} FROM videos v LEFT JOIN creators c ON c.did = v.did
-             WHERE v.uri = ?1"
+            "SELECT {VIDEO_COLUMNS} FROM videos v JOIN creators c ON c.did = v.did
+             WHERE v.uri = ?1 AND {VISIBLE}"
         );
         Ok(self
             .videos(&sql, vec![Value::Text(uri.to_string())])
@@ -284,17 +305,61 @@ impl VideoIndex {
         Ok(videos)
     }
 
-    /// Totals and per-creator figures.
-    pub async fn stats(&self) -> Result<Stats, DbError> {
+    /// Why the video `uri` is withheld from the public, when it is: taken down, or its
+    /// creator's account is not active. `None` for public videos and unknown ones.
+    pub async fn withheld(&self, uri: &VideoUri) -> Result<Option<Withheld>, DbError> {
         let mut rows = self
             .db
             .conn()
             .query(
-                "SELECT c.did, c.handle, c.pds_url, COUNT(v.id), COALESCE(SUM(v.duration_ms), 0),
-                        c.registered_at, c.last_synced_at, c.sync_duration_ms, c.last_error,
-                        c.skipped_records, c.warnings
-                 FROM creators c LEFT JOIN videos v ON v.did = c.did
-                 GROUP BY c.did ORDER BY COALESCE(c.handle, c.did)",
+                "SELECT (SELECT reason FROM video_takedowns WHERE uri = ?1),
+                        (SELECT account_status FROM creators WHERE did = ?2)",
+                vec![
+                    Value::Text(uri.to_string()),
+                    Value::Text(uri.did().to_string()),
+                ],
+            )
+            .await?;
+        let Some(row) = rows.next().await? else {
+            return Ok(None);
+        };
+        Ok(match (row.get::<Option<String>>(0)?, row.get(1)?) {
+            (Some(_), _) => Some(Withheld::TakenDown),
+            (None, Some(status)) => Some(Withheld::Account(status)),
+            (None, None) => None,
+        })
+    }
+
+    /// Totals and per-creator figures: of what the public sees, or (`everything`, for
+    /// admins) of every creator and video, with their status.
+    pub async fn stats(&self, everything: bool) -> Result<Stats, DbError> {
+        let (join, filter, taken_down) = if everything {
+            (
+                "",
+                "",
+                "(SELECT COUNT(*) FROM video_takedowns t
+                  WHERE substr(t.uri, 1, length(c.did) + 6) = 'at://' || c.did || '/')",
+            )
+        } else {
+            (
+                "AND NOT EXISTS (SELECT 1 FROM video_takedowns t WHERE t.uri = v.uri)",
+                "WHERE c.account_status IS NULL",
+                "0",
+            )
+        };
+        let mut rows = self
+            .db
+            .conn()
+            .query(
+                &format!(
+                    "SELECT c.did, c.handle, c.pds_url, COUNT(v.id),
+                            COALESCE(SUM(v.duration_ms), 0), c.registered_at, c.last_synced_at,
+                            c.sync_duration_ms, c.last_error, c.skipped_records, c.warnings,
+                            c.account_status, {taken_down}
+                     FROM creators c LEFT JOIN videos v ON v.did = c.did {join}
+                     {filter}
+                     GROUP BY c.did ORDER BY COALESCE(c.handle, c.did)"
+                ),
                 (),
             )
             .await?;
@@ -315,6 +380,8 @@ impl VideoIndex {
                     .get::<Option<String>>(10)?
                     .and_then(|json| serde_json::from_str(&json).ok())
                     .unwrap_or_default(),
+                account_status: row.get(11)?,
+                taken_down: row.get(12)?,
             });
         }
         Ok(Stats {
@@ -362,6 +429,124 @@ fn decode_cursor(cursor: &str) -> Result<(String, String), AppViewError> {
     Ok((created_at.to_string(), uri.to_string()))
 }
 
+/// A public video as the sitemap and feeds list it: less than a [`VideoView`], and read
+/// without parsing, so 100 000 of them come out in a fraction of a second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedVideo {
+    /// `at://` URI.
+    pub uri: String,
+    /// The creator's DID.
+    pub did: String,
+    /// Their handle.
+    pub handle: Option<String>,
+    /// Their display name.
+    pub creator_name: Option<String>,
+    /// The record key.
+    pub rkey: String,
+    /// The title.
+    pub title: String,
+    /// The description.
+    pub description: Option<String>,
+    /// The duration in milliseconds.
+    pub duration_ms: Option<i64>,
+    /// When it was published.
+    pub created_at: String,
+    /// When this version was indexed.
+    pub indexed_at: String,
+}
+
+impl VideoIndex {
+    /// Public videos, newest first: `limit` of them after skipping `offset`, of one
+    /// creator or of everyone.
+    pub async fn listed_videos(
+        &self,
+        creator: Option<&Did>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<ListedVideo>, DbError> {
+        let mut params: Vec<Value> = vec![
+            i64::from(limit).into(),
+            i64::try_from(offset).unwrap_or(i64::MAX).into(),
+        ];
+        let by_creator = match creator {
+            Some(did) => {
+                params.push(did.to_string().into());
+                "AND v.did = ?3"
+            }
+            None => "",
+        };
+        let sql = format!(
+            "SELECT v.uri, v.did, c.handle, c.display_name, v.rkey, v.title, v.description,
+                    v.duration_ms, v.created_at, v.indexed_at
+             FROM videos v JOIN creators c ON c.did = v.did
+             WHERE {VISIBLE} {by_creator}
+             ORDER BY v.created_at DESC, v.uri LIMIT ?1 OFFSET ?2"
+        );
+        let mut rows = self.db.conn().query(&sql, params).await?;
+        let mut videos = Vec::with_capacity(limit.min(50_000) as usize);
+        while let Some(row) = rows.next().await? {
+            videos.push(ListedVideo {
+                uri: row.get(0)?,
+                did: row.get(1)?,
+                handle: row.get(2)?,
+                creator_name: row.get(3)?,
+                rkey: row.get(4)?,
+                title: row.get(5)?,
+                description: row.get(6)?,
+                duration_ms: row.get(7)?,
+                created_at: row.get(8)?,
+                indexed_at: row.get(9)?,
+            });
+        }
+        Ok(videos)
+    }
+
+    /// How many public videos there are, and how many creators with at least one.
+    pub async fn listed_counts(&self) -> Result<(u64, u64), DbError> {
+        let sql = format!(
+            "SELECT COUNT(*), COUNT(DISTINCT v.did)
+             FROM videos v JOIN creators c ON c.did = v.did WHERE {VISIBLE}"
+        );
+        let mut rows = self.db.conn().query(&sql, ()).await?;
+        let Some(row) = rows.next().await? else {
+            return Ok((0, 0));
+        };
+        let count = |i| row.get::<i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
+        Ok((count(0)?, count(1)?))
+    }
+
+    /// Creators with public videos, by DID: `limit` after skipping `offset`.
+    pub async fn listed_creators(
+        &self,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<CreatorRow>, DbError> {
+        let sql = format!(
+            "SELECT c.did, c.handle, c.display_name, c.description, c.avatar_cid
+             FROM creators c
+             WHERE c.account_status IS NULL
+               AND EXISTS (SELECT 1 FROM videos v WHERE v.did = c.did AND {VISIBLE})
+             ORDER BY c.did LIMIT ?1 OFFSET ?2"
+        );
+        let mut rows = self
+            .db
+            .conn()
+            .query(
+                &sql,
+                vec![
+                    Value::from(i64::from(limit)),
+                    Value::from(i64::try_from(offset).unwrap_or(i64::MAX)),
+                ],
+            )
+            .await?;
+        let mut creators = Vec::new();
+        while let Some(row) = rows.next().await? {
+            creators.push(creator_row(&row)?);
+        }
+        Ok(creators)
+    }
+}
+
 /// A registered creator as pages show them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatorRow {
@@ -379,28 +564,33 @@ pub struct CreatorRow {
 
 impl VideoIndex {
     /// The registered creator `did_or_handle` (as stored: DIDs as they are, handles in
-    /// lowercase), with their profile.
+    /// lowercase), with their profile, while their account is active.
     pub async fn creator(&self, did_or_handle: &str) -> Result<Option<CreatorRow>, DbError> {
         let mut rows = self
             .db
             .conn()
             .query(
                 "SELECT did, handle, display_name, description, avatar_cid FROM creators
-                 WHERE did = ?1 OR handle = ?1 LIMIT 1",
+                 WHERE (did = ?1 OR handle = ?1) AND account_status IS NULL LIMIT 1",
                 vec![Value::Text(did_or_handle.to_string())],
             )
             .await?;
         let Some(row) = rows.next().await? else {
             return Ok(None);
         };
-        Ok(Some(CreatorRow {
-            did: parsed(&row, 0, "DID")?,
-            handle: row.get(1)?,
-            display_name: row.get(2)?,
-            description: row.get(3)?,
-            avatar_cid: parsed_opt(&row, 4, "CID")?,
-        }))
+        creator_row(&row).map(Some)
     }
+}
+
+/// A creator from a `SELECT did, handle, display_name, description, avatar_cid` row.
+fn creator_row(row: &libsql::Row) -> Result<CreatorRow, DbError> {
+    Ok(CreatorRow {
+        did: parsed(row, 0, "DID")?,
+        handle: row.get(1)?,
+        display_name: row.get(2)?,
+        description: row.get(3)?,
+        avatar_cid: parsed_opt(row, 4, "CID")?,
+    })
 }
 
 #[cfg(test)]

@@ -55,8 +55,8 @@ pub struct SyncCounts {
 
 /// Reads and writes of the index tables.
 pub struct IndexStore {
-    db: Db,
-    write: Writer,
+    pub(super) db: Db,
+    pub(super) write: Writer,
 }
 
 impl IndexStore {

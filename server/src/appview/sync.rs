@@ -15,6 +15,7 @@ use serde_json::json;
 use super::record::{VIDEO_COLLECTION, parse_video};
 use super::store::{Creator, SyncCounts};
 use super::{AppView, AppViewError};
+use crate::atproto::AtprotoError;
 use crate::atproto::syntax::{self, AtIdentifier, Did, now};
 use crate::atproto::xrpc::XrpcClient;
 use crate::tasks::scheduler::{JobDef, Schedule};
@@ -28,6 +29,15 @@ pub const SYNC_ALL_JOB: &str = "appview.syncAllCreators";
 pub const SYNC_ALL_EVERY: Duration = Duration::from_secs(15 * 60);
 /// Longest one creator's sync may take.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What a sync found upstream.
+enum Fetched {
+    /// The account is active: who they are now, their valid videos, and why others
+    /// were skipped.
+    Active(Creator, Vec<super::record::VideoRow>, Vec<String>),
+    /// The account is not active, with this status.
+    Inactive(String),
+}
 
 /// The sync task's input.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,7 +65,16 @@ impl AppView {
             return Err(AppViewError::NotRegistered(did.to_string()));
         };
         match self.fetch_videos(&known).await {
-            Ok((creator, videos, warnings)) => {
+            Ok(Fetched::Inactive(status)) => {
+                // Their videos stay indexed, withheld, until the account is back.
+                self.set_account_status(did, Some(&status)).await?;
+                self.store
+                    .sync_failed(did, &format!("the account is {status}"), elapsed_ms())
+                    .await?;
+                Ok(SyncCounts::default())
+            }
+            Ok(Fetched::Active(creator, videos, warnings)) => {
+                self.set_account_status(did, None).await?;
                 for warning in &warnings {
                     tracing::warn!(%did, %warning, "skipped an invalid video record");
                 }
@@ -93,11 +112,9 @@ impl AppView {
         }
     }
 
-    /// The creator's identity as of now, their valid videos, and why others were skipped.
-    async fn fetch_videos(
-        &self,
-        known: &Creator,
-    ) -> Result<(Creator, Vec<super::record::VideoRow>, Vec<String>), AppViewError> {
+    /// The creator's identity as of now, their valid videos, and why others were
+    /// skipped; or the status of their account when it is not active.
+    async fn fetch_videos(&self, known: &Creator) -> Result<Fetched, AppViewError> {
         self.identity.forget(&known.did).await;
         let identity = self
             .identity
@@ -109,6 +126,20 @@ impl AppView {
             pds_url: Some(identity.pds.to_string()),
         };
         let xrpc = XrpcClient::new(self.http.clone(), identity.pds);
+        match xrpc.repo_status(&known.did).await {
+            Ok(status) => {
+                if let Some(status) = status.inactive_status() {
+                    return Ok(Fetched::Inactive(status));
+                }
+            }
+            Err(AtprotoError::RepoNotFound(_)) => {
+                return Ok(Fetched::Inactive("deleted".to_string()));
+            }
+            // A PDS without `getRepoStatus`: its listing will tell.
+            Err(AtprotoError::Xrpc { status, .. }) if status == 404 || status == 501 => {}
+            Err(AtprotoError::Xrpc { error, .. }) if error == "MethodNotImplemented" => {}
+            Err(err) => return Err(err.into()),
+        }
         let indexed_at = now();
         let mut videos = Vec::new();
         let mut warnings = Vec::new();
@@ -124,7 +155,7 @@ impl AppView {
                 Err(invalid) => warnings.push(invalid.to_string()),
             }
         }
-        Ok((creator, videos, warnings))
+        Ok(Fetched::Active(creator, videos, warnings))
     }
 
     /// Submits a sync of `did`; returns the task id.
@@ -184,6 +215,9 @@ pub fn sync_all_job(appview: Weak<AppView>) -> JobDef {
             };
             if let Err(err) = appview.register_defaults().await {
                 tracing::warn!(error = %err, "registering the default creators failed");
+            }
+            if let Err(err) = appview.submit_host_syncs().await {
+                tracing::warn!(error = %err, "listing the registered hosts failed");
             }
             let ids = appview
                 .submit_sync_all()

@@ -13,6 +13,9 @@ use super::xrpc::{Auth, XrpcClient};
 /// `com.atproto.repo.listRecords` page size: the most a PDS returns at once.
 pub const LIST_PAGE_SIZE: u32 = 100;
 
+/// `com.atproto.sync.listRepos` page size.
+const LIST_REPOS_PAGE_SIZE: u32 = 1000;
+
 /// A record and where it lives.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RecordEntry {
@@ -47,6 +50,47 @@ pub struct RepoDescription {
     /// Whether the PDS found the handle valid.
     #[serde(default)]
     pub handle_is_correct: bool,
+}
+
+/// `com.atproto.sync.getRepoStatus`, and each repository of `listRepos`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RepoStatus {
+    /// The account's DID.
+    pub did: String,
+    /// Whether the account is active.
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+    /// Why not, when it is not: `takendown`, `suspended`, `deactivated`, `deleted`, ...
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+impl RepoStatus {
+    /// `None` for an active account, else its status.
+    pub fn inactive_status(&self) -> Option<String> {
+        inactive_status(self.active, self.status.clone())
+    }
+}
+
+/// What an account's `active` flag and `status` (in `getRepoStatus`, `listRepos` and
+/// `#account` events) say: `None` when active, else the status, `deactivated` when the
+/// PDS names none.
+pub fn inactive_status(active: bool, status: Option<String>) -> Option<String> {
+    (!active).then(|| {
+        status
+            .filter(|status| !status.is_empty())
+            .unwrap_or_else(|| "deactivated".to_string())
+    })
+}
+
+#[derive(Deserialize)]
+struct ReposPage {
+    cursor: Option<String>,
+    repos: Vec<RepoStatus>,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +237,45 @@ impl XrpcClient {
             Auth::None,
         )
         .await
+    }
+
+    /// `com.atproto.sync.getRepoStatus`: whether the account is active, as its PDS says.
+    pub async fn repo_status(&self, did: &Did) -> Result<RepoStatus, AtprotoError> {
+        self.query(
+            "com.atproto.sync.getRepoStatus",
+            &[("did", did.as_str())],
+            Auth::None,
+        )
+        .await
+    }
+
+    /// `com.atproto.sync.listRepos`: every repository the PDS hosts, with its status,
+    /// stopping after `max_repos` (a host that pages forever is cut off).
+    pub async fn list_repos(&self, max_repos: usize) -> Result<Vec<RepoStatus>, AtprotoError> {
+        let mut repos = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let limit = LIST_REPOS_PAGE_SIZE.to_string();
+            let mut params = vec![("limit", limit.as_str())];
+            if let Some(cursor) = cursor.as_deref() {
+                params.push(("cursor", cursor));
+            }
+            let page: ReposPage = self
+                .query("com.atproto.sync.listRepos", &params, Auth::None)
+                .await?;
+            let empty = page.repos.is_empty();
+            repos.extend(page.repos);
+            if repos.len() >= max_repos {
+                repos.truncate(max_repos);
+                return Ok(repos);
+            }
+            match page.cursor {
+                Some(next) if !empty && cursor.as_deref() != Some(next.as_str()) => {
+                    cursor = Some(next)
+                }
+                _ => return Ok(repos),
+            }
+        }
     }
 
     /// A blob's bytes, verified against `cid`, at most `limit` bytes.

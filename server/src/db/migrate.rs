@@ -78,6 +78,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "video_metadata",
         sql: include_str!("../../migrations/0010_video_metadata.sql"),
     },
+    Migration {
+        version: 11,
+        name: "moderation",
+        sql: include_str!("../../migrations/0011_moderation.sql"),
+    },
 ];
 
 /// What a call to [`Db::migrate`] did.

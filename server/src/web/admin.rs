@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{AppState, XrpcError};
+use crate::api::native::{AdminAction, AdminForm};
 use crate::appview::AppView;
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::HttpClient;
@@ -31,12 +32,8 @@ pub(super) struct LoginForm {
     password: String,
 }
 
-/// A dashboard form naming an actor.
-#[derive(Deserialize)]
-pub(super) struct ActorForm {
-    #[serde(default)]
-    pub(super) actor: String,
-}
+/// Takedowns and audit entries the dashboard lists.
+const DASHBOARD_ROWS: u32 = 50;
 
 /// Longest message carried back to the dashboard in its URL.
 const MAX_FLASH_CHARS: usize = 300;
@@ -98,22 +95,24 @@ pub(super) async fn logout(State(auth): State<Arc<AdminAuth>>, headers: HeaderMa
 }
 
 pub(super) type AdminCheck = Result<Admin, XrpcError>;
-pub(super) type ActorFormInput = Result<Form<ActorForm>, FormRejection>;
+pub(super) type AdminFormInput = Result<Form<AdminForm>, FormRejection>;
 
 /// Runs a form action as an admin, redirecting back with its outcome.
-pub(super) async fn form_action<F>(admin: AdminCheck, form: ActorFormInput, action: F) -> Redirect
-where
-    F: AsyncFnOnce(ActorForm) -> Result<String, XrpcError>,
-{
+pub(super) async fn form_action(
+    admin: AdminCheck,
+    form: AdminFormInput,
+    action: AdminAction,
+) -> Redirect {
     let admin = match admin {
         Ok(admin) => admin,
         Err(err) => return back("error", err.message()),
     };
-    let form = match form {
+    let mut form = match form {
         Ok(Form(form)) => form,
         Err(rejection) => return back("error", &rejection.body_text()),
     };
-    tracing::info!(by = %admin, actor = %form.actor, "dashboard action");
+    form.by = admin.to_string();
+    tracing::info!(by = %admin, "dashboard action");
     match action(form).await {
         Ok(notice) => back("notice", &notice),
         Err(err) => back("error", err.message()),
@@ -150,11 +149,7 @@ impl app::admin::ssr::Admin for Dashboard {
             app::error::AppError::Unavailable
         })?;
         let Some(did) = session else {
-            return Ok(app::admin::Dashboard {
-                viewer: None,
-                creators: Vec::new(),
-                jobs: Vec::new(),
-            });
+            return Ok(app::admin::Dashboard::default());
         };
         let is_admin = self.auth.is_admin(&did);
         let viewer = Some(app::admin::Viewer {
@@ -164,8 +159,7 @@ impl app::admin::ssr::Admin for Dashboard {
         if !is_admin {
             return Ok(app::admin::Dashboard {
                 viewer,
-                creators: Vec::new(),
-                jobs: Vec::new(),
+                ..app::admin::Dashboard::default()
             });
         }
         let unavailable = |err: &dyn std::fmt::Display| {
@@ -175,12 +169,23 @@ impl app::admin::ssr::Admin for Dashboard {
         let stats = self
             .appview
             .index()
-            .stats()
+            .stats(true)
             .await
             .map_err(|e| unavailable(&e))?;
         let runs = self
             .scheduler
             .history(20)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let hosts = self.appview.hosts().await.map_err(|e| unavailable(&e))?;
+        let takedowns = self
+            .appview
+            .takedowns(DASHBOARD_ROWS)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let audit = self
+            .appview
+            .audit_log(DASHBOARD_ROWS)
             .await
             .map_err(|e| unavailable(&e))?;
         Ok(app::admin::Dashboard {
@@ -195,6 +200,37 @@ impl app::admin::ssr::Admin for Dashboard {
                     last_sync_at: c.last_sync_at,
                     error: c.error,
                     skipped_records: c.skipped_records,
+                    account_status: c.account_status,
+                    taken_down: c.taken_down,
+                })
+                .collect(),
+            hosts: hosts
+                .into_iter()
+                .map(|h| app::admin::HostRow {
+                    host: h.host,
+                    last_listed_at: h.last_listed_at,
+                    repos: h.repos,
+                    last_error: h.last_error,
+                })
+                .collect(),
+            takedowns: takedowns
+                .into_iter()
+                .map(|t| app::admin::TakedownRow {
+                    uri: t.uri,
+                    title: t.title,
+                    reason: t.reason,
+                    admin: t.admin,
+                    at: t.at,
+                })
+                .collect(),
+            audit: audit
+                .into_iter()
+                .map(|entry| app::admin::AuditRow {
+                    at: entry.at,
+                    admin: entry.admin,
+                    action: entry.action,
+                    subject: entry.subject,
+                    reason: entry.reason,
                 })
                 .collect(),
             jobs: runs

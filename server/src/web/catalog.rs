@@ -43,20 +43,33 @@ impl SiteCatalog {
         })
     }
 
-    /// The video `rkey` of `actor` (handle or DID), when both are registered and indexed.
+    /// The video `rkey` of `actor` (handle or DID), when both are registered and indexed;
+    /// [`AppError::Gone`] when it is withheld (taken down, or the account is inactive).
     async fn find(
         &self,
         actor: &str,
         rkey: &str,
     ) -> Result<Option<(VideoUri, VideoView)>, AppError> {
-        let Some(creator) = self.creator(actor).await? else {
+        let Some(key) = Self::key(actor) else {
             return Ok(None);
         };
-        let Ok(uri) = syntax::did(&creator.did).and_then(|did| VideoUri::new(did, rkey)) else {
+        // Any registered creator, shown or not: a withheld video is gone, not unknown.
+        let did = match self.appview.registered(&key).await {
+            Ok(creator) => creator.did,
+            Err(AppViewError::NotRegistered(_)) => return Ok(None),
+            Err(err) => return Err(unavailable(err)),
+        };
+        let Ok(uri) = VideoUri::new(did, rkey) else {
             return Ok(None);
         };
-        let video = self.appview.index().get(&uri).await.map_err(unavailable)?;
-        Ok(video.map(|video| (uri, video)))
+        let index = self.appview.index();
+        match index.get(&uri).await.map_err(unavailable)? {
+            Some(video) => Ok(Some((uri, video))),
+            None if index.withheld(&uri).await.map_err(unavailable)?.is_some() => {
+                Err(AppError::Gone)
+            }
+            None => Ok(None),
+        }
     }
 
     /// What only the watch page shows: facets as links (a mentioned creator we index to

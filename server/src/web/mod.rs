@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod catalog;
 pub mod client_ip;
+pub mod crawlers;
 mod error;
 mod health;
 pub mod metrics;
@@ -17,6 +18,7 @@ mod oembed;
 mod page_cache;
 pub mod rate_limit;
 mod redirects;
+pub mod request_id;
 mod runner;
 pub mod tasks;
 
@@ -35,6 +37,7 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
+use tower_http::request_id::{PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
@@ -92,6 +95,8 @@ pub struct AppState {
     pub native: Arc<Vec<crate::api::native::NativeBundle>>,
     /// Anonymous visitors' pages, reused for a few seconds.
     pub page_cache: page_cache::PageCache,
+    /// The sitemap and feeds, reused for a minute.
+    pub documents: crawlers::Documents,
     /// Proxies whose forwarding headers name the client.
     pub trusted_proxies: client_ip::TrustedProxies,
     /// What `/metrics` reports.
@@ -118,7 +123,11 @@ impl AppState {
             http: services.http.clone(),
             scheduler: services.scheduler.clone(),
             native: services.native.clone(),
-            page_cache: page_cache::PageCache::new(Duration::from_secs(config.page_cache_secs)),
+            page_cache: page_cache::PageCache::new(
+                Duration::from_secs(config.page_cache_secs),
+                services.appview.visibility().clone(),
+            ),
+            documents: crawlers::Documents::default(),
             trusted_proxies: client_ip::TrustedProxies::new(&config.trusted_proxies),
             metrics: Arc::new(metrics::Metrics::new(config, services)),
         }
@@ -157,9 +166,11 @@ async fn static_caching(request: Request, next: axum::middleware::Next) -> Respo
         .strip_prefix("/pkg/")
         .and_then(|rest| rest.split_once('/'))
         .is_some_and(|(dir, _)| dir.len() >= 8 && dir.chars().all(|c| c.is_ascii_hexdigit()));
+    // The site's own files at the top level: icons, the manifest, site.js.
+    let public_file = path.matches('/').count() == 1 && path.contains('.');
     let value = if hashed {
         Some("public, max-age=31536000, immutable")
-    } else if path.starts_with("/pkg/") || path == "/favicon.svg" || path == "/robots.txt" {
+    } else if path.starts_with("/pkg/") || public_file {
         Some("public, max-age=3600")
     } else {
         None
@@ -231,6 +242,11 @@ pub fn router(state: AppState) -> Router {
         .merge(native)
         .route("/healthz", get(health::healthz))
         .route("/oembed", get(oembed::oembed))
+        .route("/robots.txt", get(crawlers::robots))
+        .route("/sitemap.xml", get(crawlers::sitemap::index))
+        .route("/sitemap/{file}", get(crawlers::sitemap::numbered))
+        .route("/feed.atom", get(crawlers::feeds::site))
+        .route("/profile/{actor}/feed.atom", get(crawlers::feeds::creator))
         .route("/.well-known/at-run", get(runner::well_known))
         .merge(bundles)
         .route("/metrics", get(metrics::serve))
@@ -255,6 +271,12 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(metrics::label_route))
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(request_id::screen))
+                .layer(SetRequestIdLayer::new(
+                    request_id::HEADER.clone(),
+                    request_id::NewId,
+                ))
+                .layer(PropagateRequestIdLayer::new(request_id::HEADER.clone()))
                 .layer(axum::middleware::from_fn_with_state(
                     state.trusted_proxies.clone(),
                     client_ip::identify,
@@ -270,18 +292,27 @@ pub fn router(state: AppState) -> Router {
                                 .extensions()
                                 .get::<client_ip::ClientIp>()
                                 .map(|ip| tracing::field::display(ip.0));
+                            let id = request
+                                .extensions()
+                                .get::<RequestId>()
+                                .and_then(|id| id.header_value().to_str().ok())
+                                .map(tracing::field::display);
                             // The path only: query strings may carry tokens.
                             tracing::info_span!(
                                 "request",
                                 method = %request.method(),
                                 path = %request.uri().path(),
                                 client,
+                                request_id = id,
                             )
                         })
                         .on_request(())
                         .on_response(
                             |response: &axum::http::Response<_>, latency: Duration, _: &Span| {
-                                tracing::info!(status = response.status().as_u16(), ?latency);
+                                tracing::info!(
+                                    status = response.status().as_u16(),
+                                    latency_ms = latency.as_secs_f64() * 1000.0,
+                                );
                             },
                         )
                         .on_failure(()),
@@ -352,6 +383,12 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => break,
         };
+        // A response written in pieces (head, then body frames) must not wait for the
+        // client's delayed ACK of the first piece: on kept-alive connections Nagle's
+        // algorithm held each such response for ~40 ms.
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, "TCP_NODELAY could not be set");
+        }
         let service =
             app.clone()
                 .map_request(move |request: axum::http::Request<hyper::body::Incoming>| {

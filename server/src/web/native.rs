@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::{MethodRouter, get, post};
 
 use super::AppState;
-use super::admin::{ActorFormInput, AdminCheck, form_action};
+use super::admin::{AdminCheck, AdminFormInput, form_action};
 use super::rate_limit::{self, RateLimit};
 use super::tasks::task_response;
 use crate::api::native::{Call, Export, NativeBundle, Reply, Verb};
@@ -69,11 +69,10 @@ pub fn router(
         router = router.route(&path, method_router);
     }
     for (path, action) in bundle.admin_actions() {
-        let run = move |admin: AdminCheck, form: ActorFormInput| {
+        let run = move |admin: AdminCheck, form: AdminFormInput| {
             let action = action.clone();
             async move {
-                let redirect: Redirect =
-                    form_action(admin, form, async |form| action(form.actor).await).await;
+                let redirect: Redirect = form_action(admin, form, action).await;
                 redirect
             }
         };

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use app::catalog::ssr::Catalog;
+use app::error::AppError;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -69,12 +70,17 @@ pub(super) async fn oembed(
     let video = catalog
         .video(actor, rkey)
         .await
-        .map_err(|_| {
-            XrpcError::new(
+        .map_err(|err| match err {
+            AppError::Gone => XrpcError::new(
+                StatusCode::GONE,
+                "Gone",
+                format!("{url} is no longer available"),
+            ),
+            _ => XrpcError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Unavailable",
                 "the index is unavailable right now",
-            )
+            ),
         })?
         .ok_or_else(not_ours)?;
     let (width, height) = size(params.maxwidth, params.maxheight);

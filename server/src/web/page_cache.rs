@@ -3,7 +3,7 @@
 //! rendering it (database reads, the Leptos render) costs far more than sending it.
 //!
 //! Only `GET`/`HEAD` of the public pages (`/`, `/watch/…`, `/profile/…`, `/embed/…`,
-//! `/search`, `/about`) without `Cookie` or `Authorization` are served from the cache, and
+//! `/tag/…`, `/search`, `/about`) without `Cookie` or `Authorization` are served from the cache, and
 //! only complete `200` HTML responses that set no cookie are kept, for a few seconds
 //! (`STREAMHUT_PAGE_CACHE_SECS`, 0: off). Admins (a session cookie) always get a fresh
 //! render. The cache sits outside compression, so a hit costs no compression either; the
@@ -23,6 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::XrpcError;
+use crate::appview::moderation::Visibility;
 
 /// Largest page kept (and buffered while being rendered for the cache).
 const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -37,15 +38,21 @@ struct Page {
     route: Option<super::metrics::Route>,
 }
 
+/// A page's key: the moderation epoch it was rendered in (a takedown makes every page
+/// rendered before it unreachable at once), the `Accept-Encoding`, the path and query.
+type Key = (u64, String, String);
+
 /// The cache; cloned into the middleware.
 #[derive(Clone)]
 pub struct PageCache {
-    pages: Option<moka::sync::Cache<(String, String), Arc<Page>>>,
+    pages: Option<moka::sync::Cache<Key, Arc<Page>>>,
+    visibility: Visibility,
 }
 
 impl PageCache {
-    /// A cache keeping pages for `ttl`; zero turns it off.
-    pub fn new(ttl: Duration) -> Self {
+    /// A cache keeping pages for `ttl` while `visibility` stays the same; zero turns it
+    /// off.
+    pub fn new(ttl: Duration, visibility: Visibility) -> Self {
         let pages = (!ttl.is_zero()).then(|| {
             moka::sync::Cache::builder()
                 .time_to_live(ttl)
@@ -53,7 +60,7 @@ impl PageCache {
                 .weigher(|_, page: &Arc<Page>| u32::try_from(page.body.len()).unwrap_or(u32::MAX))
                 .build()
         });
-        Self { pages }
+        Self { pages, visibility }
     }
 }
 
@@ -63,7 +70,7 @@ fn cacheable_request(request: &Request) -> bool {
     let page = path == "/"
         || path == "/search"
         || path == "/about"
-        || ["/watch/", "/profile/", "/embed/"]
+        || ["/watch/", "/profile/", "/embed/", "/tag/"]
             .iter()
             .any(|prefix| path.starts_with(prefix));
     page && matches!(*request.method(), Method::GET | Method::HEAD)
@@ -96,6 +103,7 @@ pub async fn serve(State(cache): State<PageCache>, request: Request, next: Next)
         .collect::<Vec<_>>()
         .join(",");
     let key = (
+        cache.visibility.current(),
         accepted,
         request
             .uri()

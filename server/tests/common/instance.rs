@@ -135,6 +135,19 @@ impl Server {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Waits until the firehose of `host` (the first one when `None`) is connected.
+    pub async fn firehose_connected(&self, host: Option<&str>, limit: Duration) {
+        within(limit, "the firehose connection", || async {
+            let (_, stats) = self.get("getStats").await;
+            stats["firehoses"].as_array().is_some_and(|hoses| {
+                hoses.iter().any(|hose| {
+                    hose["connected"] == true && host.is_none_or(|host| hose["host"] == host)
+                })
+            })
+        })
+        .await;
+    }
+
     /// Waits for a task to finish and returns its view.
     pub async fn wait_task(&self, id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -163,7 +176,8 @@ impl Server {
         let mut videos: Vec<Value> = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut path = format!("listVideos?limit=100&creator={did}");
+            let creator: String = url::form_urlencoded::byte_serialize(did.as_bytes()).collect();
+            let mut path = format!("listVideos?limit=100&creator={creator}");
             if let Some(cursor) = &cursor {
                 path.push_str(&format!("&cursor={cursor}"));
             }
@@ -181,6 +195,26 @@ impl Server {
         uris.dedup();
         assert_eq!(before, uris.len(), "duplicate videos in listVideos");
         videos
+    }
+}
+
+/// Polls `check` every 100 ms until it holds or `limit` passes; returns the time taken.
+pub async fn within<F, Fut>(
+    limit: std::time::Duration,
+    what: &str,
+    mut check: F,
+) -> std::time::Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 

@@ -95,7 +95,8 @@ impl TestBed {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
+        // A sitemap page of 50 000 videos is some 35 MB.
+        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024)
             .await
             .expect("body");
         Reply {

@@ -22,7 +22,18 @@ pub enum FrameError {
 pub enum Event {
     /// A repo commit.
     Commit(Commit),
-    /// `#identity`, `#account` and `#sync`: only who and where in the stream.
+    /// `#account`: whether the account is active, and why not.
+    Account {
+        /// Position in the stream.
+        seq: i64,
+        /// Whose account.
+        did: String,
+        /// Whether it is active.
+        active: bool,
+        /// Why not: `takendown`, `suspended`, `deactivated`, `deleted`, ...
+        status: Option<String>,
+    },
+    /// `#identity` and `#sync`: only who and where in the stream.
     Repo {
         /// Position in the stream.
         seq: i64,
@@ -100,6 +111,15 @@ struct RepoEvent {
     did: String,
 }
 
+#[derive(Deserialize)]
+struct AccountEvent {
+    seq: i64,
+    did: String,
+    active: bool,
+    #[serde(default)]
+    status: Option<String>,
+}
+
 /// Decodes one frame.
 pub fn decode(frame: &[u8]) -> Result<Event, FrameError> {
     let mut reader = Cursor::new(frame);
@@ -118,7 +138,17 @@ pub fn decode(frame: &[u8]) -> Result<Event, FrameError> {
             serde_ipld_dagcbor::de::from_reader_once(&mut reader)
                 .map_err(|err| FrameError::Skip(format!("bad commit: {err}")))?,
         ),
-        Some("#identity" | "#account" | "#sync") => {
+        Some("#account") => {
+            let event: AccountEvent = serde_ipld_dagcbor::de::from_reader_once(&mut reader)
+                .map_err(|err| FrameError::Skip(format!("bad account event: {err}")))?;
+            Event::Account {
+                seq: event.seq,
+                did: event.did,
+                active: event.active,
+                status: event.status,
+            }
+        }
+        Some("#identity" | "#sync") => {
             let event: RepoEvent = serde_ipld_dagcbor::de::from_reader_once(&mut reader)
                 .map_err(|err| FrameError::Skip(format!("bad event: {err}")))?;
             Event::Repo {

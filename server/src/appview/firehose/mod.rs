@@ -1,5 +1,5 @@
 //! Live updates: one `com.atproto.sync.subscribeRepos` WebSocket per PDS that hosts a
-//! registered creator. This module runs the connections and applies events; [`frame`]
+//! registered creator or is registered whole ([`super::hosts`]). This module runs the connections and applies events; [`frame`]
 //! decodes frames and [`car`] reads a commit's blocks (each checked against its CID).
 //!
 //! Only events about registered DIDs, from the PDS their DID document names, and about
@@ -50,8 +50,16 @@ const CURSOR_SAVE_EVERY: Duration = Duration::from_secs(1);
 /// Largest frame accepted.
 const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
 
-/// Registered DIDs and the host (PDS origin) each must come from.
-type Hosts = Arc<RwLock<HashMap<Did, String>>>;
+/// Who is followed where.
+#[derive(Debug, Default)]
+struct Followed {
+    /// Registered DIDs and the host (PDS origin) each must come from.
+    creators: HashMap<Did, String>,
+    /// Registered hosts, whose new publishers are adopted.
+    open: HashSet<String>,
+}
+
+type Hosts = Arc<RwLock<Followed>>;
 
 /// One followed firehose, as `getStats` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,18 +107,19 @@ pub async fn run(appview: Weak<AppView>, shutdown: CancellationToken) {
             return;
         };
         let changed = strong.hosts_changed.clone();
-        match strong.store.creators().await {
-            Ok(creators) => {
-                let map: HashMap<Did, String> = creators
-                    .into_iter()
-                    .filter_map(|c| Some((c.did, origin(c.pds_url.as_deref()?)?)))
+        match followed(&strong).await {
+            Ok(followed) => {
+                let wanted: HashSet<String> = followed
+                    .creators
+                    .values()
+                    .chain(&followed.open)
+                    .cloned()
                     .collect();
-                let wanted: HashSet<String> = map.values().cloned().collect();
-                *hosts.write().await = map;
+                *hosts.write().await = followed;
                 following.retain(|host, stop| {
                     let keep = wanted.contains(host);
                     if !keep {
-                        tracing::info!(%host, "no registered creator left on this PDS; unsubscribing");
+                        tracing::info!(%host, "no registered creator or host left here; unsubscribing");
                         stop.cancel();
                         write(&strong.firehoses).remove(host);
                     }
@@ -133,7 +142,9 @@ pub async fn run(appview: Weak<AppView>, shutdown: CancellationToken) {
                     }
                 }
             }
-            Err(err) => tracing::warn!(error = %err, "cannot list creators for the firehose"),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot list creators and hosts for the firehose")
+            }
         }
         drop(strong);
         tokio::select! {
@@ -142,6 +153,25 @@ pub async fn run(appview: Weak<AppView>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
         }
     }
+}
+
+/// The registered creators and hosts, as of now.
+async fn followed(appview: &AppView) -> Result<Followed, crate::db::DbError> {
+    let creators = appview
+        .store
+        .creators()
+        .await?
+        .into_iter()
+        .filter_map(|c| Some((c.did, origin(c.pds_url.as_deref()?)?)))
+        .collect();
+    let open = appview
+        .store
+        .hosts()
+        .await?
+        .into_iter()
+        .map(|host| host.host)
+        .collect();
+    Ok(Followed { creators, open })
 }
 
 /// `scheme://host[:port]` of a PDS URL: the key hosts are followed by.
@@ -335,6 +365,27 @@ async fn handle_frame(
             let relevant = apply_commit(appview, host, hosts, commit).await?;
             position.advance(appview, seq, relevant).await;
         }
+        Event::Account {
+            seq,
+            did,
+            active,
+            status,
+        } => {
+            let registered = registered_on(hosts, &did, host).await;
+            if let Some(did) = &registered {
+                let status = crate::atproto::repo::inactive_status(active, status);
+                if let Err(err) = appview.set_account_status(did, status.as_deref()).await {
+                    return Err(FrameError::Fatal(format!(
+                        "cannot record {did}'s account status: {err}"
+                    )));
+                }
+                if active {
+                    // Records written while it was away: catch up.
+                    resync(appview, did).await;
+                }
+            }
+            position.advance(appview, seq, registered.is_some()).await;
+        }
         Event::Repo { seq, did } => {
             let registered = registered_on(hosts, &did, host).await;
             if let Some(did) = &registered {
@@ -361,6 +412,7 @@ async fn registered_on(hosts: &Hosts, repo: &str, host: &str) -> Option<Did> {
     let on_host = hosts
         .read()
         .await
+        .creators
         .get(&did)
         .is_some_and(|expected| expected == host);
     on_host.then_some(did)
@@ -373,15 +425,28 @@ async fn apply_commit(
     hosts: &Hosts,
     commit: Commit,
 ) -> Result<bool, FrameError> {
-    let Some(did) = registered_on(hosts, &commit.repo, host).await else {
-        return Ok(false);
-    };
     let prefix = format!("{VIDEO_COLLECTION}/");
     let ops: Vec<&RepoOp> = commit
         .ops
         .iter()
         .filter(|op| op.path.starts_with(&prefix))
         .collect();
+    let Some(did) = registered_on(hosts, &commit.repo, host).await else {
+        // A repository on a registered host that starts publishing: adopt it (its sync
+        // indexes this commit's records too).
+        if !ops.is_empty()
+            && hosts.read().await.open.contains(host)
+            && let Ok(did) = syntax::did(&commit.repo)
+        {
+            match appview.adopt(&did, host).await {
+                Ok(adopted) => return Ok(adopted),
+                Err(err) => {
+                    tracing::warn!(%did, %host, error = %err, "cannot adopt a new publisher")
+                }
+            }
+        }
+        return Ok(false);
+    };
     if ops.is_empty() {
         return Ok(true);
     }
@@ -442,6 +507,7 @@ async fn resync_host(appview: &AppView, host: &str, hosts: &Hosts) {
     let dids: Vec<Did> = hosts
         .read()
         .await
+        .creators
         .iter()
         .filter(|(_, on)| on.as_str() == host)
         .map(|(did, _)| did.clone())
