@@ -38,6 +38,17 @@ const SITEMAP_VIDEOS: usize = 100_000;
 fn main() {
     block_on(async {
         let data = tempfile::tempdir().expect("tempdir");
+        // The site's files as a built site has them, before the server starts and reads
+        // them (its site root is its data directory here).
+        let public = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../public");
+        let hashed = data.path().join("data/pkg/0123456789abcdef");
+        std::fs::create_dir_all(&hashed).expect("pkg dir");
+        std::fs::copy(public.join("site.js"), hashed.join("site.js")).expect("site.js");
+        std::fs::copy(
+            public.join("favicon.svg"),
+            data.path().join("data/favicon.svg"),
+        )
+        .expect("favicon");
         let server = Server::start(&data.path().join("data"), &[]).await;
         let account = network().create_account("webbench").await;
         let agent = network().login(&account).await;
@@ -89,18 +100,6 @@ fn main() {
         ))
         .await;
 
-        // The site's files as a built site has them (the server's site root is its data
-        // directory here).
-        let public = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../public");
-        let hashed = data.path().join("data/pkg/0123456789abcdef");
-        std::fs::create_dir_all(&hashed).expect("pkg dir");
-        std::fs::copy(public.join("site.js"), hashed.join("site.js")).expect("site.js");
-        std::fs::copy(
-            public.join("favicon.svg"),
-            data.path().join("data/favicon.svg"),
-        )
-        .expect("favicon");
-
         // Each target: its label, URL, whether it sends a cookie (which skips the page
         // cache), and the label of the baseline its ratio is against.
         let targets: Vec<(&str, String, bool, &str)> = vec![
@@ -147,6 +146,12 @@ fn main() {
                 "watch page, cached (anonymous)",
             ),
         ];
+        // `WEB_BENCH_ONLY=<text>`: only the targets whose label holds it (for profiling one).
+        let only = std::env::var("WEB_BENCH_ONLY").unwrap_or_default();
+        let targets: Vec<_> = targets
+            .into_iter()
+            .filter(|(label, ..)| label.contains(only.as_str()))
+            .collect();
         let mut measured: Vec<(Vec<f64>, Vec<Duration>)> = vec![Default::default(); targets.len()];
         for round in 1..=ROUNDS {
             eprintln!("round {round} of {ROUNDS}");

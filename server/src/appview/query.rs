@@ -251,58 +251,53 @@ impl VideoIndex {
     }
 
     async fn videos(&self, sql: &str, params: Vec<Value>) -> Result<Vec<VideoView>, DbError> {
-        let mut rows = self.db.conn().query(sql, params).await?;
-        let mut videos = Vec::new();
-        while let Some(row) = rows.next().await? {
-            let did: Did = parsed(&row, 2, "DID")?;
-            let thumb = match (
-                parsed_opt::<Cid>(&row, 10, "CID")?,
-                row.get::<Option<String>>(11)?,
-            ) {
-                (Some(cid), Some(mime_type)) => Some(BlobRef {
-                    cid,
-                    mime_type,
-                    size: row
-                        .get::<Option<i64>>(12)?
-                        .and_then(|size| u64::try_from(size).ok())
-                        .unwrap_or(0),
-                }),
-                _ => None,
-            };
-            videos.push(VideoView {
-                uri: parsed(&row, 0, "video URI")?,
-                cid: parsed(&row, 1, "CID")?,
-                creator_did: did.clone(),
-                did,
-                handle: row.get(3)?,
-                rkey: row.get(4)?,
-                title: row.get(5)?,
-                description: row.get(6)?,
-                duration_ms: row.get(7)?,
-                created_at: row.get(8)?,
-                indexed_at: row.get(9)?,
-                thumb,
-                creator: row.get(13)?,
-                livestream: match (
-                    row.get::<Option<String>>(14)?,
-                    row.get::<Option<String>>(15)?,
-                ) {
-                    (Some(uri), Some(cid)) => Some(StrongRef { uri, cid }),
-                    _ => None,
-                },
-                source: row
-                    .get::<Option<String>>(16)?
-                    .and_then(|text| serde_json::from_str(&text).ok()),
-                creator_name: row.get(17)?,
-                avatar_cid: parsed_opt(&row, 18, "CID")?,
-                // A row written before this column existed, or by an older version: none.
-                meta: row
-                    .get::<Option<String>>(19)?
-                    .and_then(|text| serde_json::from_str(&text).ok())
-                    .unwrap_or_default(),
-            });
-        }
-        Ok(videos)
+        self.db.read(sql, params, video_view).await
+    }
+
+    /// The public video `rkey` of the creator `did_or_handle` (as stored), in one query.
+    pub async fn video_of(
+        &self,
+        did_or_handle: &str,
+        rkey: &str,
+    ) -> Result<Option<VideoView>, DbError> {
+        let sql = format!(
+            "SELECT {VIDEO_COLUMNS} FROM videos v JOIN creators c ON c.did = v.did
+             WHERE (c.did = ?1 OR c.handle = ?1) AND v.rkey = ?2 AND {VISIBLE} LIMIT 1"
+        );
+        let params = vec![
+            Value::Text(did_or_handle.to_string()),
+            Value::Text(rkey.to_string()),
+        ];
+        Ok(self.videos(&sql, params).await?.pop())
+    }
+
+    /// What to watch after the video `uri`, in one query: up to half of `limit` from
+    /// its creator, then the newest of everyone else, then more of its creator's; newest
+    /// first within each.
+    pub async fn related(&self, uri: &VideoUri, limit: u32) -> Result<Vec<VideoView>, DbError> {
+        let sql = format!(
+            "SELECT * FROM (
+                 SELECT {VIDEO_COLUMNS},
+                        CASE WHEN ROW_NUMBER() OVER (ORDER BY v.created_at DESC, v.uri) <= ?3
+                             THEN 0 ELSE 2 END AS part
+                 FROM videos v JOIN creators c ON c.did = v.did
+                 WHERE v.did = ?2 AND v.uri <> ?1 AND {VISIBLE}
+                 ORDER BY v.created_at DESC, v.uri LIMIT ?4)
+             UNION ALL
+             SELECT * FROM (
+                 SELECT {VIDEO_COLUMNS}, 1 AS part
+                 FROM videos v JOIN creators c ON c.did = v.did
+                 WHERE v.did <> ?2 AND {VISIBLE}
+                 ORDER BY v.created_at DESC, v.uri LIMIT ?4)
+             ORDER BY part, created_at DESC, uri LIMIT ?4"
+        );
+        let params = vec![
+            Value::Text(uri.to_string()),
+            Value::Text(uri.did().to_string()),
+            Value::Integer(i64::from(limit / 2)),
+            Value::Integer(i64::from(limit)),
+        ];
+        self.videos(&sql, params).await
     }
 
     /// Why the video `uri` is withheld from the public, when it is: taken down, or its
@@ -400,6 +395,57 @@ impl VideoIndex {
     }
 }
 
+/// A [`VideoView`] from a row of [`VIDEO_COLUMNS`].
+fn video_view(row: &libsql::Row) -> Result<VideoView, DbError> {
+    let did: Did = parsed(row, 2, "DID")?;
+    let thumb = match (
+        parsed_opt::<Cid>(row, 10, "CID")?,
+        row.get::<Option<String>>(11)?,
+    ) {
+        (Some(cid), Some(mime_type)) => Some(BlobRef {
+            cid,
+            mime_type,
+            size: row
+                .get::<Option<i64>>(12)?
+                .and_then(|size| u64::try_from(size).ok())
+                .unwrap_or(0),
+        }),
+        _ => None,
+    };
+    Ok(VideoView {
+        uri: parsed(row, 0, "video URI")?,
+        cid: parsed(row, 1, "CID")?,
+        creator_did: did.clone(),
+        did,
+        handle: row.get(3)?,
+        rkey: row.get(4)?,
+        title: row.get(5)?,
+        description: row.get(6)?,
+        duration_ms: row.get(7)?,
+        created_at: row.get(8)?,
+        indexed_at: row.get(9)?,
+        thumb,
+        creator: row.get(13)?,
+        livestream: match (
+            row.get::<Option<String>>(14)?,
+            row.get::<Option<String>>(15)?,
+        ) {
+            (Some(uri), Some(cid)) => Some(StrongRef { uri, cid }),
+            _ => None,
+        },
+        source: row
+            .get::<Option<String>>(16)?
+            .and_then(|text| serde_json::from_str(&text).ok()),
+        creator_name: row.get(17)?,
+        avatar_cid: parsed_opt(row, 18, "CID")?,
+        // A row written before this column existed, or by an older version: none.
+        meta: row
+            .get::<Option<String>>(19)?
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default(),
+    })
+}
+
 /// An FTS5 expression matching every word of `q` (each as a prefix), with the user's
 /// text quoted so that none of it is FTS syntax; `None` when nothing searchable is left.
 fn fts_query(q: &str) -> Option<String> {
@@ -482,23 +528,22 @@ impl VideoIndex {
              WHERE {VISIBLE} {by_creator}
              ORDER BY v.created_at DESC, v.uri LIMIT ?1 OFFSET ?2"
         );
-        let mut rows = self.db.conn().query(&sql, params).await?;
-        let mut videos = Vec::with_capacity(limit.min(50_000) as usize);
-        while let Some(row) = rows.next().await? {
-            videos.push(ListedVideo {
-                uri: row.get(0)?,
-                did: row.get(1)?,
-                handle: row.get(2)?,
-                creator_name: row.get(3)?,
-                rkey: row.get(4)?,
-                title: row.get(5)?,
-                description: row.get(6)?,
-                duration_ms: row.get(7)?,
-                created_at: row.get(8)?,
-                indexed_at: row.get(9)?,
-            });
-        }
-        Ok(videos)
+        self.db
+            .read(&sql, params, |row| {
+                Ok(ListedVideo {
+                    uri: row.get(0)?,
+                    did: row.get(1)?,
+                    handle: row.get(2)?,
+                    creator_name: row.get(3)?,
+                    rkey: row.get(4)?,
+                    title: row.get(5)?,
+                    description: row.get(6)?,
+                    duration_ms: row.get(7)?,
+                    created_at: row.get(8)?,
+                    indexed_at: row.get(9)?,
+                })
+            })
+            .await
     }
 
     /// How many public videos there are, and how many creators with at least one.
@@ -566,19 +611,16 @@ impl VideoIndex {
     /// The registered creator `did_or_handle` (as stored: DIDs as they are, handles in
     /// lowercase), with their profile, while their account is active.
     pub async fn creator(&self, did_or_handle: &str) -> Result<Option<CreatorRow>, DbError> {
-        let mut rows = self
+        Ok(self
             .db
-            .conn()
-            .query(
+            .read(
                 "SELECT did, handle, display_name, description, avatar_cid FROM creators
                  WHERE (did = ?1 OR handle = ?1) AND account_status IS NULL LIMIT 1",
                 vec![Value::Text(did_or_handle.to_string())],
+                creator_row,
             )
-            .await?;
-        let Some(row) = rows.next().await? else {
-            return Ok(None);
-        };
-        creator_row(&row).map(Some)
+            .await?
+            .pop())
     }
 }
 

@@ -17,18 +17,16 @@ pub const MAX_TRANSCRIPT_BYTES: usize = 256 * 1024;
 impl VideoIndex {
     /// The transcript of `uri`, when it has a non-empty one.
     pub async fn transcript(&self, uri: &VideoUri) -> Result<Option<String>, DbError> {
-        let mut rows = self
+        Ok(self
             .db
-            .conn()
-            .query(
+            .read(
                 "SELECT transcript FROM videos WHERE uri = ?1 AND transcript <> ''",
                 params![uri.to_string()],
+                |row| Ok(row.get::<Option<String>>(0)?),
             )
-            .await?;
-        match rows.next().await? {
-            Some(row) => Ok(row.get(0)?),
-            None => Ok(None),
-        }
+            .await?
+            .pop()
+            .flatten())
     }
 
     /// Stores `text` as the transcript of version `cid` of `uri` (cut to

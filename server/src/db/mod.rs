@@ -6,6 +6,8 @@
 //! [`Db`] holds one shared connection for single statements, which SQLite serialises
 //! safely, and hands out fresh connections for transactions ([`Db::connect`]): a
 //! transaction on a shared connection would swallow other tasks' statements.
+//! The hot reads (pages, listings) go through [`Db::read`]: on the file, a few read
+//! connections that keep their compiled statements.
 //! The embedded file runs in WAL mode so readers never wait for the writer, and every
 //! connection waits for a busy lock instead of failing, because several processes
 //! (a second server, the CLI) may share the file.
@@ -18,6 +20,7 @@
 //! recovers within seconds of the database coming back, by itself.
 
 mod migrate;
+mod reads;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,6 +114,8 @@ struct Inner {
     /// Bumped whenever the shared connection is replaced: writers reopen theirs.
     generation: AtomicU64,
     is_file: bool,
+    /// The file's read connections ([`Db::read`]); none for a remote database.
+    reads: Option<reads::Reads>,
 }
 
 impl Db {
@@ -133,12 +138,18 @@ impl Db {
             // Persistent for the file: set once, not per connection.
             shared.query("PRAGMA journal_mode = WAL", ()).await?;
         }
+        let reads = if is_file {
+            Some(reads::Reads::open(&database).await?)
+        } else {
+            None
+        };
         let db = Self {
             inner: Arc::new(Inner {
                 database,
                 shared: RwLock::new(shared),
                 generation: AtomicU64::new(0),
                 is_file,
+                reads,
             }),
         };
         if !is_file {
@@ -154,6 +165,26 @@ impl Db {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// Runs the read-only `sql` and maps each of its rows: on the embedded file through
+    /// read connections that keep their compiled statements (see [`reads`]), on a remote
+    /// database through the shared connection. For the hot paths: pages and listings.
+    pub async fn read<T>(
+        &self,
+        sql: &str,
+        params: impl libsql::params::IntoParams,
+        mut map: impl FnMut(&libsql::Row) -> Result<T, DbError>,
+    ) -> Result<Vec<T>, DbError> {
+        if let Some(reads) = &self.inner.reads {
+            return reads.read(sql, params, map).await;
+        }
+        let mut rows = self.conn().query(sql, params).await?;
+        let mut mapped = Vec::new();
+        while let Some(row) = rows.next().await? {
+            mapped.push(map(&row)?);
+        }
+        Ok(mapped)
     }
 
     /// A new connection of its own, for a transaction.

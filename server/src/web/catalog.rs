@@ -53,7 +53,11 @@ impl SiteCatalog {
         let Some(key) = Self::key(actor) else {
             return Ok(None);
         };
-        // Any registered creator, shown or not: a withheld video is gone, not unknown.
+        let index = self.appview.index();
+        if let Some(video) = index.video_of(&key, rkey).await.map_err(unavailable)? {
+            return Ok(Some((video.uri.clone(), video)));
+        }
+        // Not shown: a withheld video of a registered creator is gone, not unknown.
         let did = match self.appview.registered(&key).await {
             Ok(creator) => creator.did,
             Err(AppViewError::NotRegistered(_)) => return Ok(None),
@@ -62,14 +66,10 @@ impl SiteCatalog {
         let Ok(uri) = VideoUri::new(did, rkey) else {
             return Ok(None);
         };
-        let index = self.appview.index();
-        match index.get(&uri).await.map_err(unavailable)? {
-            Some(video) => Ok(Some((uri, video))),
-            None if index.withheld(&uri).await.map_err(unavailable)?.is_some() => {
-                Err(AppError::Gone)
-            }
-            None => Ok(None),
+        if index.withheld(&uri).await.map_err(unavailable)?.is_some() {
+            return Err(AppError::Gone);
         }
+        Ok(None)
     }
 
     /// What only the watch page shows: facets as links (a mentioned creator we index to
@@ -254,28 +254,18 @@ impl Catalog for SiteCatalog {
         video: &VideoSummary,
         limit: u32,
     ) -> Result<Vec<VideoSummary>, AppError> {
-        let mut related: Vec<VideoSummary> = self
-            .page(VideoQuery {
-                limit: limit + 1,
-                creator: syntax::did(&video.did).ok(),
-                ..VideoQuery::default()
-            })
-            .await?
-            .videos
+        let Ok(uri) = video.uri.parse::<VideoUri>() else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .appview
+            .index()
+            .related(&uri, limit)
+            .await
+            .map_err(unavailable)?
             .into_iter()
-            .filter(|other| other.uri != video.uri)
-            .take(limit as usize / 2)
-            .collect();
-        let recent = self.recent_videos(limit * 2, None).await?.videos;
-        for other in recent {
-            if related.len() >= limit as usize {
-                break;
-            }
-            if other.uri != video.uri && !related.iter().any(|r| r.uri == other.uri) {
-                related.push(other);
-            }
-        }
-        Ok(related)
+            .map(summary)
+            .collect())
     }
 
     async fn creator(&self, actor: &str) -> Result<Option<CreatorProfile>, AppError> {

@@ -7,6 +7,7 @@
 //! `app::catalog::ssr`), in-process, never over HTTP to ourselves.
 
 pub mod admin;
+mod assets;
 pub mod catalog;
 pub mod client_ip;
 pub mod crawlers;
@@ -238,7 +239,26 @@ pub fn router(state: AppState) -> Router {
         None => submit_task,
     };
 
+    // The built site's files, from memory; paths routed otherwise keep their route.
+    let routed = [
+        "/robots.txt",
+        "/sitemap.xml",
+        "/feed.atom",
+        "/healthz",
+        "/oembed",
+    ];
+    let files = assets::load(std::path::Path::new(&*state.leptos_options.site_root))
+        .into_iter()
+        .filter(|(path, _)| !routed.contains(&path.as_str()))
+        .fold(Router::new(), |router, (path, asset)| {
+            router.route(
+                &path,
+                get(move |headers: axum::http::HeaderMap| assets::serve(asset.clone(), headers)),
+            )
+        });
+
     Router::new()
+        .merge(files)
         .merge(native)
         .route("/healthz", get(health::healthz))
         .route("/oembed", get(oembed::oembed))
