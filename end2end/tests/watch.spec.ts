@@ -229,6 +229,8 @@ test("no page overflows sideways from 360 px to 1920 px or fails axe, and screen
     ["admin", "/admin"],
     ["embed", `/embed/${creator.did}/keynote`],
     ["not-found", "/watch/nobody/missing"],
+    ["tag", "/tag/nothing-tagged-so"],
+    ["page-not-found", "/no/such/page"],
   ];
   for (const width of [360, 390, 768, 1366, 1920]) {
     await page.setViewportSize({ width, height: 900 });
@@ -237,7 +239,15 @@ test("no page overflows sideways from 360 px to 1920 px or fails axe, and screen
       // site.js marks the page once hydration is done and the player and cards are set up.
       await page.locator("html[data-enhanced]").waitFor({ state: "attached" });
       expect(await sidewaysOverflow(page), `${name} at ${width} px`).toBeLessThanOrEqual(0);
-      if (width === 390) await axe(page);
+      if (width === 390) {
+        await axe(page);
+        // Every page, errors included, describes itself once for search results.
+        const descriptions = page.locator('meta[name="description"]');
+        await expect(descriptions, `${name}: one meta description`).toHaveCount(1);
+        expect((await descriptions.getAttribute("content"))?.trim(), name).toBeTruthy();
+        await expect(page.locator('link[rel="icon"][href="/favicon.ico"]')).toHaveCount(1);
+        await expect(page.locator('link[rel="manifest"]')).toHaveCount(1);
+      }
       if (width === 390 || width === 1366) {
         await page.screenshot({ path: `test-results/screenshots/${name}-${width}.png`, fullPage: true });
       }
