@@ -55,6 +55,7 @@ struct Surfaces {
     embed: u16,
     oembed: u16,
     thumbnail: u16,
+    playlist: u16,
     listed: bool,
     searched: bool,
     tagged: bool,
@@ -83,6 +84,9 @@ async fn surfaces(server: &Server, did: &str, rkey: &str, other: &str) -> Surfac
         embed: fetch(server, &format!("/embed/{did}/{rkey}")).await.0,
         oembed: fetch(server, &format!("/oembed?url={watch_url}")).await.0,
         thumbnail: fetch(server, &format!("/api/vod/getThumbnail?uri={encoded}"))
+            .await
+            .0,
+        playlist: fetch(server, &format!("/api/vod/getPlaylist?uri={encoded}"))
             .await
             .0,
         listed,
@@ -159,6 +163,8 @@ async fn a_taken_down_video_leaves_every_public_surface_and_comes_back() {
     assert_eq!(after.embed, 410);
     assert_eq!(after.oembed, 410);
     assert_eq!(after.thumbnail, 404, "its images are no longer served");
+    assert_ne!(before.playlist, 404, "(the test origin is down: 502)");
+    assert_eq!(after.playlist, 404, "nor its playlist");
     assert!(!after.listed && !after.searched && !after.tagged);
     assert!(!after.in_feed && !after.in_sitemap && !after.related);
     let (_, page) = fetch(&server, &format!("/watch/{}/{rkey}", creator.did)).await;

@@ -87,6 +87,17 @@ impl Vod {
             .map_err(|err: crate::atproto::AtprotoError| {
                 VodError::InvalidRequest(err.to_string())
             })?;
+        // A video an admin took down, or whose creator's account is not active, does not
+        // play here either.
+        let withheld = self.index.withheld(&uri).await.map_err(|err| {
+            tracing::error!(error = %err, "reading the index failed");
+            VodError::Unavailable("the index is unavailable right now".into())
+        })?;
+        if withheld.is_some() {
+            return Err(super::error::not_found(format!(
+                "{uri} is no longer available"
+            )));
+        }
         let origin = match pairs.iter().position(|(k, _)| k == ORIGIN_PARAM) {
             Some(at) => Some(pairs.remove(at).1.parse::<usize>().map_err(|_| {
                 VodError::InvalidRequest(format!("{ORIGIN_PARAM} must be a number"))
