@@ -109,6 +109,7 @@ test("an admin signs in, registers a creator and sees their video count", async 
   expect(gone.status()).toBe(410);
   await page.goto(`${baseURL}${watchPath}`);
   await expect(page.getByRole("heading", { name: "This video is no longer available" })).toBeVisible();
+  await page.screenshot({ path: "test-results/screenshots/video-removed-1366.png" });
   await page.goto(`${baseURL}/`);
   await expect(page.getByText("Opening keynote")).toBeVisible();
   await expect(page.getByText("Lightning talks")).toHaveCount(0);
