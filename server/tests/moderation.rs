@@ -329,17 +329,37 @@ async fn a_registered_host_is_indexed_whole_and_new_publishers_are_picked_up() {
         .await
         .expect("POST");
     assert_eq!(anonymous.status(), 401);
+    // Junk, and hosts that are not a PDS (nothing listening; a web server answering
+    // 404 to XRPC): 400, and nothing is stored.
+    let long = format!("{}.example", "a".repeat(10_000));
+    let not_a_pds = server.url.clone();
     for junk in [
         "",
         "ftp://x.example",
         "https://x.example/path",
         "not a host",
+        long.as_str(),
+        "http://127.0.0.1:1",
+        not_a_pds.as_str(),
     ] {
         let (status, reply) = server
             .admin_post("registerHost", json!({"host": junk}))
             .await;
         assert_eq!(status, 400, "{junk:?}: {reply}");
+        assert!(
+            reply["message"].as_str().is_some_and(|m| m.len() < 400),
+            "{reply}"
+        );
     }
+    assert!(
+        server
+            .services
+            .appview
+            .hosts()
+            .await
+            .expect("hosts")
+            .is_empty()
+    );
 
     let host = network().pds_url.as_str().trim_end_matches('/').to_string();
     let (status, reply) = server

@@ -82,8 +82,11 @@ pub fn host_origin(text: &str) -> Result<String, AppViewError> {
         format!("https://{text}")
     };
     let url = Url::parse(&with_scheme).map_err(|_| invalid())?;
+    let name_fits = url.host_str().is_some_and(|host| {
+        !host.is_empty() && host.len() <= 253 && host.split('.').all(|label| label.len() <= 63)
+    });
     if !matches!(url.scheme(), "https" | "http")
-        || url.host_str().is_none_or(str::is_empty)
+        || !name_fits
         || !matches!(url.path(), "" | "/")
         || url.query().is_some()
         || !url.username().is_empty()
@@ -102,6 +105,20 @@ impl AppView {
         by: &str,
     ) -> Result<(String, String), AppViewError> {
         let host = host_origin(text)?;
+        // A PDS answers describeServer; anything else (or a private address, unless
+        // ALLOW_PRIVATE_NETWORK) is refused before anything is stored.
+        let base =
+            Url::parse(&host).map_err(|err| AppViewError::InvalidRequest(err.to_string()))?;
+        XrpcClient::new(self.http.clone(), base)
+            .query::<serde_json::Value>(
+                "com.atproto.server.describeServer",
+                &[],
+                crate::atproto::xrpc::Auth::None,
+            )
+            .await
+            .map_err(|err| {
+                AppViewError::InvalidRequest(format!("{host} does not answer as a PDS: {err}"))
+            })?;
         if !self.store.add_host(&host).await? {
             return Err(AppViewError::InvalidRequest(format!(
                 "at most {MAX_HOSTS} hosts can be registered"
@@ -318,7 +335,11 @@ mod tests {
             host_origin("http://127.0.0.1:2583").expect("local"),
             "http://127.0.0.1:2583"
         );
+        let long_label = format!("{}.example", "a".repeat(64));
+        let long_name = format!("{}example", "abcdefghi.".repeat(26));
         for junk in [
+            long_label.as_str(),
+            long_name.as_str(),
             "",
             "ftp://x.example",
             "https://x.example/xrpc",

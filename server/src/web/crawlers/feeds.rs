@@ -60,7 +60,7 @@ pub(in crate::web) async fn creator(
     State(state): State<AppState>,
     Path(actor): Path<String>,
 ) -> Result<Response, XrpcError> {
-    let not_found = || XrpcError::not_found(format!("{actor} has no feed here"));
+    let not_found = || XrpcError::not_found("no creator with that handle or DID has a feed here");
     let key = match syntax::actor(&actor).map_err(|_| not_found())? {
         AtIdentifier::Did(did) => did.to_string(),
         AtIdentifier::Handle(handle) => handle.to_string(),

@@ -52,7 +52,7 @@ pub(in crate::web) async fn numbered(
     State(state): State<AppState>,
     Path(file): Path<String>,
 ) -> Result<Response, XrpcError> {
-    let not_found = || XrpcError::not_found(format!("no sitemap page {file}"));
+    let not_found = || XrpcError::not_found("no such sitemap page");
     let n: u64 = file
         .strip_suffix(".xml")
         .and_then(|n| n.parse().ok())
