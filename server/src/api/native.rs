@@ -343,15 +343,16 @@ impl NativeBundle {
     }
 }
 
-/// `handler` with its shared context `ctx` bound, as an endpoint handler.
-pub fn bind<C, F, Fut>(ctx: &Arc<C>, handler: F) -> impl Fn(Call) -> Fut + Send + Sync + 'static
+/// `handler` with its shared context `ctx` bound: an endpoint handler (given a [`Call`])
+/// or a dashboard action (given an [`AdminForm`]).
+pub fn bind<C, A, F, Fut>(ctx: &Arc<C>, handler: F) -> impl Fn(A) -> Fut + Send + Sync + 'static
 where
     C: Send + Sync + 'static,
-    F: Fn(Arc<C>, Call) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Reply> + Send + 'static,
+    F: Fn(Arc<C>, A) -> Fut + Send + Sync + 'static,
+    Fut: Future + Send + 'static,
 {
     let ctx = ctx.clone();
-    move |call| handler(ctx.clone(), call)
+    move |input| handler(ctx.clone(), input)
 }
 
 /// A JSON response.

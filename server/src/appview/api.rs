@@ -16,7 +16,7 @@ use serde_json::json;
 use super::query::{DEFAULT_LIMIT, MAX_LIMIT, VideoQuery};
 use super::{AppView, AppViewError, VideoUri, firehose, hosts, sync};
 use crate::api::XrpcError;
-use crate::api::native::{Call, NativeBundle, Reply, Verb, bind, json_reply};
+use crate::api::native::{AdminForm, Call, NativeBundle, Reply, Verb, bind, json_reply};
 use crate::api::params::bounded;
 use crate::atproto::syntax;
 use crate::auth::AdminAuth;
@@ -91,75 +91,60 @@ pub fn bundle(appview: Arc<AppView>, auth: Arc<AdminAuth>) -> NativeBundle {
 /// The dashboard's forms: register, unregister and sync creators; register hosts; take
 /// videos down and restore them.
 fn dashboard_actions(bundle: NativeBundle, appview: &Arc<AppView>) -> NativeBundle {
-    let (registering, unregistering, syncing, taking_down, restoring, hosting) = (
-        appview.clone(),
-        appview.clone(),
-        appview.clone(),
-        appview.clone(),
-        appview.clone(),
-        appview.clone(),
-    );
     bundle
-        .admin_action("/admin/creators", move |form| {
-            let appview = registering.clone();
-            async move {
-                let registered = appview.register(&form.actor, &form.by).await?;
-                let name = registered
-                    .handle
-                    .unwrap_or_else(|| registered.did.to_string());
-                Ok(format!(
-                    "Registered {name}; their videos are being indexed."
-                ))
-            }
-        })
-        .admin_action("/admin/creators/remove", move |form| {
-            let appview = unregistering.clone();
-            async move {
-                let did = appview.unregister(&form.actor, &form.by).await?;
-                Ok(format!("Unregistered {did} and removed their videos."))
-            }
-        })
-        .admin_action("/admin/sync", move |form| {
-            let appview = syncing.clone();
-            async move {
-                if form.actor.trim().is_empty() {
-                    let ids = appview.submit_sync_all().await?;
-                    Ok(format!("Syncing {} creator(s).", ids.len()))
-                } else {
-                    let creator = appview.registered(&form.actor).await?;
-                    appview.submit_sync(&creator.did).await?;
-                    Ok(format!(
-                        "Syncing {}.",
-                        creator.handle.unwrap_or_else(|| creator.did.to_string())
-                    ))
-                }
-            }
-        })
-        .admin_action("/admin/videos/takedown", move |form| {
-            let appview = taking_down.clone();
-            async move {
-                let uri = appview.video_named(&form.video).await?;
-                appview.take_down(&uri, &form.reason, &form.by).await?;
-                Ok(format!("Took down {uri}."))
-            }
-        })
-        .admin_action("/admin/hosts", move |form| {
-            let appview = hosting.clone();
-            async move {
-                let (host, _) = appview.register_host(&form.host, &form.by).await?;
-                Ok(format!(
-                    "Registered {host}; its repositories with videos are being indexed."
-                ))
-            }
-        })
-        .admin_action("/admin/videos/restore", move |form| {
-            let appview = restoring.clone();
-            async move {
-                let uri = appview.video_named(&form.video).await?;
-                appview.restore(&uri, &form.reason, &form.by).await?;
-                Ok(format!("Restored {uri}."))
-            }
-        })
+        .admin_action("/admin/creators", bind(appview, register_action))
+        .admin_action("/admin/creators/remove", bind(appview, unregister_action))
+        .admin_action("/admin/sync", bind(appview, sync_action))
+        .admin_action("/admin/hosts", bind(appview, host_action))
+        .admin_action("/admin/videos/takedown", bind(appview, takedown_action))
+        .admin_action("/admin/videos/restore", bind(appview, restore_action))
+}
+
+async fn register_action(appview: Arc<AppView>, form: AdminForm) -> Result<String, XrpcError> {
+    let registered = appview.register(&form.actor, &form.by).await?;
+    let name = registered
+        .handle
+        .unwrap_or_else(|| registered.did.to_string());
+    Ok(format!(
+        "Registered {name}; their videos are being indexed."
+    ))
+}
+
+async fn unregister_action(appview: Arc<AppView>, form: AdminForm) -> Result<String, XrpcError> {
+    let did = appview.unregister(&form.actor, &form.by).await?;
+    Ok(format!("Unregistered {did} and removed their videos."))
+}
+
+async fn sync_action(appview: Arc<AppView>, form: AdminForm) -> Result<String, XrpcError> {
+    if form.actor.trim().is_empty() {
+        let ids = appview.submit_sync_all().await?;
+        return Ok(format!("Syncing {} creator(s).", ids.len()));
+    }
+    let creator = appview.registered(&form.actor).await?;
+    appview.submit_sync(&creator.did).await?;
+    Ok(format!(
+        "Syncing {}.",
+        creator.handle.unwrap_or_else(|| creator.did.to_string())
+    ))
+}
+
+async fn host_action(appview: Arc<AppView>, form: AdminForm) -> Result<String, XrpcError> {
+    let (host, _) = appview.register_host(&form.host, &form.by).await?;
+    Ok(format!(
+        "Registered {host}; its repositories with videos are being indexed."
+    ))
+}
+
+async fn takedown_action(appview: Arc<AppView>, form: AdminForm) -> Result<String, XrpcError> {
+    let uri = appview.video_named(&form.video).await?;
+    appview.take_down(&uri, &form.reason, &form.by).await?;
+    Ok(format!("Took down {uri}."))
+}
+
+async fn restore_action(appview: Arc<AppView>, form: AdminForm) -> Result<String, XrpcError> {
+    let uri = appview.video_named(&form.video).await?;
+    appview.restore(&uri, &form.reason, &form.by).await?;
+    Ok(format!("Restored {uri}."))
 }
 
 fn appview_error(err: AppViewError) -> XrpcError {

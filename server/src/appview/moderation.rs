@@ -98,16 +98,15 @@ impl AppView {
         Ok(())
     }
 
-    /// `restoreVideo`: undoes a takedown; whether there was one.
+    /// `restoreVideo`: undoes a takedown; an error when there is none.
     pub async fn restore(
         &self,
         uri: &VideoUri,
         reason: &str,
         by: &str,
-    ) -> Result<bool, AppViewError> {
+    ) -> Result<(), AppViewError> {
         let reason = reason_text(reason)?;
-        let restored = self.store.restore(uri).await?;
-        if !restored {
+        if !self.store.restore(uri).await? {
             return Err(AppViewError::InvalidRequest(format!(
                 "{uri} is not taken down"
             )));
@@ -116,7 +115,7 @@ impl AppView {
         self.audit(by, "restoreVideo", &uri.to_string(), reason.as_deref())
             .await;
         tracing::info!(%uri, by, "video restored");
-        Ok(restored)
+        Ok(())
     }
 
     /// The video an admin named: its `at://` URI, or the URL (or path) of its watch or

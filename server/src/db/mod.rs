@@ -174,17 +174,12 @@ impl Db {
         &self,
         sql: &str,
         params: impl libsql::params::IntoParams,
-        mut map: impl FnMut(&libsql::Row) -> Result<T, DbError>,
+        map: impl FnMut(&libsql::Row) -> Result<T, DbError>,
     ) -> Result<Vec<T>, DbError> {
-        if let Some(reads) = &self.inner.reads {
-            return reads.read(sql, params, map).await;
+        match &self.inner.reads {
+            Some(reads) => reads.read(sql, params, map).await,
+            None => reads::collect(self.conn().query(sql, params).await?, map).await,
         }
-        let mut rows = self.conn().query(sql, params).await?;
-        let mut mapped = Vec::new();
-        while let Some(row) = rows.next().await? {
-            mapped.push(map(&row)?);
-        }
-        Ok(mapped)
     }
 
     /// A new connection of its own, for a transaction.

@@ -54,7 +54,7 @@ impl Reads {
         &self,
         sql: &str,
         params: impl IntoParams,
-        mut map: impl FnMut(&libsql::Row) -> Result<T, DbError>,
+        map: impl FnMut(&libsql::Row) -> Result<T, DbError>,
     ) -> Result<Vec<T>, DbError> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let free = (0..self.readers.len()).find_map(|i| {
@@ -78,16 +78,23 @@ impl Reads {
             return Ok(Vec::new());
         };
         statement.reset();
-        let result = async {
-            let mut rows = statement.query(params).await?;
-            let mut mapped = Vec::new();
-            while let Some(row) = rows.next().await? {
-                mapped.push(map(&row)?);
-            }
-            Ok(mapped)
-        }
-        .await;
+        let result = match statement.query(params).await {
+            Ok(rows) => collect(rows, map).await,
+            Err(err) => Err(err.into()),
+        };
         statement.reset();
         result
     }
+}
+
+/// Every row of `rows`, mapped.
+pub(super) async fn collect<T>(
+    mut rows: libsql::Rows,
+    mut map: impl FnMut(&libsql::Row) -> Result<T, DbError>,
+) -> Result<Vec<T>, DbError> {
+    let mut mapped = Vec::new();
+    while let Some(row) = rows.next().await? {
+        mapped.push(map(&row)?);
+    }
+    Ok(mapped)
 }

@@ -7,9 +7,9 @@
 //! `leptos_axum`'s file handler (a `ServeDir` built per request: a path check, an open,
 //! a stat and a read on the blocking pool, then compression per response) did 30 % of
 //! `/healthz`'s requests per second; from memory they cost about what `/healthz` does.
-//! Files are few and small (about 2 MB with the debug wasm); what is not loaded here
-//! (anything outside the extensions below, or past the caps) still falls through to
-//! that handler.
+//! Files are few and small (about 2 MB with the debug wasm). They are looked up in the
+//! router's fallback, ahead of that handler, so no route is ever shadowed by a file;
+//! what is not loaded here (other extensions, past the caps) still goes to it.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -145,7 +145,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Answers a `GET` or `HEAD` of `asset`: 304 when the client has it, else the bytes, in
 /// the best encoding the client accepts.
-pub async fn serve(asset: Arc<Asset>, headers: HeaderMap) -> Response {
+pub async fn serve(asset: Arc<Asset>, headers: &HeaderMap) -> Response {
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
@@ -157,7 +157,7 @@ pub async fn serve(asset: Arc<Asset>, headers: HeaderMap) -> Response {
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let (body, encoding) = encoded(&asset, &headers).await;
+        let (body, encoding) = encoded(&asset, headers).await;
         let mut response = Response::new(Body::from(body));
         if let Some(encoding) = encoding {
             response
@@ -264,7 +264,7 @@ mod tests {
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("gzip, br;q=0"),
         );
-        let response = serve(js.clone(), headers.clone()).await;
+        let response = serve(js.clone(), &headers).await;
         assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
         assert_eq!(
             response.headers()[header::CONTENT_TYPE],
@@ -282,18 +282,18 @@ mod tests {
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("br, gzip"),
         );
-        let response = serve(js.clone(), headers.clone()).await;
+        let response = serve(js.clone(), &headers).await;
         assert_eq!(response.headers()[header::CONTENT_ENCODING], "br");
         let etag = response.headers()[header::ETAG].clone();
         headers.insert(header::IF_NONE_MATCH, etag);
         assert_eq!(
-            serve(js.clone(), headers).await.status(),
+            serve(js.clone(), &headers).await.status(),
             StatusCode::NOT_MODIFIED
         );
 
-        let response = serve(js, HeaderMap::new()).await;
+        let response = serve(js, &HeaderMap::new()).await;
         assert!(response.headers().get(header::CONTENT_ENCODING).is_none());
-        let icon = serve(assets["/favicon.ico"].clone(), HeaderMap::new()).await;
+        let icon = serve(assets["/favicon.ico"].clone(), &HeaderMap::new()).await;
         assert_eq!(icon.headers()[header::CONTENT_TYPE], "image/x-icon");
     }
 }

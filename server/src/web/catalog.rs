@@ -45,17 +45,13 @@ impl SiteCatalog {
 
     /// The video `rkey` of `actor` (handle or DID), when both are registered and indexed;
     /// [`AppError::Gone`] when it is withheld (taken down, or the account is inactive).
-    async fn find(
-        &self,
-        actor: &str,
-        rkey: &str,
-    ) -> Result<Option<(VideoUri, VideoView)>, AppError> {
+    async fn find(&self, actor: &str, rkey: &str) -> Result<Option<VideoView>, AppError> {
         let Some(key) = Self::key(actor) else {
             return Ok(None);
         };
         let index = self.appview.index();
         if let Some(video) = index.video_of(&key, rkey).await.map_err(unavailable)? {
-            return Ok(Some((video.uri.clone(), video)));
+            return Ok(Some(video));
         }
         // Not shown: a withheld video of a registered creator is gone, not unknown.
         let did = match self.appview.registered(&key).await {
@@ -231,10 +227,7 @@ impl Catalog for SiteCatalog {
     }
 
     async fn video(&self, actor: &str, rkey: &str) -> Result<Option<VideoSummary>, AppError> {
-        Ok(self
-            .find(actor, rkey)
-            .await?
-            .map(|(_, video)| summary(video)))
+        Ok(self.find(actor, rkey).await?.map(summary))
     }
 
     async fn watched_video(
@@ -242,10 +235,10 @@ impl Catalog for SiteCatalog {
         actor: &str,
         rkey: &str,
     ) -> Result<Option<(VideoSummary, VideoDetails)>, AppError> {
-        let Some((uri, video)) = self.find(actor, rkey).await? else {
+        let Some(video) = self.find(actor, rkey).await? else {
             return Ok(None);
         };
-        let details = self.details(&uri, video.meta.clone()).await?;
+        let details = self.details(&video.uri, video.meta.clone()).await?;
         Ok(Some((summary(video), details)))
     }
 

@@ -239,26 +239,31 @@ pub fn router(state: AppState) -> Router {
         None => submit_task,
     };
 
-    // The built site's files, from memory; paths routed otherwise keep their route.
-    let routed = [
-        "/robots.txt",
-        "/sitemap.xml",
-        "/feed.atom",
-        "/healthz",
-        "/oembed",
-    ];
-    let files = assets::load(std::path::Path::new(&*state.leptos_options.site_root))
-        .into_iter()
-        .filter(|(path, _)| !routed.contains(&path.as_str()))
-        .fold(Router::new(), |router, (path, asset)| {
-            router.route(
-                &path,
-                get(move |headers: axum::http::HeaderMap| assets::serve(asset.clone(), headers)),
-            )
-        });
+    // The built site's files, from memory, ahead of leptos_axum's handler, which serves
+    // anything else on disk and renders the 404 page: every route keeps precedence.
+    let files = Arc::new(assets::load(std::path::Path::new(
+        &*state.leptos_options.site_root,
+    )));
+    let not_routed = leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+        context.clone(),
+        app::shell,
+    );
+    let fallback = move |uri: Uri, state: axum::extract::State<AppState>, request: Request| {
+        let (files, not_routed) = (files.clone(), not_routed.clone());
+        async move {
+            match files.get(uri.path()) {
+                Some(asset)
+                    if request.method() == axum::http::Method::GET
+                        || request.method() == axum::http::Method::HEAD =>
+                {
+                    assets::serve(asset.clone(), request.headers()).await
+                }
+                _ => not_routed(uri, state, request).await,
+            }
+        }
+    };
 
     Router::new()
-        .merge(files)
         .merge(native)
         .route("/healthz", get(health::healthz))
         .route("/oembed", get(oembed::oembed))
@@ -284,10 +289,7 @@ pub fn router(state: AppState) -> Router {
             context.clone(),
             shell,
         )
-        .fallback(leptos_axum::file_and_error_handler_with_context::<
-            AppState,
-            _,
-        >(context, app::shell))
+        .fallback(fallback)
         .layer(axum::middleware::from_fn(metrics::label_route))
         .layer(
             ServiceBuilder::new()

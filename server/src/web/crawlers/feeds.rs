@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use app::catalog::VideoSummary;
 use atom_syndication::extension::{Extension, ExtensionMap};
 use atom_syndication::{Entry, Feed, FixedDateTime, Generator, Link, Person, Text};
 use axum::body::Bytes;
@@ -16,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 
-use super::{xml, xml_text};
+use super::{summary, xml, xml_text};
 use crate::appview::query::ListedVideo;
 use crate::atproto::syntax::{self, AtIdentifier};
 use crate::web::{AppState, XrpcError};
@@ -112,23 +111,6 @@ struct FeedHead {
     page: String,
     title: String,
     author: String,
-}
-
-/// The app's view of a listed video, for its URLs.
-pub fn summary(video: &ListedVideo) -> VideoSummary {
-    VideoSummary {
-        uri: video.uri.clone(),
-        did: video.did.clone(),
-        rkey: video.rkey.clone(),
-        handle: video.handle.clone(),
-        creator_name: video.creator_name.clone(),
-        avatar_cid: None,
-        title: video.title.clone(),
-        description: None,
-        duration_ms: None,
-        created_at: video.created_at.clone(),
-        warnings: Vec::new(),
-    }
 }
 
 fn write_feed(public: &str, head: &FeedHead, videos: &[ListedVideo]) -> Bytes {

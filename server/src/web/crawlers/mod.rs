@@ -20,6 +20,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::{AppState, XrpcError};
 use crate::appview::AppView;
+use crate::appview::query::ListedVideo;
+use app::catalog::VideoSummary;
 
 /// How long a generated document is reused.
 const DOCUMENT_TTL: Duration = Duration::from_secs(60);
@@ -57,6 +59,23 @@ impl Documents {
             .try_get_with(key, make)
             .await
             .map_err(|err: Arc<XrpcError>| (*err).clone())
+    }
+}
+
+/// The app's view of a listed video, for its URLs.
+pub fn summary(video: &ListedVideo) -> VideoSummary {
+    VideoSummary {
+        uri: video.uri.clone(),
+        did: video.did.clone(),
+        rkey: video.rkey.clone(),
+        handle: video.handle.clone(),
+        creator_name: video.creator_name.clone(),
+        avatar_cid: None,
+        title: video.title.clone(),
+        description: None,
+        duration_ms: None,
+        created_at: video.created_at.clone(),
+        warnings: Vec::new(),
     }
 }
 

@@ -146,7 +146,7 @@ pub fn write_urlset(
 }
 
 fn write_video(w: &mut Writer<Vec<u8>>, public: &str, video: &ListedVideo) -> std::io::Result<()> {
-    let summary = super::feeds::summary(video);
+    let summary = super::summary(video);
     let title = xml_text(&video.title);
     let description = video
         .description
