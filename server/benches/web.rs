@@ -5,7 +5,8 @@
 //! (`/robots.txt`, a content-addressed `site.js`, `/favicon.svg`), against `/healthz`;
 //! one watch page as anonymous visitors get it (the page micro-cache answers after the
 //! first render), as visitors with a cookie get it (every view rendered: database reads,
-//! the Leptos render, meta tags), against the cached copy; and an axum handler serving
+//! the Leptos render, meta tags), against the cached copy; `/about` rendered per request
+//! (no data: what any page costs Leptos); and an axum handler serving
 //! the very same HTML from memory, the upper bound of any page. Reported: throughput,
 //! its ratio to the baseline, and latency percentiles under that load. Then 100 000
 //! videos are added and the whole sitemap (index and pages) is generated and timed.
@@ -136,6 +137,12 @@ fn main() {
             (
                 "watch page, rendered every time",
                 watch.clone(),
+                true,
+                "watch page, cached (anonymous)",
+            ),
+            (
+                "about page, rendered every time",
+                format!("{}/about", server.url),
                 true,
                 "watch page, cached (anonymous)",
             ),
