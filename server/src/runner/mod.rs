@@ -8,7 +8,8 @@
 //!   answers calls over a nonce-framed stdio protocol.
 //! - [`permissions`]: the Deno command line per kind of run, and what a manifest may ask.
 //! - [`egress`]: the loopback forwarder that is a bundle's only way to the network.
-//! - [`sandbox`]: one Deno process: start, call with timeout and size limit, kill.
+//! - [`sandbox`]: one Deno process: start, call with timeout and size limit, kill (its
+//!   process start-up, stdio protocol and idle-CPU watchdog in submodules).
 //! - [`manifest`]: the manifest a bundle declares, validated.
 //! - [`bundler`]: `deno bundle` with `"at-run"` mapped to the shipped SDK.
 //! - [`metrics`]: what the runner counts for `/metrics`.

@@ -1,0 +1,134 @@
+//! The stdio protocol of `js/harness.js`: one JSON line per call in, `<nonce> <json>`
+//! lines out. Lines without this process's nonce are the bundle's own output and are
+//! ignored.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::oneshot;
+
+use super::{Reply, SandboxError, State, lock};
+use crate::runner::manifest::RawManifest;
+
+#[derive(Deserialize)]
+pub(super) struct Wire {
+    pub id: Option<u64>,
+    pub ok: Option<bool>,
+    pub kind: Option<String>,
+    pub value: Option<Value>,
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    pub error: Option<String>,
+    pub ready: Option<bool>,
+    pub manifest: Option<RawManifest>,
+    pub fatal: Option<String>,
+}
+
+/// One call, as the harness reads it (borrowed: the arguments are not copied).
+#[derive(Serialize)]
+pub(super) struct CallLine<'a> {
+    pub id: u64,
+    pub export: &'a str,
+    pub args: &'a Value,
+    pub ctx: &'a Value,
+}
+
+pub(super) type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Reply, SandboxError>>>>>;
+
+/// Reads a line of at most `limit` bytes; `Ok(None)` at end of stream.
+pub(super) async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    limit: usize,
+) -> Result<Option<String>, SandboxError> {
+    let mut line = Vec::new();
+    loop {
+        let buffer = reader
+            .fill_buf()
+            .await
+            .map_err(|err| SandboxError::Crashed(err.to_string()))?;
+        if buffer.is_empty() {
+            return Ok(if line.is_empty() {
+                None
+            } else {
+                Some(String::from_utf8_lossy(&line).into_owned())
+            });
+        }
+        let (chunk, done) = match buffer.iter().position(|&b| b == b'\n') {
+            Some(end) => (&buffer[..end], Some(end + 1)),
+            None => (buffer, None),
+        };
+        if line.len() + chunk.len() > limit {
+            return Err(SandboxError::TooLarge(limit));
+        }
+        line.extend_from_slice(chunk);
+        let consumed = done.unwrap_or(buffer.len());
+        reader.consume(consumed);
+        if done.is_some() {
+            return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+        }
+    }
+}
+
+pub(super) async fn read_replies<R: AsyncRead + Unpin>(
+    mut reader: BufReader<R>,
+    prefix: String,
+    limit: usize,
+    state: std::sync::Weak<State>,
+    max_bytes: usize,
+) {
+    let reason = loop {
+        match read_line(&mut reader, limit).await {
+            Ok(Some(line)) => {
+                let Some(json) = line.strip_prefix(&prefix) else {
+                    continue; // bundle output, not a reply
+                };
+                let Ok(wire) = serde_json::from_str::<Wire>(json) else {
+                    continue;
+                };
+                if let Some(fatal) = wire.fatal {
+                    break SandboxError::Crashed(fatal);
+                }
+                let Some(id) = wire.id else { continue };
+                let reply = decode(wire);
+                let Some(state) = state.upgrade() else { return };
+                if let Some(waiter) = lock(&state.pending).remove(&id) {
+                    let _ = waiter.send(reply);
+                }
+            }
+            Ok(None) => break SandboxError::Crashed("the process exited".into()),
+            Err(SandboxError::TooLarge(_)) => break SandboxError::TooLarge(max_bytes),
+            Err(err) => break err,
+        }
+    };
+    if let Some(state) = state.upgrade() {
+        state.kill(&reason);
+    }
+}
+
+pub(super) fn decode(wire: Wire) -> Result<Reply, SandboxError> {
+    if wire.ok != Some(true) {
+        return Err(SandboxError::Handler(
+            wire.error.unwrap_or_else(|| "the handler failed".into()),
+        ));
+    }
+    match wire.kind.as_deref() {
+        Some("json") => Ok(Reply::Json(wire.value.unwrap_or(Value::Null))),
+        Some("response") => {
+            let body = base64::engine::general_purpose::STANDARD
+                .decode(wire.body.unwrap_or_default())
+                .map_err(|err| SandboxError::Handler(format!("invalid response body: {err}")))?;
+            Ok(Reply::Http {
+                status: wire.status.unwrap_or(200),
+                headers: wire.headers,
+                body,
+            })
+        }
+        _ => Err(SandboxError::Handler("unknown reply".into())),
+    }
+}
