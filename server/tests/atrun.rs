@@ -4,90 +4,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
-use common::instance::Server;
+use common::atrun::{at_run, at_run_failing, fixture, get, server, server_with};
 use common::network::network;
-use common::runner::deno;
 use serde_json::{Value, json};
-
-/// The server, in this process, configured for the local network and Deno (plus `extra`
-/// flags), with the temporary directory it lives in.
-struct Running {
-    server: Server,
-    _dir: tempfile::TempDir,
-}
-
-impl std::ops::Deref for Running {
-    type Target = Server;
-
-    fn deref(&self) -> &Server {
-        &self.server
-    }
-}
-
-async fn server_with(extra: &[&str]) -> Running {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let runner = dir.path().join("runner").display().to_string();
-    let deno = deno().display().to_string();
-    let mut args = vec!["--atrun-home", &runner, "--deno-path", &deno];
-    args.extend_from_slice(extra);
-    let server = Server::start(&dir.path().join("data"), &args).await;
-    Running { server, _dir: dir }
-}
-
-async fn server() -> Running {
-    server_with(&[]).await
-}
-
-/// Runs `at-run` with the network's settings; returns stdout, or panics with stderr.
-fn at_run(home: &Path, password: &str, args: &[&str]) -> String {
-    let output = at_run_output(home, password, args);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(
-        output.status.success(),
-        "at-run {args:?} failed:\n{stderr}\n{stdout}"
-    );
-    stdout
-}
-
-/// Runs `at-run` expecting it to fail; returns its stderr.
-fn at_run_failing(home: &Path, password: &str, args: &[&str]) -> String {
-    let output = at_run_output(home, password, args);
-    assert!(!output.status.success(), "at-run {args:?} succeeded");
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn at_run_output(home: &Path, password: &str, args: &[&str]) -> std::process::Output {
-    let net = network();
-    Command::new(env!("CARGO_BIN_EXE_at-run"))
-        .args(args)
-        .env("ATRUN_HOME", home)
-        .env("ATRUN_PASSWORD", password)
-        .env("PLC_URL", net.plc_url.as_str())
-        .env("HANDLE_RESOLVER_URL", net.pds_url.as_str())
-        .env("ALLOW_PRIVATE_NETWORK", "true")
-        .env("DENO_PATH", deno())
-        .output()
-        .expect("run at-run")
-}
-
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/runner/e2e")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-async fn get(url: &str) -> (u16, Value) {
-    let response = reqwest::get(url).await.expect("GET");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deploy_call_task_upgrade_and_revoke_a_secret() {
@@ -551,7 +473,7 @@ async fn a_bundle_that_never_loads_is_refused_without_a_flood_of_processes() {
         .await
         .expect("publish");
     let server = server_with(&["--atrun-max-workers", "4", "--atrun-load-timeout-secs", "2"]).await;
-    let data_dir = server._dir.path().join("data");
+    let data_dir = server.dir.path().join("data");
     let url = format!("{}/bundle/{}/hello/1.0.0/hello", server.url, account.did);
 
     let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -628,7 +550,7 @@ async fn binary_bundle_code_is_refused_and_never_stored() {
         (422, Some("InvalidBundle")),
         "{body}"
     );
-    let stored = server._dir.path().join("data/at-run/bundles");
+    let stored = server.dir.path().join("data/at-run/bundles");
     let files = std::fs::read_dir(&stored).map(|d| d.count()).unwrap_or(0);
     assert_eq!(files, 0, "nothing was written under {}", stored.display());
 }

@@ -63,6 +63,25 @@ pub fn number_param(
     }
 }
 
+/// The optional cursor `name` of a query string: a whole number from 0 (an id to
+/// continue after).
+pub fn cursor_param(query: Option<&str>, name: &str) -> Result<Option<i64>, XrpcError> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| {
+            value
+                .parse::<i64>()
+                .ok()
+                .filter(|cursor| *cursor >= 0)
+                .ok_or_else(|| {
+                    XrpcError::invalid_request(format!(
+                        "{name} must be a whole number from 0 (an id from an earlier answer)"
+                    ))
+                })
+        })
+        .transpose()
+}
+
 fn out_of_range(name: &str, range: &RangeInclusive<u32>) -> XrpcError {
     XrpcError::invalid_request(format!(
         "{name} must be a whole number from {} to {}",

@@ -18,6 +18,8 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+mod logs;
+
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::{HttpClient, HttpPolicy};
 use crate::atproto::session::{Agent, Session};
@@ -70,16 +72,20 @@ enum Command {
     Ls,
     /// Create this machine's runner key pair if missing, and print the public key.
     Keys,
-    /// A bundle's latest invocations on a runner (status, duration, error), newest first.
+    /// A bundle's latest invocations on a runner (status, duration, error) and what each
+    /// printed, newest first; with --follow, oldest first and then new ones as they come.
     Logs {
         /// The runner's base URL.
         #[arg(long)]
         runner: Url,
         /// The bundle.
         bundle: String,
-        /// How many lines (1 to 500).
+        /// How many invocations (1 to 500).
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Keep printing new invocations as they happen (until interrupted).
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Secrets sealed to runners.
     Secrets {
@@ -181,7 +187,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             runner,
             bundle,
             limit,
-        } => logs(&ctx, &runner, &bundle, limit).await,
+            follow,
+        } => logs::show(&ctx, &runner, &bundle, limit, follow).await,
         Command::Secrets { command } => secrets(&ctx, command).await,
     }
 }
@@ -378,63 +385,6 @@ async fn well_known(ctx: &CliContext, runner: &Url) -> anyhow::Result<WellKnown>
     }
     let body = ctx.http.read_body(response, Some(4096)).await?;
     serde_json::from_slice(&body).context("reading the runner's /.well-known/at-run")
-}
-
-async fn logs(ctx: &CliContext, runner: &Url, bundle: &str, limit: u32) -> anyhow::Result<()> {
-    #[derive(Deserialize)]
-    struct Logs {
-        invocations: Vec<crate::runner::logs::LogLine>,
-    }
-    let audience = well_known(ctx, runner)
-        .await?
-        .did
-        .ok_or_else(|| anyhow::anyhow!("{runner} does not serve invocation logs"))?;
-    let (did, token) = with_agent(ctx, async |agent| {
-        let token = agent
-            .service_auth(&audience, crate::web::LOGS_METHOD)
-            .await
-            .context("asking your PDS for a service auth token")?;
-        Ok((agent.did().await, token))
-    })
-    .await?;
-    let mut url = runner.join(&format!("/bundle/{did}/{bundle}/logs"))?;
-    url.query_pairs_mut()
-        .append_pair("limit", &limit.to_string());
-    let response = ctx
-        .http
-        .send(
-            ctx.http
-                .request(reqwest::Method::GET, url)
-                .bearer_auth(token.expose()),
-        )
-        .await
-        .with_context(|| format!("reaching the runner at {runner}"))?;
-    let status = response.status();
-    let body = ctx.http.read_body(response, Some(4 * 1024 * 1024)).await?;
-    if !status.is_success() {
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_string))
-            .unwrap_or_else(|| status.to_string());
-        bail!("{runner}: {message}");
-    }
-    let logs: Logs = serde_json::from_slice(&body).context("reading the logs")?;
-    if logs.invocations.is_empty() {
-        println!("no invocations of {bundle} on {runner} in the last seven days");
-    }
-    for line in logs.invocations {
-        println!(
-            "{}\t{}\t{}\t{}\t{}\t{} ms{}",
-            line.at,
-            line.version,
-            line.export,
-            line.kind,
-            line.status,
-            line.duration_ms,
-            line.error.map(|e| format!("\t{e}")).unwrap_or_default()
-        );
-    }
-    Ok(())
 }
 
 async fn secrets(ctx: &CliContext, command: SecretsCommand) -> anyhow::Result<()> {

@@ -83,6 +83,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "moderation",
         sql: include_str!("../../migrations/0011_moderation.sql"),
     },
+    Migration {
+        version: 12,
+        name: "bundle_console",
+        sql: include_str!("../../migrations/0012_bundle_console.sql"),
+    },
 ];
 
 /// What a call to [`Db::migrate`] did.

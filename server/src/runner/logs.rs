@@ -1,14 +1,16 @@
 //! Invocation logs: one line per call of a bundle's export (when, which version and
-//! export, how it ended, how long it took, the error), kept seven days for the bundle's
-//! author to read (`at-run logs`, `GET /bundle/{actor}/{name}/logs`).
+//! export, how it ended, how long it took, the error, what it printed with `console`),
+//! kept seven days for the bundle's author to read (`at-run logs [--follow]`,
+//! `GET /bundle/{actor}/{name}/logs`).
 //!
 //! Calls never wait for the log: lines go through a bounded channel to a writer that
 //! stores them in batches (one transaction a second at most), and are dropped, and
 //! counted, when the writer falls behind.
 //!
 //! Anyone can call a bundle, so the log is bounded per bundle and per author, not only
-//! in time: each bundle keeps its newest `ATRUN_LOG_LINES_PER_BUNDLE` lines and each
-//! author ten times that over all their bundles; a line is at most about 700 bytes.
+//! in time: each bundle keeps its newest `ATRUN_LOG_LINES_PER_BUNDLE` invocations and at
+//! most [`BYTES_PER_BUNDLE`] bytes, each author ten times that over all their bundles;
+//! what one call printed is bounded by the sandbox (lines, bytes, line length).
 
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::sandbox::ConsoleLine;
 use crate::atproto::syntax::Did;
 use crate::db::{Db, DbError, Writer};
 use crate::tasks::{now_ms, rfc3339};
@@ -33,6 +36,8 @@ const MAX_ERROR_CHARS: usize = 500;
 pub const MAX_LINES: u32 = 500;
 /// How many more lines an author keeps over all their bundles than one bundle keeps.
 const AUTHOR_LINES_FACTOR: u32 = 10;
+/// Bytes of log (console output mostly) kept per bundle; ten times that per author.
+pub const BYTES_PER_BUNDLE: i64 = 4 * 1024 * 1024;
 
 /// One invocation, as stored.
 #[derive(Debug, Clone)]
@@ -53,12 +58,16 @@ pub struct Invocation {
     pub duration: Duration,
     /// What went wrong, if anything.
     pub error: Option<String>,
+    /// What it printed.
+    pub console: Vec<ConsoleLine>,
 }
 
 /// One line as the author reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogLine {
+    /// Its place in the log: `after=` this returns the lines stored since.
+    pub id: i64,
     /// When it ended (RFC 3339).
     pub at: String,
     /// The version called.
@@ -74,6 +83,9 @@ pub struct LogLine {
     /// What went wrong.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What it printed, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub console: Vec<ConsoleLine>,
 }
 
 /// The log; cheap to clone.
@@ -127,27 +139,58 @@ impl InvocationLog {
         }
     }
 
-    /// The latest `limit` lines of `did`'s bundle `name`, newest first.
-    pub async fn recent(&self, did: &Did, name: &str, limit: u32) -> Result<Vec<LogLine>, DbError> {
-        let mut rows = self
-            .db
-            .conn()
-            .query(
-                "SELECT at, version, export, kind, status, duration_ms, error FROM bundle_invocations
-                 WHERE did = ?1 AND name = ?2 ORDER BY at DESC, id DESC LIMIT ?3",
-                params![did.as_str(), name, i64::from(limit.min(MAX_LINES))],
-            )
-            .await?;
+    /// Lines of `did`'s bundle `name`: the latest `limit`, newest first; or, `after` a
+    /// line's id, the first `limit` stored since, oldest first (what following reads).
+    pub async fn recent(
+        &self,
+        did: &Did,
+        name: &str,
+        limit: u32,
+        after: Option<i64>,
+    ) -> Result<Vec<LogLine>, DbError> {
+        let limit = i64::from(limit.min(MAX_LINES));
+        let columns = "id, at, version, export, kind, status, duration_ms, error, console";
+        let mut rows = match after {
+            None => {
+                self.db
+                    .conn()
+                    .query(
+                        &format!(
+                            "SELECT {columns} FROM bundle_invocations
+                             WHERE did = ?1 AND name = ?2 ORDER BY id DESC LIMIT ?3"
+                        ),
+                        params![did.as_str(), name, limit],
+                    )
+                    .await?
+            }
+            Some(after) => {
+                self.db
+                    .conn()
+                    .query(
+                        &format!(
+                            "SELECT {columns} FROM bundle_invocations
+                             WHERE did = ?1 AND name = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
+                        ),
+                        params![did.as_str(), name, after, limit],
+                    )
+                    .await?
+            }
+        };
         let mut lines = Vec::new();
         while let Some(row) = rows.next().await? {
+            let console: Option<String> = row.get(8)?;
             lines.push(LogLine {
-                at: rfc3339(row.get(0)?),
-                version: row.get(1)?,
-                export: row.get(2)?,
-                kind: row.get(3)?,
-                status: row.get(4)?,
-                duration_ms: row.get(5)?,
-                error: row.get(6)?,
+                id: row.get(0)?,
+                at: rfc3339(row.get(1)?),
+                version: row.get(2)?,
+                export: row.get(3)?,
+                kind: row.get(4)?,
+                status: row.get(5)?,
+                duration_ms: row.get(6)?,
+                error: row.get(7)?,
+                console: console
+                    .and_then(|json| serde_json::from_str(&json).ok())
+                    .unwrap_or_default(),
             });
         }
         Ok(lines)
@@ -204,9 +247,20 @@ async fn store(
     writer
         .transaction(async |tx| {
             for (line, at) in batch {
+                let console = (!line.console.is_empty())
+                    .then(|| serde_json::to_string(&line.console).ok())
+                    .flatten();
+                let bytes = [line.did.as_str(), &line.name, &line.version, &line.export]
+                    .iter()
+                    .map(|text| text.len())
+                    .sum::<usize>()
+                    + line.error.as_ref().map_or(0, String::len)
+                    + console.as_ref().map_or(0, String::len)
+                    + 64;
                 tx.execute(
-                    "INSERT INTO bundle_invocations (did, name, version, export, kind, status, duration_ms, error, at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "INSERT INTO bundle_invocations
+                       (did, name, version, export, kind, status, duration_ms, error, at, console, bytes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     params![
                         line.did.as_str(),
                         line.name.as_str(),
@@ -216,7 +270,9 @@ async fn store(
                         line.status,
                         i64::try_from(line.duration.as_millis()).unwrap_or(i64::MAX),
                         line.error.clone(),
-                        *at
+                        *at,
+                        console,
+                        i64::try_from(bytes).unwrap_or(i64::MAX)
                     ],
                 )
                 .await?;
@@ -227,6 +283,29 @@ async fn store(
                        SELECT id FROM bundle_invocations WHERE did = ?1 AND name = ?2
                        ORDER BY id DESC LIMIT 1 OFFSET ?3)",
                     params![*did, *name, i64::from(lines_per_bundle)],
+                )
+                .await?;
+            }
+            // Then by bytes: the newest rows within the budget stay.
+            for (did, name) in &bundles {
+                tx.execute(
+                    "DELETE FROM bundle_invocations WHERE did = ?1 AND name = ?2 AND id <= (
+                       SELECT id FROM (
+                         SELECT id, SUM(bytes) OVER (ORDER BY id DESC) AS total
+                         FROM bundle_invocations WHERE did = ?1 AND name = ?2)
+                       WHERE total > ?3 ORDER BY id DESC LIMIT 1)",
+                    params![*did, *name, BYTES_PER_BUNDLE],
+                )
+                .await?;
+            }
+            for did in &authors {
+                tx.execute(
+                    "DELETE FROM bundle_invocations WHERE did = ?1 AND id <= (
+                       SELECT id FROM (
+                         SELECT id, SUM(bytes) OVER (ORDER BY id DESC) AS total
+                         FROM bundle_invocations WHERE did = ?1)
+                       WHERE total > ?2 ORDER BY id DESC LIMIT 1)",
+                    params![*did, BYTES_PER_BUNDLE * i64::from(AUTHOR_LINES_FACTOR)],
                 )
                 .await?;
             }

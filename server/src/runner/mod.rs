@@ -432,7 +432,19 @@ impl Runner {
     /// Runs one export in a warm sandbox, and counts the call.
     async fn run(&self, call: Call<'_>) -> Result<Reply, RunnerError> {
         let started = std::time::Instant::now();
-        let result = self.run_uncounted(&call).await;
+        let (result, console) = match self.prepare(&call).await {
+            Ok((sandbox, timeout)) => {
+                let called = sandbox
+                    .call_logged(timeout, call.export, call.args, call.ctx)
+                    .await;
+                let result = called.result.map_err(|err| match err {
+                    SandboxError::Handler(message) => RunnerError::Handler(explain_denial(message)),
+                    other => other.into(),
+                });
+                (result, called.console)
+            }
+            Err(err) => (Err(err), Vec::new()),
+        };
         let took = started.elapsed();
         self.metrics.call(call.kind, took, &result);
         self.logs.record(logs::Invocation {
@@ -444,17 +456,16 @@ impl Runner {
             status: result.as_ref().map_or_else(RunnerError::label, |_| "ok"),
             duration: took,
             error: result.as_ref().err().map(ToString::to_string),
+            console,
         });
         result
     }
 
-    async fn run_uncounted(&self, call: &Call<'_>) -> Result<Reply, RunnerError> {
+    /// A warm sandbox for `call`, and the call's timeout.
+    async fn prepare(&self, call: &Call<'_>) -> Result<(Arc<Sandbox>, Duration), RunnerError> {
         let Call {
             bundle,
             manifest,
-            export,
-            args,
-            ctx,
             timeout,
             ..
         } = *call;
@@ -485,14 +496,7 @@ impl Runner {
                 self.pool.acquire(spec).await?
             }
         };
-        let timeout = timeout.unwrap_or(self.sandbox.call_timeout);
-        sandbox
-            .call_within(timeout, export, args, ctx)
-            .await
-            .map_err(|err| match err {
-                SandboxError::Handler(message) => RunnerError::Handler(explain_denial(message)),
-                other => other.into(),
-            })
+        Ok((sandbox, timeout.unwrap_or(self.sandbox.call_timeout)))
     }
 
     /// Calls `export` of a bundle: endpoints run now, tasks go through the task system

@@ -3,9 +3,11 @@
 //! - `GET /.well-known/at-run`: `{publicKey, did, version}`: the key `at-run secrets set`
 //!   seals to, and the service DID `at-run logs` asks its PDS for a token for;
 //! - `GET /bundle/{did-or-handle}/{name}/{version|latest}`: the bundle's manifest;
-//! - `GET /bundle/{did-or-handle}/{name}/logs?limit=N`: the bundle's latest invocations,
-//!   newest first, for its author only: a service auth token from the author's PDS, for
-//!   this runner's DID and the method `dev.atrun.getLogs` (what `at-run logs` sends);
+//! - `GET /bundle/{did-or-handle}/{name}/logs?limit=N[&after=ID]`: the bundle's latest
+//!   invocations with what they printed, newest first (or, `after` a line's id, those
+//!   stored since, oldest first: what `at-run logs --follow` polls), for its author only:
+//!   a service auth token from the author's PDS, for this runner's DID and the method
+//!   `dev.atrun.getLogs` (what `at-run logs` sends);
 //! - `GET|POST /bundle/{did-or-handle}/{name}/{version|latest}/{endpoint}`: runs an
 //!   export with the query parameters (GET) or the JSON body (POST) as arguments.
 //!   Endpoints answer with their JSON or their `Response`; tasks with a `TaskView`
@@ -29,7 +31,7 @@ use serde_json::{Map, Value, json};
 use super::error::BundleReply;
 use super::tasks::task_response;
 use super::{AppState, XrpcError};
-use crate::api::params::{number_param, query_args, wait_param};
+use crate::api::params::{cursor_param, number_param, query_args, wait_param};
 use crate::atproto::service_auth::ServiceAuthError;
 use crate::runner::manifest::valid_bundle_name;
 use crate::runner::sandbox::Reply;
@@ -148,6 +150,7 @@ pub(super) async fn logs(
         1..=crate::runner::logs::MAX_LINES,
         100,
     )?;
+    let after = cursor_param(query.as_deref(), "after")?;
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(crate::auth::bearer)
@@ -177,7 +180,7 @@ pub(super) async fn logs(
     }
     let lines = runner
         .logs()
-        .recent(&author.did, &name, limit)
+        .recent(&author.did, &name, limit, after)
         .await
         .map_err(|err| XrpcError::unavailable("the invocation log", err))?;
     Ok(Json(json!({

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod atrun;
 pub mod instance;
 pub mod network;
 pub mod origin;

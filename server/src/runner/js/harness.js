@@ -20,11 +20,18 @@
 // - `Worker`: workers a call starts are terminated when no call is running any more.
 // - `Deno.cwd()`, `Deno.execPath()`, `Deno.mainModule` and `process.cwd()`, `execPath`,
 //   `argv`, `argv0`: neutral values, not the runner's paths on the host.
+// - `console`: what a call prints goes to the runner as `{log: id, level, text, at}`
+//   lines of that call (found through an AsyncLocalStorage, so concurrent calls keep
+//   their own lines), bounded per line and per call; what is printed outside any call
+//   (top-level code, a stray timer) goes as call 0. An uncaught error's stack is logged
+//   with its call.
 //
 // The egress token never reaches a value or a function the bundle can touch: the
 // headers sent to the forwarder are a null-prototype record (no iterator, no setter a
 // bundle could patch) built in this module, and Deno's fetch reads it with its own
 // primordials.
+
+import { AsyncLocalStorage } from "node:async_hooks";
 
 const TAG = Symbol.for("at-run");
 const stdoutWriteSync = Deno.stdout.writeSync.bind(Deno.stdout);
@@ -65,6 +72,10 @@ const setTimer = setTimeout;
 const clearTimer = clearTimeout;
 const createObjectURL = URL.createObjectURL;
 const BlobClass = Blob;
+const inspect = Deno.inspect;
+const now = Date.now;
+const callContext = new AsyncLocalStorage();
+const currentCall = () => callContext.getStore() ?? 0;
 const toBase64 = (bytes) => {
   let binary = "";
   for (let i = 0; i < bytes.length; i += 32768) binary += String.fromCharCode(...bytes.subarray(i, i + 32768));
@@ -101,6 +112,58 @@ function send(message) {
 function describe(error) {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
+}
+
+// --- console ---------------------------------------------------------------------------
+
+// The runner enforces the same bounds; these keep a chatty call from filling the pipe.
+const LINE_CHARS = 4000;
+const LINES_PER_CALL = 200;
+const printed = new MapClass(); // call id -> lines sent
+
+function log(level, args, id = currentCall()) {
+  const count = (printed.get(id) ?? 0) + 1;
+  printed.set(id, count);
+  if (count > LINES_PER_CALL) return;
+  let text = "";
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    let part;
+    try {
+      part = typeof arg === "string" ? arg : inspect(arg, { depth: 4, colors: false, strAbbreviateSize: LINE_CHARS });
+    } catch {
+      part = "[uninspectable]";
+    }
+    text += i === 0 ? part : ` ${part}`;
+    if (text.length > LINE_CHARS) break;
+  }
+  if (text.length > LINE_CHARS) text = `${text.slice(0, LINE_CHARS)}…`;
+  send({ log: id, level, text, at: now() });
+}
+
+// Where in the bundle an error was thrown: frames of the bundle's blob URL read as
+// `bundle.js`, and the harness's own frames are left out.
+function stackOf(error) {
+  if (!(error instanceof Error) || typeof error.stack !== "string") return describe(error);
+  return error.stack
+    .split("\n")
+    .filter((line) => !line.includes("/harness-"))
+    .map((line) => line.replace(/blob:null\/[0-9a-f-]+/g, "bundle.js"))
+    .join("\n");
+}
+
+function installConsole() {
+  const levels = { log: "log", info: "info", debug: "debug", warn: "warn", error: "error", trace: "error" };
+  for (const name in levels) {
+    const level = levels[name];
+    defineProperty(console, name, { value: (...args) => log(level, args), writable: true, configurable: true });
+  }
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    log("error", [`Uncaught (in promise) ${stackOf(event.reason)}`]);
+  });
+  globalThis.addEventListener("error", (event) => {
+    log("error", [`Uncaught ${stackOf(event.error)}`]);
+  });
 }
 
 // --- what the bundle sees instead of Deno's own ----------------------------------------
@@ -352,6 +415,7 @@ async function call({ id, export: name, args, ctx }) {
     }
     return { id, ok: true, kind: "json", value: value === undefined ? null : value };
   } catch (error) {
+    log("error", [`Uncaught ${stackOf(error)}`], id);
     return { id, ok: false, error: describe(error) };
   }
 }
@@ -359,7 +423,9 @@ async function call({ id, export: name, args, ctx }) {
 async function reply(message) {
   inFlight++;
   try {
-    const result = await call(message);
+    const result = await callContext.run(message.id, () => call(message));
+    const count = printed.get(message.id) ?? 0;
+    if (count > LINES_PER_CALL) send({ log: message.id, dropped: count - LINES_PER_CALL });
     try {
       send(result);
     } catch (error) {
@@ -367,6 +433,8 @@ async function reply(message) {
       send({ id: message.id, ok: false, error: `the handler's result is not JSON: ${describe(error)}` });
     }
   } finally {
+    printed.delete(message.id);
+    printed.delete(0);
     inFlight--;
     if (inFlight === 0) stopWorkers();
   }
@@ -383,6 +451,7 @@ for await (const line of lines()) {
     installPlaces();
     installStorage();
     installWorkers();
+    installConsole();
     if (init.egress) installFetch(init.egress);
     try {
       send({ ready: true, manifest: await loadWithin(init.code, init.loadTimeoutMs) });

@@ -17,6 +17,7 @@
 //! the author's: secrets and declared variables travel in the start line over stdin
 //! (see `js/harness.js`).
 
+mod console;
 mod process;
 mod protocol;
 mod watchdog;
@@ -36,6 +37,8 @@ use super::egress::{Egress, EgressGrant};
 use super::manifest::RawManifest;
 use super::permissions::{self, Permissions};
 use crate::secret::Secret;
+use console::Console;
+pub use console::ConsoleLine;
 pub(crate) use process::executable_exists;
 pub use process::install_harness;
 use process::{exit_reason, load_error};
@@ -103,6 +106,15 @@ pub enum SandboxError {
     Handler(String),
 }
 
+/// How a call ended, and what it printed.
+#[derive(Debug)]
+pub struct Called {
+    /// The reply, or why there is none.
+    pub result: Result<Reply, SandboxError>,
+    /// Its `console` output, within the bounds of [`console`].
+    pub console: Vec<ConsoleLine>,
+}
+
 /// What a call returned.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
@@ -136,6 +148,8 @@ pub struct Sandbox {
 pub(super) struct State {
     child: Mutex<Option<Child>>,
     pending: Pending,
+    /// What the calls in flight printed.
+    console: Mutex<Console>,
     dead: AtomicBool,
     /// The next call's id: also how many calls have started.
     next_id: AtomicU64,
@@ -236,14 +250,23 @@ impl Sandbox {
         let mut reader = BufReader::new(stdout);
         let limit = policy.max_response_bytes * 4 / 3 + 4096;
         let prefix = format!("{nonce} ");
+        // What the bundle prints while it loads belongs to no call: the first call takes it.
+        let mut console = Console::default();
         let ready = tokio::time::timeout(policy.start_timeout, async {
             loop {
                 match read_line(&mut reader, limit).await {
                     Ok(Some(line)) => {
-                        if let Some(json) = line.strip_prefix(&prefix) {
-                            break serde_json::from_str::<Wire>(json).map_err(|err| {
-                                SandboxError::Load(format!("the harness answered nonsense: {err}"))
-                            });
+                        let Some(json) = line.strip_prefix(&prefix) else {
+                            continue;
+                        };
+                        match serde_json::from_str::<Wire>(json) {
+                            Ok(wire) if wire.log.is_some() => wire.print_to(&mut console),
+                            Ok(wire) => break Ok(wire),
+                            Err(err) => {
+                                break Err(SandboxError::Load(format!(
+                                    "the harness answered nonsense: {err}"
+                                )));
+                            }
                         }
                     }
                     Ok(None) => {
@@ -278,6 +301,7 @@ impl Sandbox {
         let state = Arc::new(State {
             child: Mutex::new(Some(child)),
             pending: Arc::new(Mutex::new(HashMap::new())),
+            console: Mutex::new(console),
             dead: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
         });
@@ -341,12 +365,40 @@ impl Sandbox {
         args: &Value,
         ctx: &Value,
     ) -> Result<Reply, SandboxError> {
+        self.call_logged(timeout, export, args, ctx).await.result
+    }
+
+    /// [`Sandbox::call_within`], with what the call printed (also when it failed, timed
+    /// out or crashed the process: what it printed until then).
+    pub async fn call_logged(
+        &self,
+        timeout: Duration,
+        export: &str,
+        args: &Value,
+        ctx: &Value,
+    ) -> Called {
+        let id = self.state.next_id.fetch_add(1, Ordering::SeqCst);
+        lock(&self.state.console).open(id);
+        let result = self.call_with_id(id, timeout, export, args, ctx).await;
+        Called {
+            result,
+            console: lock(&self.state.console).take(id),
+        }
+    }
+
+    async fn call_with_id(
+        &self,
+        id: u64,
+        timeout: Duration,
+        export: &str,
+        args: &Value,
+        ctx: &Value,
+    ) -> Result<Reply, SandboxError> {
         if !self.is_alive() {
             return Err(SandboxError::Crashed("it had already stopped".into()));
         }
         let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_used_ms.store(now_ms, Ordering::Relaxed);
-        let id = self.state.next_id.fetch_add(1, Ordering::SeqCst);
         let call = CallLine {
             id,
             export,

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::oneshot;
 
+use super::console::Console;
 use super::{Reply, SandboxError, State, lock};
 use crate::runner::manifest::RawManifest;
 
@@ -28,6 +29,31 @@ pub(super) struct Wire {
     pub ready: Option<bool>,
     pub manifest: Option<RawManifest>,
     pub fatal: Option<String>,
+    /// A `console` line of this call (0: of none).
+    pub log: Option<u64>,
+    pub level: Option<String>,
+    pub text: Option<String>,
+    pub at: Option<i64>,
+    /// How many lines of the call the harness did not send.
+    pub dropped: Option<usize>,
+}
+
+impl Wire {
+    /// Keeps this `console` line.
+    pub fn print_to(self, console: &mut Console) {
+        if let (Some(id), Some(dropped)) = (self.log, self.dropped) {
+            console.dropped(id, dropped);
+        }
+        if let (Some(id), Some(text)) = (self.log, self.text) {
+            let level = self.level.as_deref().unwrap_or("log");
+            console.push(
+                id,
+                level,
+                text,
+                self.at.unwrap_or_else(crate::tasks::now_ms),
+            );
+        }
+    }
 }
 
 /// One call, as the harness reads it (borrowed: the arguments are not copied).
@@ -91,6 +117,11 @@ pub(super) async fn read_replies<R: AsyncRead + Unpin>(
                 let Ok(wire) = serde_json::from_str::<Wire>(json) else {
                     continue;
                 };
+                if wire.log.is_some() {
+                    let Some(state) = state.upgrade() else { return };
+                    wire.print_to(&mut lock(&state.console));
+                    continue;
+                }
                 if let Some(fatal) = wire.fatal {
                     break SandboxError::Crashed(fatal);
                 }

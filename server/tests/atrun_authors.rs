@@ -1,0 +1,232 @@
+//! What at-run gives bundle authors, end to end with the real local PDS, real Deno and
+//! the real `at-run` binary: their own logs.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::atrun::{at_run, at_run_command, fixture, get, logs_token, server};
+use common::network::network;
+use serde_json::Value;
+use server::atproto::session::Agent;
+
+/// The author's invocation log as the runner serves it (their own service auth token).
+async fn read_log(server: &common::instance::Server, author: &Agent) -> Vec<Value> {
+    let token = logs_token(server, author).await;
+    let did = author.did().await;
+    let read: Value = reqwest::Client::new()
+        .get(format!("{}/bundle/{did}/chatty/logs?limit=500", server.url))
+        .bearer_auth(token.expose())
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    read["invocations"].as_array().cloned().unwrap_or_default()
+}
+
+/// The texts an invocation printed.
+fn printed(invocation: &Value) -> Vec<String> {
+    invocation["console"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(|line| line["text"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn authors_read_what_their_own_calls_printed_and_nothing_else() {
+    let server = server().await;
+    let alice = network().create_account("logalice").await;
+    let bob = network().create_account("logbob").await;
+    let homes = [
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    ];
+    for (account, home) in [(&alice, &homes[0]), (&bob, &homes[1])] {
+        at_run(home.path(), &account.password, &["login", &account.handle]);
+        at_run(
+            home.path(),
+            &account.password,
+            &["deploy", &fixture("chatty.ts"), "--version", "1.0.0"],
+        );
+    }
+
+    // Both authors' bundles, same name, called at once; calls of one process overlap
+    // (the slow one prints its second line after the quick one has finished).
+    let call = |did: &str, who: String, delay: u32| {
+        let url = format!(
+            "{}/bundle/{did}/chatty/latest/say?who={who}&delay={delay}",
+            server.url
+        );
+        async move { get(&url).await }
+    };
+    let mut calls = Vec::new();
+    for round in 0..3 {
+        for (account, name) in [(&alice, "alice"), (&bob, "bob")] {
+            calls.push(tokio::spawn(call(
+                &account.did,
+                format!("{name}-slow-{round}"),
+                300,
+            )));
+            calls.push(tokio::spawn(call(
+                &account.did,
+                format!("{name}-quick-{round}"),
+                0,
+            )));
+        }
+    }
+    for call in calls {
+        let (status, body) = call.await.expect("call");
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _) = get(&format!(
+        "{}/bundle/{}/chatty/latest/fail",
+        server.url, alice.did
+    ))
+    .await;
+    assert_eq!(status, 500);
+
+    // The log is written in batches, a second apart at most: read until all is there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let (alice_agent, bob_agent) = (network().login(&alice).await, network().login(&bob).await);
+    let (alices, bobs) = loop {
+        let alices = read_log(&server, &alice_agent).await;
+        let bobs = read_log(&server, &bob_agent).await;
+        if alices.len() == 7 && bobs.len() == 6 {
+            break (alices, bobs);
+        }
+        assert!(std::time::Instant::now() < deadline, "{alices:?}\n{bobs:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for (log, own, other) in [(&alices, "alice", "bob"), (&bobs, "bob", "alice")] {
+        let everything = serde_json::to_string(log).expect("JSON");
+        assert!(
+            !everything.contains(other),
+            "{own}'s log holds {other}'s lines: {everything}"
+        );
+        // Printed while loading: with the first call of each process.
+        assert!(everything.contains("chatty loaded"), "{everything}");
+        for invocation in log.iter().filter(|i| i["export"] == "say") {
+            // Each call's two lines, both its own, in order.
+            let lines: Vec<String> = printed(invocation)
+                .into_iter()
+                .filter(|text| text != "chatty loaded")
+                .collect();
+            assert_eq!(lines.len(), 2, "{invocation}");
+            let who = lines[1].trim_start_matches("after the wait: ");
+            assert!(who.starts_with(own), "{invocation}");
+            assert!(
+                lines[0].starts_with(&format!("hello from {who} {{")),
+                "{invocation}"
+            );
+            assert!(
+                lines[0].contains(&format!("who: \"{who}\"")),
+                "{invocation}"
+            );
+        }
+    }
+    let failed = alices.iter().find(|i| i["export"] == "fail").expect("fail");
+    assert_eq!(failed["status"], "handler_error");
+    let stack = printed(failed).join("\n");
+    assert!(stack.contains("it broke deep inside"), "{failed}");
+    assert!(stack.contains("at deepInside (bundle.js:"), "{failed}");
+    assert!(!stack.contains("harness"), "{failed}");
+    let level = &failed["console"]
+        .as_array()
+        .and_then(|l| l.last())
+        .expect("line")["level"];
+    assert_eq!(level, "error");
+
+    // Bob cannot read Alice's log; the CLI reads one's own, with what was printed.
+    let bobs_token = logs_token(&server, &bob_agent).await;
+    let refused = reqwest::Client::new()
+        .get(format!("{}/bundle/{}/chatty/logs", server.url, alice.did))
+        .bearer_auth(bobs_token.expose())
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(refused.status().as_u16(), 403);
+    let out = at_run(
+        homes[0].path(),
+        &alice.password,
+        &["logs", "--runner", &server.url, "chatty"],
+    );
+    assert!(out.contains("\tsay\tendpoint\tok\t"), "{out}");
+    assert!(
+        out.contains("    warn  after the wait: alice-slow-0"),
+        "{out}"
+    );
+    assert!(out.contains("at deepInside (bundle.js:"), "{out}");
+    assert!(!out.contains("bob"), "{out}");
+
+    // A flood is bounded per line and per call, and says so.
+    let (status, _) = get(&format!(
+        "{}/bundle/{}/chatty/latest/flood",
+        server.url, alice.did
+    ))
+    .await;
+    assert_eq!(status, 200);
+
+    // --follow prints new calls as they happen.
+    let mut follow = at_run_command(homes[0].path(), &alice.password)
+        .args([
+            "logs",
+            "--runner",
+            &server.url,
+            "chatty",
+            "--follow",
+            "--limit",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("at-run logs --follow");
+    let stdout = follow.stdout.take().expect("stdout");
+    let (seen, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if seen.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, _) = get(&format!(
+        "{}/bundle/{}/chatty/latest/say?who=alice-followed",
+        server.url, alice.did
+    ))
+    .await;
+    assert_eq!(status, 200);
+    let called = std::time::Instant::now();
+    let mut output = Vec::new();
+    let found = loop {
+        match lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                let done = line.contains("after the wait: alice-followed");
+                output.push(line);
+                if done {
+                    break true;
+                }
+            }
+            Err(_) if called.elapsed() > Duration::from_secs(10) => break false,
+            Err(_) => {}
+        }
+    };
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(found, "not followed:\n{}", output.join("\n"));
+    eprintln!("followed within {:?}", called.elapsed());
+    let flood = output.join("\n");
+    assert!(flood.contains("further lines were not kept"), "{flood}");
+    assert!(flood.contains("line 198 "), "{flood}");
+    assert!(!flood.contains("line 300 "), "{flood}");
+}
