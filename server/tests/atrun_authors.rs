@@ -1,5 +1,5 @@
 //! What at-run gives bundle authors, end to end with the real local PDS, real Deno and
-//! the real `at-run` binary: their own logs.
+//! the real `at-run` binary: their own logs, rollback and yank.
 
 mod common;
 
@@ -7,9 +7,11 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::atrun::{at_run, at_run_command, fixture, get, logs_token, server};
+use common::atrun::{
+    at_run, at_run_command, at_run_failing, fixture, get, logs_token, server, server_with,
+};
 use common::network::network;
-use serde_json::Value;
+use serde_json::{Value, json};
 use server::atproto::session::Agent;
 
 /// The author's invocation log as the runner serves it (their own service auth token).
@@ -229,4 +231,117 @@ async fn authors_read_what_their_own_calls_printed_and_nothing_else() {
     assert!(flood.contains("further lines were not kept"), "{flood}");
     assert!(flood.contains("line 198 "), "{flood}");
     assert!(!flood.contains("line 300 "), "{flood}");
+}
+
+/// Rollback and yank live in the author's PDS: two servers sharing one `sqld` serve the
+/// rolled-back version from the very next call, a yanked version answers 410 (pinned or
+/// not), and `at-run ls` says what `latest` is and what is yanked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rollback_and_yank_reach_every_runner_at_once() {
+    let sqld_dir = tempfile::tempdir().expect("tempdir");
+    let port = common::sqld::free_port();
+    let _sqld = common::sqld::start_sqld(&sqld_dir.path().join("sqld"), port).await;
+    let database = format!("http://127.0.0.1:{port}");
+    let servers = [
+        server_with(&["--turso-url", &database]).await,
+        server_with(&["--turso-url", &database]).await,
+    ];
+    let author = network().create_account("rollbacker").await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let (home, pw) = (home.path(), author.password.as_str());
+    at_run(home, pw, &["login", &author.handle]);
+    for (file, version) in [("v1.ts", "1.0.0"), ("v2.ts", "1.1.0")] {
+        at_run(home, pw, &["deploy", &fixture(file), "--version", version]);
+    }
+    let served = async |version: &str| {
+        let mut answers = Vec::new();
+        for server in &servers {
+            let url = format!(
+                "{}/bundle/{}/e2e-demo/{version}/version",
+                server.url, author.did
+            );
+            answers.push(get(&url).await);
+        }
+        answers
+    };
+    let v = |n: &str| (200, json!({ "version": n }));
+    assert_eq!(served("latest").await, [v("2"), v("2")]);
+    let listed = at_run(home, pw, &["ls"]);
+    assert!(
+        listed.contains("e2e-demo\t1.1.0, 1.0.0\tlatest: 1.1.0\n"),
+        "{listed}"
+    );
+
+    // Roll back: both servers serve 1.0.0 as latest on the next call; 1.1.0 by its
+    // version still works.
+    let out = at_run(home, pw, &["rollback", "e2e-demo", "1.0.0"]);
+    assert!(out.contains("latest: 1.0.0 (rolled back)"), "{out}");
+    assert_eq!(served("latest").await, [v("1"), v("1")]);
+    assert_eq!(served("1.1.0").await, [v("2"), v("2")]);
+    let refused = at_run_failing(home, pw, &["rollback", "e2e-demo", "3.0.0"]);
+    assert!(
+        refused.contains("e2e-demo 3.0.0 is not published"),
+        "{refused}"
+    );
+
+    // Yank 1.1.0: 410 with the reason, pinned or not (pinned within the pinned cache).
+    let out = at_run(
+        home,
+        pw,
+        &["yank", "e2e-demo", "1.1.0", "--reason", "it leaks memory"],
+    );
+    assert!(
+        out.contains("1.1.0 (yanked), 1.0.0\tlatest: 1.0.0 (rolled back)"),
+        "{out}"
+    );
+    let deadline = std::time::Instant::now() + server::runner::PINNED_TTL + Duration::from_secs(5);
+    loop {
+        let answers = served("1.1.0").await;
+        if answers.iter().all(|(status, _)| *status == 410) {
+            let message = answers[0].1["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            assert!(
+                message.contains(
+                    "version 1.1.0 of e2e-demo was yanked by its author (it leaks memory)"
+                ),
+                "{message}"
+            );
+            assert_eq!(answers[0].1["error"], "VersionYanked");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{answers:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let refused = at_run_failing(home, pw, &["rollback", "e2e-demo", "1.1.0"]);
+    assert!(refused.contains("is yanked"), "{refused}");
+
+    // A new deploy is latest again; yanking every version leaves latest nothing to serve.
+    at_run(
+        home,
+        pw,
+        &["deploy", &fixture("v2.ts"), "--version", "1.2.0"],
+    );
+    assert_eq!(served("latest").await, [v("2"), v("2")]);
+    for version in ["1.0.0", "1.2.0"] {
+        at_run(home, pw, &["yank", "e2e-demo", version]);
+    }
+    for (status, body) in served("latest").await {
+        assert_eq!(status, 410, "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("every version of e2e-demo was yanked")),
+            "{body}"
+        );
+    }
+    let listed = at_run(home, pw, &["ls"]);
+    assert!(
+        listed.contains("latest: none (every version is yanked)"),
+        "{listed}"
+    );
+    // Undone, it is served again.
+    at_run(home, pw, &["yank", "--undo", "e2e-demo", "1.0.0"]);
+    assert_eq!(served("latest").await, [v("1"), v("1")]);
 }

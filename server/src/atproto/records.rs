@@ -1,5 +1,5 @@
 //! Rust types for the records we write and read, matching `lexicons/`:
-//! `dev.atrun.bundle`, `dev.atrun.secret`, and the subset of `place.stream.video` we read.
+//! `dev.atrun.bundle`, `dev.atrun.release`, `dev.atrun.secret`, and the subset of `place.stream.video` we read.
 //! A test compares every type with its Lexicon file, so they cannot drift apart.
 
 use base64::Engine;
@@ -10,6 +10,8 @@ use super::blob::BlobRef;
 
 /// NSID of at-run bundle records.
 pub const BUNDLE_NSID: &str = "dev.atrun.bundle";
+/// NSID of at-run release records (which versions runners serve).
+pub const RELEASE_NSID: &str = "dev.atrun.release";
 /// NSID of at-run secret records.
 pub const SECRET_NSID: &str = "dev.atrun.secret";
 
@@ -63,6 +65,43 @@ pub struct ExportSnapshot {
     pub name: String,
     /// `endpoint`, `task` or `job`.
     pub kind: String,
+}
+
+/// `dev.atrun.release`: which versions of one bundle runners serve (record key: the
+/// bundle's name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "$type", rename = "dev.atrun.release")]
+pub struct ReleaseRecord {
+    /// The bundle's name.
+    pub name: String,
+    /// The version `latest` serves, when the author chose one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest: Option<String>,
+    /// Versions never served.
+    #[serde(default)]
+    pub yanked: Vec<Yank>,
+    /// When it last changed (RFC 3339).
+    pub updated_at: String,
+}
+
+/// `dev.atrun.release#yank`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Yank {
+    /// The version.
+    pub version: String,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+impl ReleaseRecord {
+    /// Whether `version` was yanked, and the yank.
+    pub fn yank_of(&self, version: &str) -> Option<&Yank> {
+        self.yanked.iter().find(|yank| yank.version == version)
+    }
 }
 
 /// `dev.atrun.secret`: a value sealed to one runner for one bundle.
@@ -221,6 +260,34 @@ mod tests {
             serde_json::to_value(&full).expect("json")["$type"],
             BUNDLE_NSID
         );
+    }
+
+    #[test]
+    fn release_record_matches_its_lexicon() {
+        let doc = lexicon(RELEASE_NSID);
+        let minimal = ReleaseRecord {
+            name: "hello".into(),
+            latest: None,
+            yanked: Vec::new(),
+            updated_at: "2026-12-06T10:00:00.000Z".into(),
+        };
+        let yank = Yank {
+            version: "1.1.0".into(),
+            reason: Some("broke the login".into()),
+            at: "2026-12-06T10:00:00.000Z".into(),
+        };
+        let full = ReleaseRecord {
+            latest: Some("1.0.0".into()),
+            yanked: vec![yank.clone()],
+            ..minimal.clone()
+        };
+        assert_agrees(&doc["defs"]["main"]["record"], &full, &minimal);
+        let bare = Yank {
+            reason: None,
+            ..yank.clone()
+        };
+        assert_agrees(&doc["defs"]["yank"], &yank, &bare);
+        assert!(full.yank_of("1.1.0").is_some() && full.yank_of("1.0.0").is_none());
     }
 
     #[test]

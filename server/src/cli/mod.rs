@@ -28,7 +28,7 @@ use crate::config::NetworkArgs;
 use crate::runner::permissions::{PermissionError, check_env_name};
 use crate::runner::sandbox::{SandboxPolicy, install_harness};
 use crate::runner::secrets::RunnerKey;
-use crate::runner::{Runner, bundler, deploy};
+use crate::runner::{Runner, VersionSpec, bundler, deploy};
 use crate::secret::Secret;
 
 /// at-run: deploy JavaScript bundles to your own PDS and run them on any runner.
@@ -68,8 +68,29 @@ enum Command {
         #[arg(long)]
         version: Option<String>,
     },
-    /// Your bundles and their versions.
+    /// Your bundles and their versions: which one `latest` serves, which are yanked.
     Ls,
+    /// Make `latest` serve an earlier version, on every runner at once (until the next
+    /// deploy).
+    Rollback {
+        /// The bundle.
+        bundle: String,
+        /// The version `latest` is to serve.
+        version: String,
+    },
+    /// Stop a version being served at all (callers get 410), or serve it again (--undo).
+    Yank {
+        /// The bundle.
+        bundle: String,
+        /// The version.
+        version: String,
+        /// Why, shown to the version's callers (at most 300 characters).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Serve the version again.
+        #[arg(long)]
+        undo: bool,
+    },
     /// Create this machine's runner key pair if missing, and print the public key.
     Keys,
     /// A bundle's latest invocations on a runner (status, duration, error) and what each
@@ -175,6 +196,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             version,
         } => deploy_bundle(&ctx, &cli.deno, &entry, name, version).await,
         Command::Ls => list(&ctx).await,
+        Command::Rollback { bundle, version } => {
+            let version = parse_version(&version)?;
+            change_release(&ctx, &bundle, deploy::ReleaseChange::Rollback(version)).await
+        }
+        Command::Yank {
+            bundle,
+            version,
+            reason,
+            undo,
+        } => {
+            let version = parse_version(&version)?;
+            if reason.as_ref().is_some_and(|r| r.chars().count() > 300) {
+                bail!("--reason is longer than 300 characters");
+            }
+            let change = if undo {
+                deploy::ReleaseChange::Unyank(version)
+            } else {
+                deploy::ReleaseChange::Yank { version, reason }
+            };
+            change_release(&ctx, &bundle, change).await
+        }
         Command::Keys => {
             let (key, created) = RunnerKey::load_or_create(&ctx.home)?;
             if created {
@@ -269,12 +311,7 @@ async fn deploy_bundle(
     name: Option<String>,
     version: Option<String>,
 ) -> anyhow::Result<()> {
-    let explicit = version
-        .map(|v| {
-            Version::parse(&v)
-                .with_context(|| format!("--version {v:?} is not a semantic version (like 1.2.3)"))
-        })
-        .transpose()?;
+    let explicit = version.map(|v| parse_version(&v)).transpose()?;
     eprintln!("bundling {}", entry.display());
     let code = bundler::bundle(deno, entry).await?;
     eprintln!("checking the manifest in a sandbox with no permissions");
@@ -314,6 +351,9 @@ async fn deploy_bundle(
         let record = deploy::publish(agent, &code, &manifest, &version, &entry_name).await?;
         let did = agent.did().await;
         eprintln!("published {}", record.uri);
+        deploy::change_release(agent, &manifest.name, deploy::ReleaseChange::Published)
+            .await
+            .context("making the new version latest (an earlier rollback chose another)")?;
         println!("/bundle/{did}/{}/{version}", manifest.name);
         Ok(())
     })
@@ -336,21 +376,72 @@ fn next_version(published: &[(String, String, String)], name: &str) -> Version {
         .unwrap_or_else(|| Version::new(0, 1, 0))
 }
 
+fn parse_version(version: &str) -> anyhow::Result<Version> {
+    Version::parse(version)
+        .with_context(|| format!("{version:?} is not a semantic version (like 1.2.3)"))
+}
+
+/// Applies `change` to `bundle`'s release record and says what runners now serve.
+async fn change_release(
+    ctx: &CliContext,
+    bundle: &str,
+    change: deploy::ReleaseChange,
+) -> anyhow::Result<()> {
+    with_agent(ctx, async |agent| {
+        deploy::change_release(agent, bundle, change).await?;
+        let published = deploy::list_bundles(agent).await?;
+        let release = deploy::release(agent, bundle).await?;
+        println!("{}", describe_bundle(bundle, &published, release.as_ref()));
+        Ok(())
+    })
+    .await
+}
+
+/// One line of `at-run ls`: the bundle, its versions newest first (yanked ones marked),
+/// and what `latest` serves.
+fn describe_bundle(
+    name: &str,
+    published: &[(String, String, String)],
+    release: Option<&crate::atproto::records::ReleaseRecord>,
+) -> String {
+    let mut versions: Vec<Version> = published
+        .iter()
+        .filter(|(n, _, _)| n == name)
+        .filter_map(|(_, v, _)| Version::parse(v).ok())
+        .collect();
+    versions.sort();
+    let list: Vec<String> = versions
+        .iter()
+        .rev()
+        .map(|v| match release.and_then(|r| r.yank_of(&v.to_string())) {
+            Some(_) => format!("{v} (yanked)"),
+            None => v.to_string(),
+        })
+        .collect();
+    let candidates = versions.into_iter().map(|v| (v, ())).collect();
+    let latest = match crate::runner::choose(name, candidates, release, &VersionSpec::Latest) {
+        Ok((version, ()))
+            if release.and_then(|r| r.latest.clone()) == Some(version.to_string()) =>
+        {
+            format!("latest: {version} (rolled back)")
+        }
+        Ok((version, ())) => format!("latest: {version}"),
+        Err(_) => "latest: none (every version is yanked)".into(),
+    };
+    format!("{name}\t{}\t{latest}", list.join(", "))
+}
+
 async fn list(ctx: &CliContext) -> anyhow::Result<()> {
     with_agent(ctx, async |agent| {
-        let mut bundles: std::collections::BTreeMap<String, Vec<Version>> = Default::default();
-        for (name, version, _) in deploy::list_bundles(agent).await? {
-            if let Ok(version) = Version::parse(&version) {
-                bundles.entry(name).or_default().push(version);
-            }
-        }
-        if bundles.is_empty() {
+        let published = deploy::list_bundles(agent).await?;
+        let names: std::collections::BTreeSet<&str> =
+            published.iter().map(|(name, _, _)| name.as_str()).collect();
+        if names.is_empty() {
             println!("no bundles yet: `at-run deploy main.ts` publishes one");
         }
-        for (name, mut versions) in bundles {
-            versions.sort();
-            let list: Vec<String> = versions.iter().rev().map(ToString::to_string).collect();
-            println!("{name}\t{}", list.join(", "));
+        for name in names {
+            let release = deploy::release(agent, name).await?;
+            println!("{}", describe_bundle(name, &published, release.as_ref()));
         }
         Ok(())
     })

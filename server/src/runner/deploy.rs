@@ -1,5 +1,6 @@
-//! Publishing to one's own PDS: bundle versions and secrets. The `at-run` CLI and the
-//! tests use these; the runner only reads what they write.
+//! Publishing to one's own PDS: bundle versions, which of them runners serve (the
+//! `dev.atrun.release` record: rollbacks and yanks), and secrets. The `at-run` CLI and
+//! the tests use these; the runner only reads what they write.
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -9,8 +10,8 @@ use super::manifest::{ExportKind, Manifest};
 use super::secrets::{self, SecretError};
 use crate::atproto::AtprotoError;
 use crate::atproto::records::{
-    BUNDLE_NSID, BundleRecord, ExportSnapshot, ManifestSnapshot, PermissionsSnapshot, SECRET_NSID,
-    SecretRecord,
+    BUNDLE_NSID, BundleRecord, ExportSnapshot, ManifestSnapshot, PermissionsSnapshot, RELEASE_NSID,
+    ReleaseRecord, SECRET_NSID, SecretRecord, Yank,
 };
 use crate::atproto::repo::StrongRef;
 use crate::atproto::session::Agent;
@@ -32,6 +33,121 @@ pub enum DeployError {
         /// The version.
         version: Version,
     },
+    /// No such version is published.
+    #[error("{name} {version} is not published (`at-run ls` lists the versions)")]
+    NoSuchVersion {
+        /// The bundle.
+        name: String,
+        /// The version.
+        version: Version,
+    },
+    /// A rollback to a yanked version.
+    #[error("{name} {version} is yanked; undo that first (`at-run yank --undo {name} {version}`)")]
+    Yanked {
+        /// The bundle.
+        name: String,
+        /// The version.
+        version: Version,
+    },
+}
+
+/// A change to which versions of a bundle runners serve.
+#[derive(Debug, Clone)]
+pub enum ReleaseChange {
+    /// `latest` serves this version until the next deploy.
+    Rollback(Version),
+    /// This version is never served.
+    Yank {
+        /// The version.
+        version: Version,
+        /// Why, shown to its callers.
+        reason: Option<String>,
+    },
+    /// This version is served again.
+    Unyank(Version),
+    /// A version was just published: `latest` is the highest again.
+    Published,
+}
+
+/// The signed-in account's release record of bundle `name`, if it has one.
+pub async fn release(agent: &Agent, name: &str) -> Result<Option<ReleaseRecord>, AtprotoError> {
+    let did = agent.did().await;
+    match agent.xrpc().get_record(&did, RELEASE_NSID, name).await {
+        Ok(entry) => Ok(serde_json::from_value(entry.value).ok()),
+        Err(err) if err.is_not_found() => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Applies `change` to bundle `name`'s release record (checked against the published
+/// versions) and returns the record as stored.
+pub async fn change_release(
+    agent: &Agent,
+    name: &str,
+    change: ReleaseChange,
+) -> Result<ReleaseRecord, DeployError> {
+    let current = release(agent, name).await?;
+    if matches!(change, ReleaseChange::Published) && current.is_none() {
+        return Ok(ReleaseRecord {
+            name: name.to_string(),
+            latest: None,
+            yanked: Vec::new(),
+            updated_at: crate::atproto::syntax::now(),
+        });
+    }
+    let published = list_bundles(agent).await?;
+    let check = |version: &Version| {
+        let found = published
+            .iter()
+            .any(|(n, v, _)| n == name && Version::parse(v).is_ok_and(|v| &v == version));
+        if found {
+            Ok(())
+        } else {
+            Err(DeployError::NoSuchVersion {
+                name: name.to_string(),
+                version: version.clone(),
+            })
+        }
+    };
+    let mut record = current.unwrap_or_else(|| ReleaseRecord {
+        name: name.to_string(),
+        latest: None,
+        yanked: Vec::new(),
+        updated_at: String::new(),
+    });
+    match change {
+        ReleaseChange::Rollback(version) => {
+            check(&version)?;
+            if record.yank_of(&version.to_string()).is_some() {
+                return Err(DeployError::Yanked {
+                    name: name.to_string(),
+                    version,
+                });
+            }
+            record.latest = Some(version.to_string());
+        }
+        ReleaseChange::Yank { version, reason } => {
+            check(&version)?;
+            let version = version.to_string();
+            record.yanked.retain(|yank| yank.version != version);
+            if record.latest.as_ref() == Some(&version) {
+                record.latest = None;
+            }
+            record.yanked.push(Yank {
+                version,
+                reason,
+                at: crate::atproto::syntax::now(),
+            });
+        }
+        ReleaseChange::Unyank(version) => {
+            let version = version.to_string();
+            record.yanked.retain(|yank| yank.version != version);
+        }
+        ReleaseChange::Published => record.latest = None,
+    }
+    record.updated_at = crate::atproto::syntax::now();
+    agent.put_record(RELEASE_NSID, name, &record).await?;
+    Ok(record)
 }
 
 fn snapshot(manifest: &Manifest) -> ManifestSnapshot {

@@ -16,6 +16,9 @@ pub enum RunnerError {
     /// The author, bundle, version or export does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The author yanked the version (or every version).
+    #[error("{0}")]
+    Yanked(String),
     /// The operator does not run this author's bundles.
     #[error("{0}")]
     NotAllowed(String),
@@ -73,7 +76,7 @@ impl RunnerError {
             | Self::NotAllowed(_)
             | Self::InvalidBundle(_)
             | Self::Secret(_) => FailureKind::Input,
-            Self::NotFound(_) => FailureKind::NotFound,
+            Self::NotFound(_) | Self::Yanked(_) => FailureKind::NotFound,
             Self::Upstream(_) | Self::Timeout(_) | Self::TooLarge(_) | Self::Crashed(_) => {
                 FailureKind::Upstream
             }
@@ -88,6 +91,7 @@ impl RunnerError {
         match self {
             Self::InvalidRequest(_) => "invalid_request",
             Self::NotFound(_) => "not_found",
+            Self::Yanked(_) => "yanked",
             Self::NotAllowed(_) => "not_allowed",
             Self::Upstream(_) => "upstream",
             Self::InvalidBundle(_) => "invalid_bundle",

@@ -93,7 +93,7 @@ use sandbox::{Launch, Reply, Sandbox, SandboxError, SandboxPolicy, ServeGrants};
 use secrets::RunnerKey;
 
 pub use error::RunnerError;
-pub use store::{BundleStore, ResolvedBundle, VersionSpec};
+pub use store::{BundleStore, PINNED_TTL, ResolvedBundle, VersionSpec, choose};
 pub use task::BUNDLE_TASK;
 use task::BundleTaskInput;
 

@@ -1,9 +1,12 @@
 //! Finding bundles: an author (handle or DID) and a bundle name lead to the author's
-//! `dev.atrun.bundle` records, a version is chosen by semver, and the code blob is
-//! fetched and checked against its CID.
+//! `dev.atrun.bundle` records and their `dev.atrun.release` record (read together), a
+//! version is chosen, and the code blob is fetched and checked against its CID.
 //!
-//! `latest` is resolved afresh on every call, so a new deploy is served on the very next
-//! call; an exact version is remembered for a minute. Code is cached by CID in memory
+//! `latest` is the version the release record names (a rollback), else the highest
+//! published one (releases before pre-releases), never a yanked one; an exact version
+//! is served unless yanked (410). `latest` is resolved afresh on every call, so a deploy
+//! or a rollback is served on the very next call on every runner; an exact version is
+//! remembered for [`PINNED_TTL`], so a yank reaches pinned callers within that. Code is cached by CID in memory
 //! and on disk (content-addressed, so it never goes stale), and verified whenever read.
 //! Both caches are bounded in bytes; on disk each author also has a quota, so one
 //! author's many versions evict their own code, not everyone else's.
@@ -22,7 +25,7 @@ use crate::atproto::AtprotoError;
 use crate::atproto::blob::verify_blob;
 use crate::atproto::identity::IdentityResolver;
 use crate::atproto::net::HttpClient;
-use crate::atproto::records::{BUNDLE_NSID, BundleRecord};
+use crate::atproto::records::{BUNDLE_NSID, BundleRecord, RELEASE_NSID, ReleaseRecord};
 use crate::atproto::syntax::{Cid, Did};
 use crate::atproto::xrpc::XrpcClient;
 use crate::filecache::FileCache;
@@ -34,6 +37,9 @@ pub const MAX_BUNDLE_BYTES: usize = 5_000_000;
 /// delete old versions, and a PDS cannot make the runner page forever.
 pub const MAX_LISTED_RECORDS: usize = 2000;
 pub const MAX_LISTED_BYTES: usize = 8 * 1024 * 1024;
+
+/// How long an exact version, once located, is served without asking the author's PDS.
+pub const PINNED_TTL: Duration = Duration::from_secs(10);
 
 /// Which version of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -122,7 +128,7 @@ impl BundleStore {
                 .build(),
             pinned: Cache::builder()
                 .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(60))
+                .time_to_live(PINNED_TTL)
                 .build(),
         }
     }
@@ -162,16 +168,22 @@ impl BundleStore {
             return Ok(found);
         }
         let xrpc = self.pds(&identity.pds);
-        let records = xrpc
-            .list_all_records(&did, BUNDLE_NSID, MAX_LISTED_RECORDS, MAX_LISTED_BYTES)
-            .await
-            .map_err(upstream)?;
-        let mut candidates: Vec<(Version, String, Cid)> = records
+        let (records, release) = tokio::join!(
+            xrpc.list_all_records(&did, BUNDLE_NSID, MAX_LISTED_RECORDS, MAX_LISTED_BYTES),
+            xrpc.get_record(did.as_str(), RELEASE_NSID, name),
+        );
+        let records = records.map_err(upstream)?;
+        let release = match release {
+            Ok(entry) => serde_json::from_value::<ReleaseRecord>(entry.value).ok(),
+            Err(err) if err.is_not_found() => None,
+            Err(err) => return Err(upstream(err)),
+        };
+        let candidates: Vec<(Version, (String, Cid))> = records
             .into_iter()
             .filter_map(|entry| {
                 let record: BundleRecord = serde_json::from_value(entry.value).ok()?;
                 let version = Version::parse(&record.version).ok()?;
-                (record.name == name).then_some((version, entry.uri, record.code.cid))
+                (record.name == name).then_some((version, (entry.uri, record.code.cid)))
             })
             .collect();
         if candidates.is_empty() {
@@ -179,20 +191,8 @@ impl BundleStore {
                 "{actor} has published no bundle named {name}"
             )));
         }
-        let chosen = match version {
-            VersionSpec::Exact(exact) => candidates.into_iter().find(|(v, _, _)| v == exact),
-            VersionSpec::Latest => {
-                if candidates.iter().any(|(v, _, _)| v.pre.is_empty()) {
-                    candidates.retain(|(v, _, _)| v.pre.is_empty());
-                }
-                candidates.into_iter().max_by(|a, b| a.0.cmp(&b.0))
-            }
-        };
-        let Some((version, record_uri, code_cid)) = chosen else {
-            return Err(RunnerError::NotFound(format!(
-                "{name} has no version {version:?}"
-            )));
-        };
+        let (version, (record_uri, code_cid)) =
+            choose(name, candidates, release.as_ref(), version)?;
         let resolved = ResolvedBundle {
             did: did.clone(),
             handle: identity.handle.map(|h| h.to_string()),
@@ -239,6 +239,59 @@ impl BundleStore {
         };
         self.code.insert(*cid, code.clone()).await;
         Ok(code)
+    }
+}
+
+/// The version `wanted` of `name` among the published `candidates` (each a version and
+/// what goes with it), as the author's `release` record has it. Runners serve what this
+/// chooses; `at-run ls` shows it.
+pub fn choose<T>(
+    name: &str,
+    mut candidates: Vec<(Version, T)>,
+    release: Option<&ReleaseRecord>,
+    wanted: &VersionSpec,
+) -> Result<(Version, T), RunnerError> {
+    let yank_of = |version: &Version| release.and_then(|r| r.yank_of(&version.to_string()));
+    match wanted {
+        VersionSpec::Exact(exact) => {
+            let found = candidates
+                .into_iter()
+                .find(|(v, _)| v == exact)
+                .ok_or_else(|| RunnerError::NotFound(format!("{name} has no version {exact}")))?;
+            match yank_of(&found.0) {
+                None => Ok(found),
+                Some(yank) => Err(RunnerError::Yanked(format!(
+                    "version {exact} of {name} was yanked by its author{}; call latest or \
+                     another version",
+                    yank.reason
+                        .as_deref()
+                        .map(|reason| format!(" ({reason})"))
+                        .unwrap_or_default()
+                ))),
+            }
+        }
+        VersionSpec::Latest => {
+            candidates.retain(|(v, _)| yank_of(v).is_none());
+            if candidates.is_empty() {
+                return Err(RunnerError::Yanked(format!(
+                    "every version of {name} was yanked by its author"
+                )));
+            }
+            let chosen = release
+                .and_then(|r| r.latest.as_deref())
+                .and_then(|pin| Version::parse(pin).ok())
+                .and_then(|pin| candidates.iter().position(|(v, _)| *v == pin));
+            if let Some(at) = chosen {
+                return Ok(candidates.swap_remove(at));
+            }
+            if candidates.iter().any(|(v, _)| v.pre.is_empty()) {
+                candidates.retain(|(v, _)| v.pre.is_empty());
+            }
+            candidates
+                .into_iter()
+                .max_by(|a, b| a.0.cmp(&b.0))
+                .ok_or_else(|| RunnerError::NotFound(format!("{name} has no version")))
+        }
     }
 }
 

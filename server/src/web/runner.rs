@@ -74,6 +74,7 @@ impl From<RunnerError> for XrpcError {
         let (status, name) = match &err {
             RunnerError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "InvalidRequest"),
             RunnerError::NotFound(_) => (StatusCode::NOT_FOUND, "BundleNotFound"),
+            RunnerError::Yanked(_) => (StatusCode::GONE, "VersionYanked"),
             RunnerError::NotAllowed(_) => (StatusCode::FORBIDDEN, "AuthorNotAllowed"),
             RunnerError::InvalidBundle(_) => (StatusCode::UNPROCESSABLE_ENTITY, "InvalidBundle"),
             RunnerError::Upstream(_) => (StatusCode::BAD_GATEWAY, "UpstreamFailure"),
