@@ -130,7 +130,10 @@ async fn run() {
                 "hello",
                 &spec,
                 "hello",
-                json!({"name": "bench"}),
+                server::runner::CallInput {
+                    args: json!({"name": "bench"}),
+                    ..Default::default()
+                },
                 std::time::Duration::ZERO,
             )
             .await

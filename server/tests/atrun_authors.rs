@@ -345,3 +345,105 @@ async fn rollback_and_yank_reach_every_runner_at_once() {
     at_run(home, pw, &["yank", "--undo", "e2e-demo", "1.0.0"]);
     assert_eq!(served("latest").await, [v("1"), v("1")]);
 }
+
+/// Endpoints get the real request (`ctx.request`, any method, raw bodies of any type,
+/// headers but ours) and answer with any `Response`; `(args, ctx)` handlers still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn endpoints_get_the_real_request_and_answer_with_any_response() {
+    let server = server().await;
+    let author = network().create_account("echoer").await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let (home, pw) = (home.path(), author.password.as_str());
+    at_run(home, pw, &["login", &author.handle]);
+    at_run(
+        home,
+        pw,
+        &["deploy", &fixture("echo.ts"), "--version", "1.0.0"],
+    );
+    let url = format!(
+        "{}/bundle/{}/echo/latest/request?a=1&b=two",
+        server.url, author.did
+    );
+    let client = reqwest::Client::new();
+    let send = async |request: reqwest::RequestBuilder| {
+        let response = request.send().await.expect("send");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        (status, headers, body)
+    };
+
+    // A POST with a raw text body and custom headers round-trips; our cookie and the
+    // caller's Authorization stay out.
+    let (status, headers, seen) = send(
+        client
+            .post(&url)
+            .header("content-type", "text/plain; charset=utf-8")
+            .header("x-custom", "kept")
+            .header("cookie", "streamhut_session=secret")
+            .header("authorization", "Bearer secret-token")
+            .body("plain text, not JSON {"),
+    )
+    .await;
+    assert_eq!(status, 201, "{seen}");
+    assert_eq!(headers["content-type"], "application/x-echo+json");
+    assert_eq!(headers["x-echoed"], "POST");
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["isRequest"], true);
+    assert!(
+        seen["url"].as_str().is_some_and(
+            |u| u.starts_with(&server.url) && u.ends_with("/echo/latest/request?a=1&b=two")
+        ),
+        "{seen}"
+    );
+    assert_eq!(seen["body"], "plain text, not JSON {");
+    assert_eq!(seen["headers"]["x-custom"], "kept");
+    let all = seen["headers"].to_string();
+    assert!(!all.contains("secret"), "{all}");
+
+    // Other methods and body types: PUT JSON, PATCH a form, DELETE, binary bytes.
+    let (_, _, seen) = send(client.put(&url).json(&json!({"n": [1, 2]}))).await;
+    assert_eq!(
+        (seen["method"].clone(), seen["body"].clone()),
+        (json!("PUT"), json!({"n": [1, 2]}))
+    );
+    let (_, _, seen) = send(client.patch(&url).form(&[("name", "ada"), ("x", "é&=")])).await;
+    assert_eq!(seen["body"], json!({"name": "ada", "x": "é&="}), "{seen}");
+    let (_, _, seen) = send(client.delete(&url)).await;
+    assert_eq!(
+        (seen["method"].clone(), seen["body"].clone()),
+        (json!("DELETE"), Value::Null)
+    );
+    let bytes: Vec<u8> = vec![0, 1, 254, 255, 10, 13];
+    let (_, _, seen) = send(
+        client
+            .post(&url)
+            .header("content-type", "application/octet-stream")
+            .body(bytes.clone()),
+    )
+    .await;
+    assert_eq!(seen["body"], json!(bytes));
+
+    // A body that says it is JSON but is not is refused with a clear error.
+    let (status, _, refused) = send(
+        client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body("{not json"),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"], "InvalidRequest");
+    let (status, _, refused) = send(client.request(reqwest::Method::TRACE, &url)).await;
+    assert_eq!(status, 405, "{refused}");
+
+    // The old (args, ctx) shape: query arguments on GET, a JSON object on POST.
+    let old = format!("{}/bundle/{}/echo/latest/old", server.url, author.did);
+    let (status, _, body) = send(client.get(format!("{old}?x=1&x=2&y=z"))).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"args": {"x": ["1", "2"], "y": "z"}}))
+    );
+    let (_, _, body) = send(client.post(&old).json(&json!({"k": true}))).await;
+    assert_eq!(body, json!({"args": {"k": true}}));
+}

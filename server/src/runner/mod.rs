@@ -19,6 +19,7 @@
 //! - [`pool`]: the warm pool actor: processes keyed by (author, bundle, CID, permissions,
 //!   secrets).
 //! - [`secrets`]: the runner's X25519 key; sealing and opening secret values.
+//! - [`request`]: the HTTP request an endpoint's handler sees as `ctx.request`.
 //! - `store`: resolving author + name + version to a record and its verified code.
 //! - `error`: [`RunnerError`], one variant per answer the HTTP edge gives.
 //! - `task`: the one task kind every bundle `task()` export runs as.
@@ -33,6 +34,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod permissions;
 pub mod pool;
+pub mod request;
 pub mod sandbox;
 pub mod secrets;
 mod task;
@@ -93,6 +95,7 @@ use sandbox::{Launch, Reply, Sandbox, SandboxError, SandboxPolicy, ServeGrants};
 use secrets::RunnerKey;
 
 pub use error::RunnerError;
+pub use request::CallRequest;
 pub use store::{BundleStore, PINNED_TTL, ResolvedBundle, VersionSpec, choose};
 pub use task::BUNDLE_TASK;
 use task::BundleTaskInput;
@@ -162,6 +165,15 @@ pub enum Invocation {
     Reply(Reply),
     /// A task's state.
     Task(Task),
+}
+
+/// What a caller gives an export.
+#[derive(Debug, Default)]
+pub struct CallInput {
+    /// Its arguments: the query string's parameters, or a JSON object body.
+    pub args: Value,
+    /// The HTTP request, for an endpoint's `ctx.request` (tasks and jobs get none).
+    pub request: Option<request::CallRequest>,
 }
 
 /// One call of an export.
@@ -499,17 +511,18 @@ impl Runner {
         Ok((sandbox, timeout.unwrap_or(self.sandbox.call_timeout)))
     }
 
-    /// Calls `export` of a bundle: endpoints run now, tasks go through the task system
-    /// (waiting up to `wait` for them to finish).
+    /// Calls `export` of a bundle with `input`: endpoints run now, tasks go through the
+    /// task system (waiting up to `wait` for them to finish).
     pub async fn invoke(
         &self,
         actor: &str,
         name: &str,
         version: &VersionSpec,
         export: &str,
-        args: Value,
+        input: CallInput,
         wait: Duration,
     ) -> Result<Invocation, RunnerError> {
+        let CallInput { args, request } = input;
         let (bundle, manifest) = self
             .describe(actor, name, version)
             .await
@@ -517,6 +530,7 @@ impl Runner {
         let ctx = json!({
             "bundle": { "did": bundle.did, "name": bundle.name, "version": bundle.version.to_string() },
             "export": export,
+            "request": request,
         });
         match manifest.exports.get(export) {
             Some(ExportKind::Endpoint) => Ok(Invocation::Reply(

@@ -77,6 +77,9 @@ pub struct AppState {
     pub tasks: TaskSystem,
     /// The embedded at-run runner.
     pub runner: Arc<crate::runner::Runner>,
+    /// The site's public base URL (bundles see their requests' URLs under it).
+    #[from_ref(skip)]
+    pub public_url: String,
     /// Requests per minute per client on `/bundle/...` (0: unlimited).
     pub bundle_rate_limit: u32,
     /// Task submissions per minute per client (0: unlimited).
@@ -115,6 +118,7 @@ impl AppState {
             )),
             tasks: services.tasks.clone(),
             runner: services.runner.clone(),
+            public_url: config.public_url().to_string(),
             bundle_rate_limit: config.atrun_rate_limit,
             task_rate_limit: config.task_rate_limit,
             db: services.db.clone(),
@@ -215,7 +219,7 @@ pub fn router(state: AppState) -> Router {
             .route("/bundle/{actor}/{name}/{version}", get(runner::describe))
             .route(
                 "/bundle/{actor}/{name}/{version}/{endpoint}",
-                get(runner::call_get).post(runner::call_post),
+                any(runner::call_any),
             ),
         state.bundle_rate_limit,
     );

@@ -8,10 +8,11 @@
 //!   stored since, oldest first: what `at-run logs --follow` polls), for its author only:
 //!   a service auth token from the author's PDS, for this runner's DID and the method
 //!   `dev.atrun.getLogs` (what `at-run logs` sends);
-//! - `GET|POST /bundle/{did-or-handle}/{name}/{version|latest}/{endpoint}`: runs an
-//!   export with the query parameters (GET) or the JSON body (POST) as arguments.
-//!   Endpoints answer with their JSON or their `Response`; tasks with a `TaskView`
-//!   (`?wait=N` long-polls, as for `/api/tasks`).
+//! - `{any method} /bundle/{did-or-handle}/{name}/{version|latest}/{endpoint}`: runs an
+//!   export with a JSON object body, or else the query parameters, as arguments;
+//!   endpoints also get the whole request (`ctx.request`: method, URL, headers but ours,
+//!   raw body). Endpoints answer with their JSON or their `Response`; tasks with a
+//!   `TaskView` (`?wait=N` long-polls, as for `/api/tasks`).
 //!
 //! Each call is logged on one line (bundle, endpoint, status, duration), never with its
 //! arguments or secrets. Bundle responses are served with a sandboxing CSP: a bundle's
@@ -23,10 +24,10 @@ use std::time::Instant;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::error::BundleReply;
 use super::tasks::task_response;
@@ -35,7 +36,9 @@ use crate::api::params::{cursor_param, number_param, query_args, wait_param};
 use crate::atproto::service_auth::ServiceAuthError;
 use crate::runner::manifest::valid_bundle_name;
 use crate::runner::sandbox::Reply;
-use crate::runner::{Invocation, Runner, RunnerError, SDK_VERSION, VersionSpec};
+use crate::runner::{
+    CallInput, CallRequest, Invocation, Runner, RunnerError, SDK_VERSION, VersionSpec,
+};
 
 /// Headers a bundle may not set: hop-by-hop and framing, and those that act on our whole
 /// origin (cookies, stored data, transport security, alternative services, reporting).
@@ -226,40 +229,72 @@ pub(super) struct CallPath {
     endpoint: String,
 }
 
-pub(super) async fn call_get(
+/// Any method of `/bundle/{actor}/{name}/{version}/{endpoint}`. The export's
+/// arguments are a JSON object body, or else the query string's parameters; endpoints
+/// also get the whole request as `ctx.request`.
+pub(super) async fn call_any(
     State(state): State<AppState>,
     Path(path): Path<CallPath>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let args = query_args(query.as_deref());
-    call(state, path, args, query).await
-}
-
-pub(super) async fn call_post(
-    State(state): State<AppState>,
-    Path(path): Path<CallPath>,
-    RawQuery(query): RawQuery,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let args = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Map::new())
-    } else {
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(value @ Value::Object(_)) => value,
-            Ok(_) => {
-                return XrpcError::invalid_request("the body must be a JSON object of arguments")
-                    .into_response();
-            }
-            Err(err) => {
-                return XrpcError::invalid_request(format!("the body is not JSON: {err}"))
-                    .into_response();
-            }
-        }
+    if matches!(method, Method::CONNECT | Method::TRACE) {
+        return XrpcError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{method} does not reach bundle endpoints"),
+        )
+        .into_response();
+    }
+    let query = uri.query().map(str::to_string);
+    let args = match arguments(&headers, query.as_deref(), &body) {
+        Ok(args) => args,
+        Err(err) => return err.into_response(),
     };
-    call(state, path, args, query).await
+    let url = format!(
+        "{}{}",
+        state.public_url.trim_end_matches('/'),
+        uri.path_and_query().map_or("/", |p| p.as_str())
+    );
+    let input = CallInput {
+        args,
+        request: Some(CallRequest::new(&method, url, &headers, body)),
+    };
+    call(state, path, input, query).await
 }
 
-async fn call(state: AppState, path: CallPath, args: Value, query: Option<String>) -> Response {
+/// A call's arguments: the body, when it is a JSON object (or says it is JSON: then it
+/// must be one); else the query string's parameters.
+fn arguments(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Result<Value, XrpcError> {
+    let says_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(str::trim)
+        .is_some_and(|mime| mime == "application/json" || mime.ends_with("+json"));
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(query_args(query));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) if says_json => Err(XrpcError::invalid_request(
+            "a JSON body must be an object of arguments",
+        )),
+        Err(err) if says_json => Err(XrpcError::invalid_request(format!(
+            "the body is not JSON: {err}"
+        ))),
+        _ => Ok(query_args(query)),
+    }
+}
+
+async fn call(
+    state: AppState,
+    path: CallPath,
+    input: CallInput,
+    query: Option<String>,
+) -> Response {
     let CallPath {
         actor,
         name,
@@ -272,7 +307,7 @@ async fn call(state: AppState, path: CallPath, args: Value, query: Option<String
         let spec = parse_target(&name, &version)?;
         match state
             .runner
-            .invoke(&actor, &name, &spec, &endpoint, args, wait)
+            .invoke(&actor, &name, &spec, &endpoint, input, wait)
             .await?
         {
             Invocation::Reply(reply) => Ok(reply_response(reply)),

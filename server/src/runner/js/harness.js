@@ -20,6 +20,7 @@
 // - `Worker`: workers a call starts are terminated when no call is running any more.
 // - `Deno.cwd()`, `Deno.execPath()`, `Deno.mainModule` and `process.cwd()`, `execPath`,
 //   `argv`, `argv0`: neutral values, not the runner's paths on the host.
+// - `ctx.request` of an endpoint: a web `Request` (method, URL, headers but ours, body).
 // - `console`: what a call prints goes to the runner as `{log: id, level, text, at}`
 //   lines of that call (found through an AsyncLocalStorage, so concurrent calls keep
 //   their own lines), bounded per line and per call; what is printed outside any call
@@ -76,6 +77,13 @@ const inspect = Deno.inspect;
 const now = Date.now;
 const callContext = new AsyncLocalStorage();
 const currentCall = () => callContext.getStore() ?? 0;
+const decodeBase64 = atob;
+const fromBase64 = (text) => {
+  const binary = decodeBase64(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+};
 const toBase64 = (bytes) => {
   let binary = "";
   for (let i = 0; i < bytes.length; i += 32768) binary += String.fromCharCode(...bytes.subarray(i, i + 32768));
@@ -400,10 +408,16 @@ function loadWithin(code, ms) {
   return Promise.race([load(code), expired]).finally(() => clearTimer(timer));
 }
 
+// The endpoint's HTTP request, as the web `Request` handlers get in `ctx.request`.
+function toRequest({ method, url, headers, body }) {
+  return new RequestClass(url, { method, headers, body: body == null ? null : fromBase64(body) });
+}
+
 async function call({ id, export: name, args, ctx }) {
   const entry = exportsByName.get(name);
   if (!entry) return { id, ok: false, error: `no export named ${name}` };
   try {
+    if (ctx && ctx.request) ctx.request = toRequest(ctx.request);
     const value = entry.kind === "job" ? await entry.handler(ctx) : await entry.handler(args ?? {}, ctx);
     if (value instanceof ResponseClass) {
       const body = new Uint8Array(await value.arrayBuffer());

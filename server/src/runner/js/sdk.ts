@@ -6,8 +6,10 @@
 //   export const slow = task({ concurrency: 2, cacheTtl: 86400, handler: async (args) => ... });
 //   export const nightly = job({ schedule: "*/10 * * * *", handler: async (ctx) => ... });
 //
-// Each export's name is its endpoint name. Handlers return JSON-serialisable data (sent
-// as 200 JSON) or a web `Response`. Code that needs the network, env or secrets must run
+// Each export's name is its endpoint name; any HTTP method reaches it. Its arguments are
+// a JSON object body or else the query string; `ctx.request` is the whole request.
+// Handlers return JSON-serialisable data (sent as 200 JSON) or a web `Response` (any
+// status, content type and headers, except those that act on the site itself). Code that needs the network, env or secrets must run
 // inside handlers: runners read the manifest with no permissions at all.
 
 /** Version of this SDK, recorded in each bundle's manifest. */
@@ -28,6 +30,10 @@ export interface Context {
   /** The bundle's author (DID), name and version, and the export being run. */
   bundle: { did: string; name: string; version: string };
   export: string;
+  /** For endpoints: the HTTP request that called it (method, URL with path and query,
+   * headers except the site's cookies and `Authorization`, the body through `text()`,
+   * `json()`, `formData()`, `arrayBuffer()`). Tasks and jobs have none. */
+  request?: Request;
   /** For jobs: when the previous run started (ISO 8601), if there was one. */
   lastRunAt?: string;
 }
