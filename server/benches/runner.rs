@@ -5,7 +5,8 @@
 //! - a warm call through `GET /bundle/.../{endpoint}`: throughput, p50, p99;
 //! - the original design's cost: one Deno process per call;
 //! - a trivial axum JSON handler, over the same HTTP client;
-//! - the cold first call of a newly deployed version.
+//! - the cold first call of a newly deployed version;
+//! - a warm call that reads `ctx.kv` against the same call without the read.
 
 mod support;
 
@@ -79,6 +80,19 @@ async fn run() {
     .await;
     let base = server.url.clone();
     let trivial = trivial_handler().await;
+    let kv_code = bundle_fixture("kvbench").await;
+    let kv_manifest = Runner::extract_manifest(policy.clone(), &harness, &kv_code)
+        .await
+        .expect("kv manifest");
+    deploy::publish(
+        &agent,
+        &kv_code,
+        &kv_manifest,
+        &semver::Version::new(1, 0, 0),
+        "kvbench.ts",
+    )
+    .await
+    .expect("publish kvbench");
 
     let client = reqwest::Client::new();
     let warm_url = format!("{base}/bundle/{}/hello/1.0.0/hello?name=bench", account.did);
@@ -99,11 +113,29 @@ async fn run() {
     let url = warm_url.clone();
     let warm_rate = throughput(&client, CONCURRENCY, ROUND, move |c| c.get(&url)).await;
 
+    // The same warm call with and without one `ctx.kv.get`, interleaved.
+    let kv_base = format!("{base}/bundle/{}/kvbench/1.0.0", account.did);
+    let (plain_url, read_url) = (format!("{kv_base}/plain"), format!("{kv_base}/read"));
+    latencies(&client, &format!("{kv_base}/write"), 1).await;
+    latencies(&client, &plain_url, 50).await;
+    latencies(&client, &read_url, 50).await;
+    let (mut plain_lat, mut read_lat) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let n = LATENCY_SAMPLES / ROUNDS;
+        plain_lat.extend(latencies(&client, &plain_url, n).await);
+        read_lat.extend(latencies(&client, &read_url, n).await);
+    }
+    let url = plain_url.clone();
+    let plain_rate = throughput(&client, CONCURRENCY, ROUND, move |c| c.get(&url)).await;
+    let url = read_url.clone();
+    let read_rate = throughput(&client, CONCURRENCY, ROUND, move |c| c.get(&url)).await;
+
     // One process per call, as the original runner did.
     let grants = || ServeGrants {
         permissions: manifest.permissions.clone(),
         env: Vec::new(),
         egress: None,
+        kv: None,
     };
     let (direct, _) = Sandbox::start(policy.clone(), &harness, Launch::Serve(grants()), &code)
         .await
@@ -197,5 +229,23 @@ async fn run() {
         "ratios: warm throughput = {:.0}× spawn-per-call (goal ≥ 100×); warm p50 = {:.2}× axum (goal ≤ 2×)",
         warm_rate / spawn_rate,
         warm_p50.as_secs_f64() / axum_p50.as_secs_f64()
+    );
+    let (plain_p50, plain_p99) = (
+        percentile(&mut plain_lat, 0.5),
+        percentile(&mut plain_lat, 0.99),
+    );
+    let (read_p50, read_p99) = (
+        percentile(&mut read_lat, 0.5),
+        percentile(&mut read_lat, 0.99),
+    );
+    println!(
+        "warm call without ctx.kv:  p50 {plain_p50:?}, p99 {plain_p99:?}, {plain_rate:.0} req/s"
+    );
+    println!("warm call with ctx.kv.get: p50 {read_p50:?}, p99 {read_p99:?}, {read_rate:.0} req/s");
+    println!(
+        "ratios: ctx.kv.get adds {:?} at p50 ({:.2}× the plain call); throughput {:.0} % of the plain call",
+        read_p50.saturating_sub(plain_p50),
+        read_p50.as_secs_f64() / plain_p50.as_secs_f64(),
+        100.0 * read_rate / plain_rate
     );
 }

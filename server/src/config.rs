@@ -165,6 +165,10 @@ pub struct Config {
     #[arg(long, env = "ATRUN_LOG_LINES_PER_BUNDLE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub atrun_log_lines_per_bundle: u32,
 
+    /// Bytes of `ctx.kv` entries (keys and JSON values) each bundle may keep, in MB.
+    #[arg(long, env = "ATRUN_KV_MAX_MB", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub atrun_kv_max_mb: u64,
+
     /// Bundle code kept on disk (`<data dir>/at-run/bundles`), in MB, least recently used
     /// first out.
     #[arg(long, env = "ATRUN_CODE_CACHE_MB", default_value_t = 512)]
@@ -476,6 +480,7 @@ impl Config {
             work_dir,
             service_did: self.service_did(),
             log_lines_per_bundle: self.atrun_log_lines_per_bundle,
+            kv_max_bytes: self.atrun_kv_max_mb.saturating_mul(1024 * 1024),
             code_cache_bytes: self.atrun_code_cache_mb.saturating_mul(1024 * 1024),
             code_cache_per_author_bytes: self
                 .atrun_code_cache_per_author_mb

@@ -447,3 +447,143 @@ async fn endpoints_get_the_real_request_and_answer_with_any_response() {
     let (_, _, body) = send(client.post(&old).json(&json!({"k": true}))).await;
     assert_eq!(body, json!({"args": {"k": true}}));
 }
+
+/// `ctx.kv`: isolated per author and bundle, bounded by `ATRUN_KV_MAX_MB`, lasting across
+/// a restart, shared by servers on one `sqld`; absent for bundles that do not declare it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kv_is_isolated_bounded_lasting_and_shared() {
+    let sqld_dir = tempfile::tempdir().expect("tempdir");
+    let port = common::sqld::free_port();
+    let _sqld = common::sqld::start_sqld(&sqld_dir.path().join("sqld"), port).await;
+    let database = format!("http://127.0.0.1:{port}");
+    let flags = ["--turso-url", database.as_str(), "--atrun-kv-max-mb", "1"];
+    let first = server_with(&flags).await;
+    let second = server_with(&flags).await;
+    let alice = network().create_account("kvalice").await;
+    let bob = network().create_account("kvbob").await;
+    let homes = [
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    ];
+    for (account, home, files) in [
+        (
+            &alice,
+            &homes[0],
+            &["kvdemo.ts", "kvother.ts", "nokv.ts"][..],
+        ),
+        (&bob, &homes[1], &["kvdemo.ts"][..]),
+    ] {
+        at_run(home.path(), &account.password, &["login", &account.handle]);
+        for file in files {
+            at_run(
+                home.path(),
+                &account.password,
+                &["deploy", &fixture(file), "--version", "1.0.0"],
+            );
+        }
+    }
+    let call = async |server: &common::instance::Server, did: &str, bundle: &str, query: &str| {
+        get(&format!(
+            "{}/bundle/{did}/{bundle}/latest/{query}",
+            server.url
+        ))
+        .await
+    };
+
+    // Set on one server, read on the other.
+    let (status, body) = call(&first, &alice.did, "kvdemo", "set?key=greeting&value=hello").await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = call(&second, &alice.did, "kvdemo", "get?key=greeting").await;
+    assert_eq!(body, json!({"found": {"value": "hello"}}));
+    // Another author's bundle of the same name, and the author's other bundle, see nothing.
+    let (_, body) = call(&first, &bob.did, "kvdemo", "get?key=greeting").await;
+    assert_eq!(body, json!({"found": null}));
+    let (_, body) = call(&first, &alice.did, "kvother", "get?key=greeting").await;
+    assert_eq!(body, json!({"found": null}));
+    call(&first, &bob.did, "kvdemo", "set?key=greeting&value=bob").await;
+    let (_, body) = call(&second, &alice.did, "kvdemo", "get?key=greeting").await;
+    assert_eq!(body, json!({"found": {"value": "hello"}}));
+
+    // Listing by prefix; deleting; a ttl.
+    for key in ["user:1", "user:2", "other"] {
+        call(
+            &first,
+            &alice.did,
+            "kvdemo",
+            &format!("set?key={key}&value={key}"),
+        )
+        .await;
+    }
+    let (_, body) = call(&second, &alice.did, "kvdemo", "list?prefix=user:").await;
+    assert_eq!(
+        body["entries"],
+        json!([{"key": "user:1", "value": {"value": "user:1"}}, {"key": "user:2", "value": {"value": "user:2"}}])
+    );
+    let (_, body) = call(&first, &alice.did, "kvdemo", "remove?key=other").await;
+    assert_eq!(body, json!({"deleted": true}));
+    call(
+        &first,
+        &alice.did,
+        "kvdemo",
+        "set?key=brief&value=gone-soon&ttl=0.2",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, body) = call(&first, &alice.did, "kvdemo", "get?key=brief").await;
+    assert_eq!(body, json!({"found": null}));
+
+    // Bad operations are refused with reasons; a full store says so.
+    let (_, body) = call(&first, &alice.did, "kvdemo", "bad").await;
+    let refused = body["refused"].to_string();
+    assert_eq!(body["refused"].as_array().map(Vec::len), Some(4), "{body}");
+    assert!(
+        refused.contains("keys are strings of 1 to 512 bytes"),
+        "{refused}"
+    );
+    assert!(refused.contains("values are at most 131072"), "{refused}");
+    assert!(refused.contains("values are JSON"), "{refused}");
+    let (_, body) = call(&first, &alice.did, "kvdemo", "fill").await;
+    assert_eq!(body["stored"], 8, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("ctx.kv is full") && e.contains("ATRUN_KV_MAX_MB")),
+        "{body}"
+    );
+    // Bob's store is his own: still room.
+    let (status, body) = call(&first, &bob.did, "kvdemo", "set?key=more&value=room").await;
+    assert_eq!(status, 200, "{body}");
+
+    // A bundle that does not declare kv has none (and web storage stays off).
+    let (_, body) = call(&first, &alice.did, "nokv", "probe").await;
+    assert_eq!(body["kv"], "undefined", "{body}");
+    assert!(
+        body["storage"]
+            .as_str()
+            .is_some_and(|s| s.contains("not available")),
+        "{body}"
+    );
+
+    // A restart keeps everything.
+    let data = first.dir.path().join("data");
+    let runner_home = first.dir.path().join("runner").display().to_string();
+    let deno = common::runner::deno().display().to_string();
+    let common::atrun::Running { server, dir } = first;
+    server.stop().await;
+    let restarted = common::instance::Server::start(
+        &data,
+        &[
+            "--turso-url",
+            &database,
+            "--atrun-home",
+            &runner_home,
+            "--deno-path",
+            &deno,
+        ],
+    )
+    .await;
+    let (_, body) = call(&restarted, &alice.did, "kvdemo", "get?key=greeting").await;
+    assert_eq!(body, json!({"found": {"value": "hello"}}));
+    restarted.stop().await;
+    drop(dir);
+}

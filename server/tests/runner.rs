@@ -39,6 +39,7 @@ async fn a_bundle_declares_its_manifest_and_answers_calls() {
         permissions: manifest.permissions.with_env(["API_KEY"]),
         env: vec![("GREETING".to_string(), Secret::new("hej"))],
         egress: None,
+        kv: None,
     };
     let (sandbox, _) = Sandbox::start(policy, &harness, Launch::Serve(grants), &code)
         .await
@@ -138,6 +139,7 @@ async fn the_pool_reuses_replaces_bounds_and_retires() {
                 permissions,
                 env: vec![("GREETING".into(), Secret::new(version))],
                 egress: None,
+                kv: None,
             },
         }
     };
@@ -265,6 +267,7 @@ export const post = endpoint({ handler: async (args: any) => (await fetch(args.u
         permissions: Permissions::new([format!("127.0.0.1:{port}").as_str()], []).expect("valid"),
         env: Vec::new(),
         egress: Some(egress),
+        kv: None,
     };
     let (sandbox, _) = Sandbox::start(policy, &harness, Launch::Serve(grants), &code)
         .await

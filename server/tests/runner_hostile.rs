@@ -545,6 +545,7 @@ async fn run_attack(
         permissions: manifest.permissions,
         env: vec![("SECRET".into(), Secret::new("runner-secret-value"))],
         egress: Some(egress),
+        kv: None,
     };
     let (sandbox, _) = Sandbox::start(policy.clone(), &harness, Launch::Serve(grants), &code)
         .await
@@ -634,6 +635,7 @@ async fn hostile_bundles_are_contained() {
         permissions: Permissions::default().with_env(["GREETING"]),
         env: Vec::new(),
         egress: None,
+        kv: None,
     };
     let (good, _) = Sandbox::start(base.clone(), &harness, Launch::Serve(grants), &hello)
         .await
@@ -775,7 +777,7 @@ async fn private_networks_are_unreachable_in_every_spelling() {
     ];
     let permissions = Permissions {
         net: hosts.iter().map(ToString::to_string).collect(),
-        env: Default::default(),
+        ..Default::default()
     };
     let sandbox = serve(
         policy,
@@ -792,6 +794,7 @@ export const node = endpoint({ handler: async (args: any) => { const http = awai
             permissions,
             env: Vec::new(),
             egress: Some(egress),
+            kv: None,
         },
     )
     .await;
@@ -855,6 +858,7 @@ export const read = endpoint({ handler: async () => ({
                 .with_env(["API_KEY"]),
             env: vec![("API_KEY".into(), Secret::new("sk-very-secret-value"))],
             egress: None,
+            kv: None,
         },
     )
     .await;
@@ -925,6 +929,7 @@ export const ping = endpoint({ handler: async () => "pong" });
         permissions: Permissions::default(),
         env: Vec::new(),
         egress: None,
+        kv: None,
     };
 
     // A process with nothing running is left alone.

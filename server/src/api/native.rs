@@ -179,6 +179,7 @@ impl NativeBundle {
             permissions: PermissionsView {
                 net: net.iter().map(ToString::to_string).collect(),
                 env: Vec::new(),
+                kv: false,
             },
             exports: BTreeMap::new(),
             routes: Router::new(),

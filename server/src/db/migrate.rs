@@ -88,6 +88,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "bundle_console",
         sql: include_str!("../../migrations/0012_bundle_console.sql"),
     },
+    Migration {
+        version: 13,
+        name: "bundle_kv",
+        sql: include_str!("../../migrations/0013_bundle_kv.sql"),
+    },
 ];
 
 /// What a call to [`Db::migrate`] did.

@@ -27,6 +27,8 @@ struct RawPermissions {
     net: Vec<String>,
     #[serde(default)]
     env: Vec<String>,
+    #[serde(default)]
+    kv: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,10 +165,13 @@ impl Manifest {
                 ),
             });
         }
-        let permissions = Permissions::new(
-            raw.permissions.net.iter().map(String::as_str),
-            raw.permissions.env.iter().map(String::as_str),
-        )?;
+        let permissions = Permissions {
+            kv: raw.permissions.kv,
+            ..Permissions::new(
+                raw.permissions.net.iter().map(String::as_str),
+                raw.permissions.env.iter().map(String::as_str),
+            )?
+        };
         let mut exports = BTreeMap::new();
         for export in raw.exports {
             let fail = |reason: &str| ManifestError::Export {
@@ -250,6 +255,7 @@ impl Manifest {
             permissions: PermissionsView {
                 net: self.permissions.net.iter().cloned().collect(),
                 env: self.permissions.env.iter().cloned().collect(),
+                kv: self.permissions.kv,
             },
             endpoints: Vec::new(),
             tasks: Vec::new(),
@@ -303,6 +309,8 @@ pub struct PermissionsView {
     pub net: Vec<String>,
     /// Environment variables.
     pub env: Vec<String>,
+    /// Whether it keeps state in `ctx.kv`.
+    pub kv: bool,
 }
 
 /// A task export.

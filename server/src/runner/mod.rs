@@ -14,6 +14,7 @@
 //! - [`bundler`]: `deno bundle` with `"at-run"` mapped to the shipped SDK.
 //! - [`metrics`]: what the runner counts for `/metrics`.
 //! - [`logs`]: each bundle's recent invocations, for its author.
+//! - [`kv`]: `ctx.kv`, each bundle's lasting key-value store in the runner's database.
 //! - [`jobs`]: scheduling the `job()` exports of bundles listed in `ATRUN_JOBS`.
 //! - [`deploy`]: publishing bundle versions and secrets to one's own PDS (CLI, tests).
 //! - [`pool`]: the warm pool actor: processes keyed by (author, bundle, CID, permissions,
@@ -29,6 +30,7 @@ pub mod bundler;
 pub mod deploy;
 pub mod egress;
 pub mod jobs;
+pub mod kv;
 pub mod logs;
 pub mod manifest;
 pub mod metrics;
@@ -132,6 +134,8 @@ pub struct RunnerPolicy {
     pub tasks_per_author: u32,
     /// Invocation log lines kept per bundle (ten times as many per author).
     pub log_lines_per_bundle: u32,
+    /// Bytes of `ctx.kv` entries each bundle may keep.
+    pub kv_max_bytes: u64,
     /// Bytes of bundle code kept on disk.
     pub code_cache_bytes: u64,
     /// Of those, most per author.
@@ -203,6 +207,7 @@ pub struct Runner {
     tasks: TaskSystem,
     metrics: RunnerMetrics,
     logs: logs::InvocationLog,
+    kv: kv::KvStore,
     service_did: Did,
 }
 
@@ -225,6 +230,9 @@ impl Runner {
         tasks: TaskSystem,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, RunnerError> {
+        let kv = kv::KvStore::open(db.clone(), policy.kv_max_bytes)
+            .await
+            .map_err(|err| RunnerError::Unavailable(format!("opening ctx.kv: {err}")))?;
         let logs =
             logs::InvocationLog::start(db, policy.log_lines_per_bundle, shutdown.child_token())
                 .await
@@ -289,6 +297,7 @@ impl Runner {
             tasks,
             metrics: RunnerMetrics::default(),
             logs,
+            kv,
             service_did: policy.service_did,
         });
         runner.tasks.register(task::bundle_task(
@@ -502,6 +511,10 @@ impl Runner {
                         permissions: key.permissions.clone(),
                         env: secrets.values.clone(),
                         egress: Some(self.egress.clone()),
+                        kv: key
+                            .permissions
+                            .kv
+                            .then(|| self.kv.scope(bundle.did.clone(), bundle.name.clone())),
                     },
                     key,
                 };

@@ -28,6 +28,8 @@ pub struct Permissions {
     pub net: BTreeSet<String>,
     /// Environment variable names: declared ones and secrets.
     pub env: BTreeSet<String>,
+    /// Whether the bundle keeps state in `ctx.kv`.
+    pub kv: bool,
 }
 
 /// Why a declared permission is refused.

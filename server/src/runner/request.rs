@@ -44,8 +44,8 @@ impl CallRequest {
             .filter(|(name, _)| !WITHHELD.contains(&name.as_str()))
             .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
             .collect();
-        let body = (!body.is_empty() && !matches!(*method, Method::GET | Method::HEAD))
-            .then_some(body);
+        let body =
+            (!body.is_empty() && !matches!(*method, Method::GET | Method::HEAD)).then_some(body);
         Self {
             method: method.to_string(),
             url,

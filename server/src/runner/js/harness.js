@@ -21,6 +21,8 @@
 // - `Deno.cwd()`, `Deno.execPath()`, `Deno.mainModule` and `process.cwd()`, `execPath`,
 //   `argv`, `argv0`: neutral values, not the runner's paths on the host.
 // - `ctx.request` of an endpoint: a web `Request` (method, URL, headers but ours, body).
+// - `ctx.kv` (bundles that declare `kv`): get/set/delete/list, answered by the runner
+//   over stdin (`{kvReply, ok, value|error}` lines) from this bundle's own store.
 // - `console`: what a call prints goes to the runner as `{log: id, level, text, at}`
 //   lines of that call (found through an AsyncLocalStorage, so concurrent calls keep
 //   their own lines), bounded per line and per call; what is printed outside any call
@@ -372,7 +374,7 @@ const exportsByName = new MapClass();
 
 async function load(code) {
   const module = await import(createObjectURL(new BlobClass([code], { type: "application/javascript" })));
-  const manifest = { name: null, sdkVersion: null, permissions: { net: [], env: [] }, exports: [] };
+  const manifest = { name: null, sdkVersion: null, permissions: { net: [], env: [], kv: false }, exports: [] };
   for (const [name, value] of Object.entries(module)) {
     const kind = value && typeof value === "object" ? value[TAG] : undefined;
     if (kind === "manifest") {
@@ -382,6 +384,7 @@ async function load(code) {
       manifest.permissions = {
         net: Array.isArray(permissions.net) ? permissions.net.map(String) : [],
         env: Array.isArray(permissions.env) ? permissions.env.map(String) : [],
+        kv: permissions.kv === true,
       };
     } else if (kind === "endpoint" || kind === "task" || kind === "job") {
       if (typeof value.handler !== "function") throw new Error(`export ${name} has no handler function`);
@@ -408,6 +411,48 @@ function loadWithin(code, ms) {
   return Promise.race([load(code), expired]).finally(() => clearTimer(timer));
 }
 
+// --- ctx.kv ----------------------------------------------------------------------------
+
+const kvWaiting = new MapClass(); // operation number -> { resolve, reject }
+let kvNext = 1;
+let kv = null;
+
+function kvCall(op) {
+  return new Promise((resolve, reject) => {
+    const number = kvNext++;
+    kvWaiting.set(number, { resolve, reject });
+    send({ kv: number, op });
+  });
+}
+
+function kvAnswer({ kvReply, ok, value, error }) {
+  const waiting = kvWaiting.get(kvReply);
+  if (!waiting) return;
+  kvWaiting.delete(kvReply);
+  if (ok) waiting.resolve(value);
+  else waiting.reject(new Error(error));
+}
+
+function keyOf(key) {
+  if (typeof key !== "string") throw new TypeErrorClass("ctx.kv keys are strings");
+  return key;
+}
+
+function makeKv() {
+  return freeze({
+    get: async (key) => kvCall({ op: "get", key: keyOf(key) }),
+    set: async (key, value, options = {}) => {
+      const json = stringify(value);
+      if (json === undefined) throw new TypeErrorClass("ctx.kv values are JSON: this one is not");
+      const ttl = options?.ttl;
+      return kvCall({ op: "set", key: keyOf(key), value: parse(json), ...(ttl === undefined ? {} : { ttl }) });
+    },
+    delete: async (key) => kvCall({ op: "delete", key: keyOf(key) }),
+    list: async (options = {}) =>
+      kvCall({ op: "list", prefix: options?.prefix, after: options?.after, limit: options?.limit }),
+  });
+}
+
 // The endpoint's HTTP request, as the web `Request` handlers get in `ctx.request`.
 function toRequest({ method, url, headers, body }) {
   return new RequestClass(url, { method, headers, body: body == null ? null : fromBase64(body) });
@@ -418,6 +463,7 @@ async function call({ id, export: name, args, ctx }) {
   if (!entry) return { id, ok: false, error: `no export named ${name}` };
   try {
     if (ctx && ctx.request) ctx.request = toRequest(ctx.request);
+    if (ctx && kv) ctx.kv = kv;
     const value = entry.kind === "job" ? await entry.handler(ctx) : await entry.handler(args ?? {}, ctx);
     if (value instanceof ResponseClass) {
       const body = new Uint8Array(await value.arrayBuffer());
@@ -466,6 +512,7 @@ for await (const line of lines()) {
     installStorage();
     installWorkers();
     installConsole();
+    if (init.kv) kv = makeKv();
     if (init.egress) installFetch(init.egress);
     try {
       send({ ready: true, manifest: await loadWithin(init.code, init.loadTimeoutMs) });
@@ -476,7 +523,9 @@ for await (const line of lines()) {
     stopWorkers();
     if (init.mode === "extract") exit(0);
   } else {
-    reply(parse(line));
+    const message = parse(line);
+    if (message.kvReply !== undefined) kvAnswer(message);
+    else reply(message);
   }
 }
 exit(0);

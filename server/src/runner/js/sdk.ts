@@ -23,6 +23,29 @@ export interface Permissions {
   net?: string[];
   /** Environment variables it may read, besides its secrets (granted automatically). */
   env?: string[];
+  /** Whether it keeps lasting state in `ctx.kv` (stored by the runner, per author and
+   * bundle, within the runner's quota). */
+  kv?: boolean;
+}
+
+/** One entry of `ctx.kv.list()`. */
+export interface KvEntry {
+  key: string;
+  value: unknown;
+}
+
+/** `ctx.kv`: the bundle's own lasting key-value store. Values are JSON. */
+export interface Kv {
+  /** The value of `key`, or null. */
+  get(key: string): Promise<unknown>;
+  /** Sets `key` to `value`; with `ttl` (seconds) it expires. Fails when the bundle's
+   * quota is full or the value is over the size limit. */
+  set(key: string, value: unknown, options?: { ttl?: number }): Promise<void>;
+  /** Deletes `key`; whether it was there. */
+  delete(key: string): Promise<boolean>;
+  /** Entries whose key starts with `prefix`, in key order: at most `limit` (default
+   * 100, at most 1000), after the key `after` (the last of the previous page). */
+  list(options?: { prefix?: string; after?: string; limit?: number }): Promise<KvEntry[]>;
 }
 
 /** What a handler gets besides its arguments. */
@@ -34,6 +57,8 @@ export interface Context {
    * headers except the site's cookies and `Authorization`, the body through `text()`,
    * `json()`, `formData()`, `arrayBuffer()`). Tasks and jobs have none. */
   request?: Request;
+  /** For bundles that declare `permissions: { kv: true }`: their lasting store. */
+  kv?: Kv;
   /** For jobs: when the previous run started (ISO 8601), if there was one. */
   lastRunAt?: string;
 }

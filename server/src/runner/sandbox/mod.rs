@@ -34,6 +34,7 @@ use tokio::process::{Child, ChildStdin};
 use tokio::sync::oneshot;
 
 use super::egress::{Egress, EgressGrant};
+use super::kv::KvScope;
 use super::manifest::RawManifest;
 use super::permissions::{self, Permissions};
 use crate::secret::Secret;
@@ -45,6 +46,9 @@ use process::{exit_reason, load_error};
 use protocol::{CallLine, Pending, Wire, read_line, read_replies};
 pub use watchdog::cpu_ticks;
 use watchdog::watch_idle_cpu;
+
+/// Most `ctx.kv` operations of one process in flight at once; more are refused.
+const KV_OPS_IN_FLIGHT: usize = 32;
 
 /// How sandboxes are started and bounded.
 #[derive(Debug, Clone)]
@@ -81,6 +85,8 @@ pub struct ServeGrants {
     pub env: Vec<(String, Secret)>,
     /// The forwarder that gives access to the declared hosts.
     pub egress: Option<Arc<Egress>>,
+    /// The bundle's own `ctx.kv` store, when it declares `kv`.
+    pub kv: Option<KvScope>,
 }
 
 /// Why a sandboxed run failed.
@@ -136,7 +142,6 @@ pub struct Sandbox {
     started: std::time::Instant,
     /// Milliseconds after `started` of the last call.
     last_used_ms: AtomicU64,
-    stdin: tokio::sync::Mutex<ChildStdin>,
     state: Arc<State>,
     policy: Arc<SandboxPolicy>,
     pid: Option<u32>,
@@ -147,6 +152,11 @@ pub struct Sandbox {
 /// What the reply reader and the idle watcher share with the sandbox.
 pub(super) struct State {
     child: Mutex<Option<Child>>,
+    /// Where calls (and answers to the bundle's `ctx.kv` operations) are written.
+    stdin: tokio::sync::Mutex<ChildStdin>,
+    /// The bundle's `ctx.kv`, if it declared it, and how many of its operations may be
+    /// in flight.
+    kv: Option<(KvScope, Arc<tokio::sync::Semaphore>)>,
     pending: Pending,
     /// What the calls in flight printed.
     console: Mutex<Console>,
@@ -184,11 +194,12 @@ impl Sandbox {
         launch: Launch,
         code: &str,
     ) -> Result<(Self, RawManifest), SandboxError> {
-        let (mode, args, env, egress) = match launch {
+        let (mode, args, env, egress, kv) = match launch {
             Launch::Extract => (
                 "extract",
                 permissions::extract_args(policy.heap_mb, harness),
                 json!({"names": [], "values": {}, "reserved": permissions::reserved_env_rules()}),
+                None,
                 None,
             ),
             Launch::Serve(grants) => {
@@ -211,6 +222,7 @@ impl Sandbox {
                         "reserved": permissions::reserved_env_rules(),
                     }),
                     egress.map(|e| e.1),
+                    grants.kv.filter(|_| grants.permissions.kv),
                 )
             }
         };
@@ -235,6 +247,7 @@ impl Sandbox {
             "loadTimeoutMs": u64::try_from(load_timeout.as_millis()).unwrap_or(u64::MAX),
             "env": env,
             "egress": egress.as_ref().map(|grant| json!({"url": grant.url(), "token": grant.token()})),
+            "kv": kv.is_some(),
         });
         let mut line = init.to_string();
         line.push('\n');
@@ -300,6 +313,13 @@ impl Sandbox {
         let pid = child.id();
         let state = Arc::new(State {
             child: Mutex::new(Some(child)),
+            stdin: tokio::sync::Mutex::new(stdin),
+            kv: kv.map(|scope| {
+                (
+                    scope,
+                    Arc::new(tokio::sync::Semaphore::new(KV_OPS_IN_FLIGHT)),
+                )
+            }),
             pending: Arc::new(Mutex::new(HashMap::new())),
             console: Mutex::new(console),
             dead: AtomicBool::new(false),
@@ -319,7 +339,6 @@ impl Sandbox {
             Self {
                 started: std::time::Instant::now(),
                 last_used_ms: AtomicU64::new(0),
-                stdin: tokio::sync::Mutex::new(stdin),
                 state,
                 policy,
                 pid,
@@ -410,7 +429,7 @@ impl Sandbox {
         line.push(b'\n');
         let (tx, rx) = oneshot::channel();
         lock(&self.state.pending).insert(id, tx);
-        let written = self.stdin.lock().await.write_all(&line).await;
+        let written = self.state.stdin.lock().await.write_all(&line).await;
         if let Err(err) = written {
             lock(&self.state.pending).remove(&id);
             self.kill();

@@ -7,12 +7,14 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::oneshot;
 
 use super::console::Console;
 use super::{Reply, SandboxError, State, lock};
+use crate::runner::kv::{KvError, KvOp};
 use crate::runner::manifest::RawManifest;
 
 #[derive(Deserialize)]
@@ -36,6 +38,9 @@ pub(super) struct Wire {
     pub at: Option<i64>,
     /// How many lines of the call the harness did not send.
     pub dropped: Option<usize>,
+    /// A `ctx.kv` operation: its number, to answer with, and the operation.
+    pub kv: Option<u64>,
+    pub op: Option<Value>,
 }
 
 impl Wire {
@@ -122,6 +127,11 @@ pub(super) async fn read_replies<R: AsyncRead + Unpin>(
                     wire.print_to(&mut lock(&state.console));
                     continue;
                 }
+                if let Some(request) = wire.kv {
+                    let Some(state) = state.upgrade() else { return };
+                    serve_kv(state, request, wire.op);
+                    continue;
+                }
                 if let Some(fatal) = wire.fatal {
                     break SandboxError::Crashed(fatal);
                 }
@@ -162,4 +172,42 @@ pub(super) fn decode(wire: Wire) -> Result<Reply, SandboxError> {
         }
         _ => Err(SandboxError::Handler("unknown reply".into())),
     }
+}
+
+/// Answers the bundle's `ctx.kv` operation number `request` on its stdin, from its own
+/// store (the one its sandbox was started with), a bounded number at a time.
+fn serve_kv(state: Arc<State>, request: u64, op: Option<Value>) {
+    let permit = match &state.kv {
+        None => {
+            Err("ctx.kv is not available: declare permissions: { kv: true } in the manifest".into())
+        }
+        Some((_, permits)) => permits.clone().try_acquire_owned().map_err(|_| {
+            "too many ctx.kv operations at once: await them before starting more".to_string()
+        }),
+    };
+    tokio::spawn(async move {
+        let result = match (permit, &state.kv) {
+            (Ok(_permit), Some((scope, _))) => {
+                match op.map(serde_json::from_value::<KvOp>) {
+                    Some(Ok(op)) => scope.apply(op).await.map_err(|err| {
+                        if let KvError::Database(cause) = &err {
+                            tracing::warn!(target: "atrun", ?scope, error = %cause, "a ctx.kv operation failed");
+                        }
+                        err.to_string()
+                    }),
+                    Some(Err(err)) => Err(format!("invalid ctx.kv operation: {err}")),
+                    None => Err("invalid ctx.kv operation".into()),
+                }
+            }
+            (Err(message), _) => Err(message),
+            (Ok(_), None) => Err("ctx.kv is not available".into()),
+        };
+        let answer = match result {
+            Ok(value) => json!({ "kvReply": request, "ok": true, "value": value }),
+            Err(error) => json!({ "kvReply": request, "ok": false, "error": error }),
+        };
+        let mut line = answer.to_string();
+        line.push('\n');
+        let _ = state.stdin.lock().await.write_all(line.as_bytes()).await;
+    });
 }
