@@ -462,7 +462,16 @@ async function call({ id, export: name, args, ctx }) {
   const entry = exportsByName.get(name);
   if (!entry) return { id, ok: false, error: `no export named ${name}` };
   try {
-    if (ctx && ctx.request) ctx.request = toRequest(ctx.request);
+    if (ctx && ctx.request) {
+      // Built on first use: most handlers never look at it.
+      const raw = ctx.request;
+      let built = null;
+      defineProperty(ctx, "request", {
+        get: () => (built ??= toRequest(raw)),
+        enumerable: true,
+        configurable: true,
+      });
+    }
     if (ctx && kv) ctx.kv = kv;
     const value = entry.kind === "job" ? await entry.handler(ctx) : await entry.handler(args ?? {}, ctx);
     if (value instanceof ResponseClass) {
