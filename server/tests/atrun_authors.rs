@@ -587,3 +587,72 @@ async fn kv_is_isolated_bounded_lasting_and_shared() {
     restarted.stop().await;
     drop(dir);
 }
+
+/// `ctx.caller`: the DID of a caller whose service auth token (minted by their real PDS)
+/// is for this runner and bound to the endpoint; null otherwise, forged tokens included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_caller_is_verified_from_a_service_auth_token() {
+    let server = server().await;
+    let author = network().create_account("whoauthor").await;
+    let visitor = network().create_account("whovisitor").await;
+    let home = tempfile::tempdir().expect("tempdir");
+    at_run(home.path(), &author.password, &["login", &author.handle]);
+    at_run(
+        home.path(),
+        &author.password,
+        &["deploy", &fixture("whoami.ts"), "--version", "1.0.0"],
+    );
+    let url = format!("{}/bundle/{}/whoami/latest/me", server.url, author.handle);
+    let audience = server.services.runner.service_did().to_string();
+    let method = server::runner::caller_method("whoami", "me");
+    assert_eq!(method, "dev.atrun.call.whoami.me");
+    let agent = network().login(&visitor).await;
+    let token = |aud: String, lxm: String| {
+        let agent = &agent;
+        async move { agent.service_auth(&aud, &lxm).await.expect("token") }
+    };
+    let ask = async |token: Option<String>| {
+        let request = reqwest::Client::new().get(&url);
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.send().await.expect("GET");
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.expect("JSON")
+    };
+
+    assert_eq!(
+        ask(None).await,
+        json!({"caller": null, "sawAuthorization": false})
+    );
+    let good = token(audience.clone(), method.clone()).await;
+    assert_eq!(
+        ask(Some(good.expose().to_string())).await,
+        json!({"caller": visitor.did, "sawAuthorization": false})
+    );
+    // Forged: one character of the signature changed.
+    let mut forged: Vec<char> = good.expose().chars().collect();
+    let at = forged.len() - 20;
+    forged[at] = if forged[at] == 'A' { 'B' } else { 'A' };
+    assert_eq!(
+        ask(Some(forged.into_iter().collect())).await["caller"],
+        Value::Null
+    );
+    // Bound to another endpoint, or to another runner.
+    let other = token(
+        audience.clone(),
+        server::runner::caller_method("whoami", "other"),
+    )
+    .await;
+    assert_eq!(
+        ask(Some(other.expose().to_string())).await["caller"],
+        Value::Null
+    );
+    let elsewhere = token("did:web:elsewhere.example".into(), method.clone()).await;
+    assert_eq!(
+        ask(Some(elsewhere.expose().to_string())).await["caller"],
+        Value::Null
+    );
+    assert_eq!(ask(Some("not-a-jwt".into())).await["caller"], Value::Null);
+}

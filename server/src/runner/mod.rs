@@ -97,7 +97,7 @@ use sandbox::{Launch, Reply, Sandbox, SandboxError, SandboxPolicy, ServeGrants};
 use secrets::RunnerKey;
 
 pub use error::RunnerError;
-pub use request::CallRequest;
+pub use request::{CallRequest, caller_method};
 pub use store::{BundleStore, PINNED_TTL, ResolvedBundle, VersionSpec, choose};
 pub use task::BUNDLE_TASK;
 use task::BundleTaskInput;
@@ -178,6 +178,8 @@ pub struct CallInput {
     pub args: Value,
     /// The HTTP request, for an endpoint's `ctx.request` (tasks and jobs get none).
     pub request: Option<request::CallRequest>,
+    /// Who called, verified (`ctx.caller`).
+    pub caller: Option<Did>,
 }
 
 /// One call of an export.
@@ -535,7 +537,11 @@ impl Runner {
         input: CallInput,
         wait: Duration,
     ) -> Result<Invocation, RunnerError> {
-        let CallInput { args, request } = input;
+        let CallInput {
+            args,
+            request,
+            caller,
+        } = input;
         let (bundle, manifest) = self
             .describe(actor, name, version)
             .await
@@ -544,6 +550,7 @@ impl Runner {
             "bundle": { "did": bundle.did, "name": bundle.name, "version": bundle.version.to_string() },
             "export": export,
             "request": request,
+            "caller": caller,
         });
         match manifest.exports.get(export) {
             Some(ExportKind::Endpoint) => Ok(Invocation::Reply(

@@ -3,11 +3,21 @@
 //! headers, raw body). What is ours stays out: the site's cookies, the caller's
 //! `Authorization` (a verified caller reaches the handler as `ctx.caller` instead) and
 //! hop-by-hop headers.
+//!
+//! `ctx.caller` is the DID of whoever sent an AT Protocol service auth token for this
+//! runner (audience: its service DID) bound to the endpoint ([`caller_method`]); null
+//! without one, or with one that does not verify.
 
 use axum::http::{HeaderMap, Method};
 use base64::Engine;
 use bytes::Bytes;
 use serde::{Serialize, Serializer};
+
+/// The `lxm` a service auth token must name for its issuer to be an endpoint's
+/// `ctx.caller`: `dev.atrun.call.{bundle}.{export}`.
+pub fn caller_method(bundle: &str, export: &str) -> String {
+    format!("dev.atrun.call.{bundle}.{export}")
+}
 
 /// Headers a handler never sees.
 const WITHHELD: &[&str] = &[

@@ -11,7 +11,8 @@
 //! - `{any method} /bundle/{did-or-handle}/{name}/{version|latest}/{endpoint}`: runs an
 //!   export with a JSON object body, or else the query parameters, as arguments;
 //!   endpoints also get the whole request (`ctx.request`: method, URL, headers but ours,
-//!   raw body). Endpoints answer with their JSON or their `Response`; tasks with a
+//!   raw body) and, with a service auth token for this runner bound to
+//!   `dev.atrun.call.{name}.{endpoint}`, its verified issuer (`ctx.caller`). Endpoints answer with their JSON or their `Response`; tasks with a
 //!   `TaskView` (`?wait=N` long-polls, as for `/api/tasks`).
 //!
 //! Each call is logged on one line (bundle, endpoint, status, duration), never with its
@@ -38,6 +39,7 @@ use crate::runner::manifest::valid_bundle_name;
 use crate::runner::sandbox::Reply;
 use crate::runner::{
     CallInput, CallRequest, Invocation, Runner, RunnerError, SDK_VERSION, VersionSpec,
+    caller_method,
 };
 
 /// Headers a bundle may not set: hop-by-hop and framing, and those that act on our whole
@@ -258,9 +260,24 @@ pub(super) async fn call_any(
         state.public_url.trim_end_matches('/'),
         uri.path_and_query().map_or("/", |p| p.as_str())
     );
+    let caller = match headers
+        .get(header::AUTHORIZATION)
+        .and_then(crate::auth::bearer)
+    {
+        Some(token) => crate::atproto::service_auth::verify(
+            &state.identity,
+            token,
+            state.runner.service_did(),
+            &caller_method(&path.name, &path.endpoint),
+        )
+        .await
+        .ok(),
+        None => None,
+    };
     let input = CallInput {
         args,
         request: Some(CallRequest::new(&method, url, &headers, body)),
+        caller,
     };
     call(state, path, input, query).await
 }

@@ -57,6 +57,11 @@ export interface Context {
    * headers except the site's cookies and `Authorization`, the body through `text()`,
    * `json()`, `formData()`, `arrayBuffer()`). Tasks and jobs have none. */
   request?: Request;
+  /** For endpoints: the DID of the caller, verified, when the request carries an AT
+   * Protocol service auth token for this runner bound to `dev.atrun.call.{bundle}.{export}`
+   * (`com.atproto.server.getServiceAuth` with `aud` = the runner's DID, `lxm` = that);
+   * null otherwise. */
+  caller?: string | null;
   /** For bundles that declare `permissions: { kv: true }`: their lasting store. */
   kv?: Kv;
   /** For jobs: when the previous run started (ISO 8601), if there was one. */
