@@ -656,3 +656,163 @@ async fn the_caller_is_verified_from_a_service_auth_token() {
     );
     assert_eq!(ask(Some("not-a-jwt".into())).await["caller"], Value::Null);
 }
+
+/// `at-run init` writes a starter bundle that type-checks; `at-run dev` serves it from the
+/// file with no PDS and no sign-in, with secrets from `.env`, and reloads after a save.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn init_then_dev_serves_a_local_bundle_and_reloads_it() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = at_run_command(home.path(), "")
+        .current_dir(work.path())
+        .args(["init", "starter"])
+        .output()
+        .expect("at-run init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = work.path().join("starter");
+    for file in ["main.ts", "at-run.ts", "deno.json", ".env", ".gitignore"] {
+        assert!(dir.join(file).exists(), "{file}");
+    }
+    // The SDK import is typed: the starter passes `deno check`.
+    let checked = std::process::Command::new(common::runner::deno())
+        .current_dir(&dir)
+        .args(["check", "main.ts"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("deno check");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let refused = at_run_command(home.path(), "")
+        .current_dir(work.path())
+        .args(["init", "starter"])
+        .output()
+        .expect("at-run init");
+    assert!(!refused.status.success(), "a second init over the first");
+
+    let port = common::sqld::free_port();
+    let _dev = Stopped(
+        at_run_command(home.path(), "")
+            .current_dir(&dir)
+            .args(["dev", "main.ts", "--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("at-run dev"),
+    );
+    let url = format!("http://127.0.0.1:{port}/starter/hello?name=ada");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let first = loop {
+        if let Ok(response) = reqwest::get(&url).await
+            && response.status() == 200
+        {
+            break response.json::<Value>().await.expect("JSON");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "at-run dev did not serve"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(first["message"], "hello, ada", "{first}");
+    assert_eq!(first["visits"], 1, "{first}");
+    let (_, second) = get(&url).await;
+    assert_eq!(second["visits"], 2, "ctx.kv lasts between calls: {second}");
+
+    // A save is served within about a second.
+    let main = dir.join("main.ts");
+    let source = std::fs::read_to_string(&main).expect("main.ts");
+    std::fs::write(
+        &main,
+        source.replace("${greeting}, ", "${greeting} again, "),
+    )
+    .expect("edit");
+    // Until `url` answers `message`, how long since the save.
+    let served = async |message: &str| {
+        let saved = std::time::Instant::now();
+        loop {
+            let (_, body) = get(&url).await;
+            if body["message"] == message {
+                return saved.elapsed();
+            }
+            assert!(
+                saved.elapsed() < Duration::from_secs(10),
+                "not reloaded: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let took = served("hello again, ada").await;
+    eprintln!("reloaded {took:?} after the save");
+    // A secret changed in .env too.
+    std::fs::write(dir.join(".env"), "GREETING=hej\n").expect("env");
+    served("hej again, ada").await;
+    // A broken save keeps the last good version serving.
+    std::fs::write(&main, "export const = ;").expect("break");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, body) = get(&url).await;
+    assert_eq!(
+        (status, body["message"].clone()),
+        (200, json!("hej again, ada"))
+    );
+    let (status, _) = get(&format!("http://127.0.0.1:{port}/other/hello")).await;
+    assert_eq!(status, 404);
+}
+
+/// A child process, stopped when dropped (a failed assertion included).
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `at-run --help` is about at-run, and every command's help has an example.
+#[test]
+fn every_command_explains_itself_with_an_example() {
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_at-run"))
+            .args(args)
+            .output()
+            .expect("at-run --help");
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let top = help(&["--help"]);
+    assert!(top.contains("keep them in your own PDS"), "{top}");
+    assert!(!top.contains("Streamhut server"), "{top}");
+    assert!(top.contains("docs/at-run.md"), "{top}");
+    for command in [
+        &["init"][..],
+        &["dev"],
+        &["login"],
+        &["deploy"],
+        &["ls"],
+        &["rollback"],
+        &["yank"],
+        &["keys"],
+        &["logs"],
+        &["secrets"],
+        &["secrets", "set"],
+        &["secrets", "ls"],
+        &["secrets", "rm"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let text = help(&args);
+        assert!(
+            text.contains("Example"),
+            "no example in at-run {command:?} --help:\n{text}"
+        );
+        assert!(text.contains("at-run "), "{text}");
+    }
+    assert!(help(&["login", "--help"]).contains("--password-stdin"));
+}

@@ -18,6 +18,8 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+mod dev;
+mod init;
 mod logs;
 
 use crate::atproto::identity::IdentityResolver;
@@ -33,7 +35,23 @@ use crate::secret::Secret;
 
 /// at-run: deploy JavaScript bundles to your own PDS and run them on any runner.
 #[derive(Debug, Parser)]
-#[command(name = "at-run", version, about)]
+#[command(
+    name = "at-run",
+    version,
+    about = "at-run: write JavaScript/TypeScript bundles, keep them in your own PDS, run them on any at-run runner",
+    long_about = "at-run: write JavaScript/TypeScript bundles, keep them in your own PDS \
+                  (as dev.atrun.bundle records), and run them on any at-run runner, in a \
+                  sandbox with exactly the permissions their manifest declares.\n\n\
+                  Start with `at-run init my-api`, try it with `at-run dev my-api/main.ts`, \
+                  sign in with `at-run login`, publish with `at-run deploy`. The guide for \
+                  authors is docs/at-run.md.",
+    after_help = "Examples:\n  \
+        at-run init my-api && cd my-api\n  \
+        at-run dev main.ts\n  \
+        at-run login alice.example.com\n  \
+        at-run deploy main.ts --version 1.0.0\n  \
+        at-run logs --runner https://runner.example my-api --follow"
+)]
 struct Cli {
     /// Where the session and keys are kept.
     #[arg(long, env = "ATRUN_HOME", global = true)]
@@ -49,15 +67,48 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Sign in; the password comes from ATRUN_PASSWORD or a prompt (use an app password).
+    /// Write a starter bundle: NAME/main.ts with a typed SDK import, deno.json, .env.
+    #[command(after_help = "Example:\n  at-run init my-api && cd my-api && at-run dev main.ts")]
+    Init {
+        /// The bundle's name (lowercase letters, digits and dashes), also its directory.
+        name: String,
+    },
+    /// Serve a bundle from a local file, as a runner would, reloading on every save.
+    #[command(after_help = "Example:\n  \
+        at-run dev main.ts --port 8787 --env-file .env\n  \
+        curl 'http://127.0.0.1:8787/my-api/hello?name=ada'\n\n\
+        Every export answers at http://127.0.0.1:PORT/{name}/{export}, in the same sandbox and \
+        with the same permissions as on a runner; secrets come from the env file (NAME=value \
+        lines); ctx.kv is kept in ATRUN_HOME/dev/. No PDS or sign-in is needed.")]
+    Dev {
+        /// The entry file (TypeScript or JavaScript).
+        entry: PathBuf,
+        /// The port on 127.0.0.1.
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// Local secrets, as NAME=value lines (default: .env beside the entry, if any).
+        #[arg(long)]
+        env_file: Option<PathBuf>,
+    },
+    /// Sign in to your PDS (use an app password).
+    #[command(after_help = "Examples:\n  \
+        at-run login alice.example.com                 # asks for the password\n  \
+        echo \"$APP_PASSWORD\" | at-run login alice.example.com --password-stdin\n  \
+        ATRUN_PASSWORD=… at-run login did:plc:abc123 --pds https://pds.example")]
     Login {
         /// Your handle or DID.
         identifier: String,
         /// Your PDS, if it cannot be found from your identity.
         #[arg(long)]
         pds: Option<Url>,
+        /// Read the password from standard input (its first line).
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// Bundle, check and publish a bundle version.
+    #[command(after_help = "Examples:\n  \
+        at-run deploy main.ts                   # the next patch version\n  \
+        at-run deploy main.ts --version 2.0.0-beta.1")]
     Deploy {
         /// The entry file (TypeScript or JavaScript), or an already bundled `.js`.
         entry: PathBuf,
@@ -69,9 +120,11 @@ enum Command {
         version: Option<String>,
     },
     /// Your bundles and their versions: which one `latest` serves, which are yanked.
+    #[command(after_help = "Example:\n  at-run ls\n  my-api\t1.1.0 (yanked), 1.0.0\tlatest: 1.0.0")]
     Ls,
     /// Make `latest` serve an earlier version, on every runner at once (until the next
     /// deploy).
+    #[command(after_help = "Example:\n  at-run rollback my-api 1.0.0")]
     Rollback {
         /// The bundle.
         bundle: String,
@@ -79,6 +132,9 @@ enum Command {
         version: String,
     },
     /// Stop a version being served at all (callers get 410), or serve it again (--undo).
+    #[command(after_help = "Examples:\n  \
+        at-run yank my-api 1.1.0 --reason \"drops requests\"\n  \
+        at-run yank --undo my-api 1.1.0")]
     Yank {
         /// The bundle.
         bundle: String,
@@ -91,10 +147,15 @@ enum Command {
         #[arg(long)]
         undo: bool,
     },
-    /// Create this machine's runner key pair if missing, and print the public key.
+    /// Create this machine's runner key pair if missing, and print the public key
+    /// (for runner operators).
+    #[command(after_help = "Example:\n  ATRUN_HOME=/var/lib/streamhut/at-run at-run keys")]
     Keys,
     /// A bundle's latest invocations on a runner (status, duration, error) and what each
     /// printed, newest first; with --follow, oldest first and then new ones as they come.
+    #[command(after_help = "Examples:\n  \
+        at-run logs --runner https://runner.example my-api --limit 20\n  \
+        at-run logs --runner https://runner.example my-api --follow")]
     Logs {
         /// The runner's base URL.
         #[arg(long)]
@@ -109,6 +170,10 @@ enum Command {
         follow: bool,
     },
     /// Secrets sealed to runners.
+    #[command(after_help = "Examples:\n  \
+        at-run secrets set --runner https://runner.example my-api API_KEY=sk-123\n  \
+        at-run secrets ls\n  \
+        at-run secrets rm my-api API_KEY")]
     Secrets {
         #[command(subcommand)]
         command: SecretsCommand,
@@ -119,6 +184,9 @@ enum Command {
 enum SecretsCommand {
     /// Seal KEY=VALUE to a runner's key and store it on your PDS.
     /// `BUNDLE NAME=value`, in either order.
+    #[command(
+        after_help = "Example:\n  at-run secrets set --runner https://runner.example my-api API_KEY=sk-123"
+    )]
     Set {
         /// The runner's base URL (its public key is read from /.well-known/at-run).
         #[arg(long)]
@@ -129,8 +197,12 @@ enum SecretsCommand {
         assignment: String,
     },
     /// List your secrets (names only; values are sealed).
+    #[command(after_help = "Example:\n  at-run secrets ls")]
     Ls,
     /// Remove a secret (for every runner, or only --runner's).
+    #[command(after_help = "Examples:\n  \
+        at-run secrets rm my-api API_KEY\n  \
+        at-run secrets rm --runner https://runner.example my-api API_KEY")]
     Rm {
         /// Only the secret sealed to this runner.
         #[arg(long)]
@@ -189,7 +261,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         identity,
     };
     match cli.command {
-        Command::Login { identifier, pds } => login(&ctx, &identifier, pds).await,
+        Command::Init { name } => init::write(&name),
+        Command::Dev {
+            entry,
+            port,
+            env_file,
+        } => {
+            let private = cli.network.allow_private_network;
+            dev::serve(&ctx, &cli.deno, &entry, port, env_file, private).await
+        }
+        Command::Login {
+            identifier,
+            pds,
+            password_stdin,
+        } => login(&ctx, &identifier, pds, password_stdin).await,
         Command::Deploy {
             entry,
             name,
@@ -235,7 +320,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn login(ctx: &CliContext, identifier: &str, pds: Option<Url>) -> anyhow::Result<()> {
+async fn login(
+    ctx: &CliContext,
+    identifier: &str,
+    pds: Option<Url>,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
     let pds = match pds {
         Some(pds) => pds,
         None => {
@@ -247,6 +337,17 @@ async fn login(ctx: &CliContext, identifier: &str, pds: Option<Url>) -> anyhow::
         }
     };
     let password = match std::env::var("ATRUN_PASSWORD") {
+        _ if password_stdin => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                bail!("--password-stdin: standard input had no password");
+            }
+            Secret::new(password.to_string())
+        }
         Ok(password) => Secret::new(password),
         Err(_) => Secret::new(
             rpassword::prompt_password(format!("Password for {identifier}: "))
@@ -317,14 +418,7 @@ async fn deploy_bundle(
     eprintln!("checking the manifest in a sandbox with no permissions");
     let runtime = ctx.home.join("runtime");
     let harness = install_harness(&runtime).context("installing the sandbox harness")?;
-    let policy = Arc::new(SandboxPolicy {
-        deno: deno.to_path_buf(),
-        heap_mb: 256,
-        data_limit_mb: 2048,
-        call_timeout: Duration::from_secs(30),
-        start_timeout: Duration::from_secs(30),
-        max_response_bytes: 1024 * 1024,
-    });
+    let policy = Arc::new(local_policy(deno));
     let manifest = Runner::extract_manifest(policy, &harness, &code).await?;
     if let Some(name) = name.filter(|name| name != &manifest.name) {
         bail!(
@@ -374,6 +468,19 @@ fn next_version(published: &[(String, String, String)], name: &str) -> Version {
             v
         })
         .unwrap_or_else(|| Version::new(0, 1, 0))
+}
+
+/// The sandbox limits of local runs (checking a manifest, `at-run dev`): a runner's
+/// defaults.
+fn local_policy(deno: &Path) -> SandboxPolicy {
+    SandboxPolicy {
+        deno: deno.to_path_buf(),
+        heap_mb: 256,
+        data_limit_mb: 2048,
+        call_timeout: Duration::from_secs(30),
+        start_timeout: Duration::from_secs(30),
+        max_response_bytes: 1024 * 1024,
+    }
 }
 
 fn parse_version(version: &str) -> anyhow::Result<Version> {

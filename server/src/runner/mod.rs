@@ -171,6 +171,24 @@ pub enum Invocation {
     Task(Task),
 }
 
+/// An endpoint's `ctx` (the harness adds `ctx.kv`): the bundle, the export, the request
+/// and the verified caller.
+pub fn endpoint_context(
+    did: &str,
+    name: &str,
+    version: &str,
+    export: &str,
+    request: Option<request::CallRequest>,
+    caller: Option<&Did>,
+) -> Value {
+    json!({
+        "bundle": { "did": did, "name": name, "version": version },
+        "export": export,
+        "request": request,
+        "caller": caller,
+    })
+}
+
 /// What a caller gives an export.
 #[derive(Debug, Default)]
 pub struct CallInput {
@@ -546,12 +564,14 @@ impl Runner {
             .describe(actor, name, version)
             .await
             .inspect_err(|err| self.metrics.refused(err))?;
-        let ctx = json!({
-            "bundle": { "did": bundle.did, "name": bundle.name, "version": bundle.version.to_string() },
-            "export": export,
-            "request": request,
-            "caller": caller,
-        });
+        let ctx = endpoint_context(
+            bundle.did.as_str(),
+            &bundle.name,
+            &bundle.version.to_string(),
+            export,
+            request,
+            caller.as_ref(),
+        );
         match manifest.exports.get(export) {
             Some(ExportKind::Endpoint) => Ok(Invocation::Reply(
                 self.run(Call {

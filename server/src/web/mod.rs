@@ -20,7 +20,7 @@ mod page_cache;
 pub mod rate_limit;
 mod redirects;
 pub mod request_id;
-mod runner;
+pub(crate) mod runner;
 pub mod tasks;
 
 use std::sync::Arc;

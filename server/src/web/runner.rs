@@ -284,7 +284,11 @@ pub(super) async fn call_any(
 
 /// A call's arguments: the body, when it is a JSON object (or says it is JSON: then it
 /// must be one); else the query string's parameters.
-fn arguments(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Result<Value, XrpcError> {
+pub(crate) fn arguments(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Value, XrpcError> {
     let says_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -344,7 +348,8 @@ async fn call(
     response
 }
 
-fn reply_response(reply: Reply) -> Response {
+/// The HTTP response of a bundle's reply, within the header rules above.
+pub(crate) fn reply_response(reply: Reply) -> Response {
     let mut response = match reply {
         Reply::Json(value) => Json(value).into_response(),
         Reply::Http {

@@ -68,20 +68,22 @@ export interface Context {
   lastRunAt?: string;
 }
 
+/** A handler's arguments: the query string's parameters (strings, or arrays of them when
+ * repeated) or a JSON object body. Annotate them in the handler to type them. */
 export type Args = Record<string, unknown>;
-export type Handler = (args: Args, ctx: Context) => unknown | Promise<unknown>;
+export type Handler<A = Args> = (args: A, ctx: Context) => unknown | Promise<unknown>;
 
 export interface Manifest {
   name: string;
   permissions?: Permissions;
 }
 
-export interface EndpointOptions {
-  handler: Handler;
+export interface EndpointOptions<A = Args> {
+  handler: Handler<A>;
 }
 
-export interface TaskOptions {
-  handler: Handler;
+export interface TaskOptions<A = Args> {
+  handler: Handler<A>;
   /** Most executions at once (default 1). */
   concurrency?: number;
   /** Seconds a result is reused for the same arguments (default 3600). */
@@ -102,13 +104,13 @@ export function manifest(options: Manifest) {
 }
 
 /** A synchronous endpoint: the caller waits for its result. */
-export function endpoint(options: EndpointOptions) {
+export function endpoint<A = Args>(options: EndpointOptions<A>) {
   return { [TAG]: "endpoint", ...options };
 }
 
 /** A task: deduplicated by arguments, cached, run with bounded concurrency; callers
  * poll for the result (202 while running, 200 when complete). */
-export function task(options: TaskOptions) {
+export function task<A = Args>(options: TaskOptions<A>) {
   return { [TAG]: "task", ...options };
 }
 
