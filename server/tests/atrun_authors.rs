@@ -554,6 +554,17 @@ async fn kv_is_isolated_bounded_lasting_and_shared() {
     let (status, body) = call(&first, &bob.did, "kvdemo", "set?key=more&value=room").await;
     assert_eq!(status, 200, "{body}");
 
+    // A flood of operations is answered in bounded numbers; the store still works after.
+    let (status, body) = call(&first, &alice.did, "kvdemo", "flood").await;
+    assert_eq!(status, 200, "{body}");
+    let (ok, refused) = (
+        body["ok"].as_u64().unwrap_or(0),
+        body["refused"].as_u64().unwrap_or(0),
+    );
+    assert!(ok >= 32 && refused > 0 && ok + refused < 5000, "{body}");
+    let (_, body) = call(&second, &alice.did, "kvdemo", "get?key=greeting").await;
+    assert_eq!(body, json!({"found": {"value": "hello"}}));
+
     // A bundle that does not declare kv has none (and web storage stays off).
     let (_, body) = call(&first, &alice.did, "nokv", "probe").await;
     assert_eq!(body["kv"], "undefined", "{body}");

@@ -33,7 +33,7 @@ async fn a_bundle_declares_its_manifest_and_answers_calls() {
         view["jobs"],
         json!([{"name": "tick", "schedule": "every 1m"}])
     );
-    assert_eq!(view["sdkVersion"], "0.1.0");
+    assert_eq!(view["sdkVersion"], server::runner::SDK_VERSION);
 
     let grants = ServeGrants {
         permissions: manifest.permissions.with_env(["API_KEY"]),

@@ -103,7 +103,7 @@ pub use task::BUNDLE_TASK;
 use task::BundleTaskInput;
 
 /// The SDK version this runner ships.
-pub const SDK_VERSION: &str = "0.1.0";
+pub const SDK_VERSION: &str = "0.2.0";
 
 /// How long a bundle whose manifest could not be read is refused without trying again.
 const MANIFEST_FAILURE_TTL: Duration = Duration::from_secs(30);

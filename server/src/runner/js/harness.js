@@ -78,7 +78,9 @@ const BlobClass = Blob;
 const inspect = Deno.inspect;
 const now = Date.now;
 const callContext = new AsyncLocalStorage();
-const currentCall = () => callContext.getStore() ?? 0;
+const getStore = uncurry(AsyncLocalStorage.prototype.getStore);
+const runIn = uncurry(AsyncLocalStorage.prototype.run);
+const currentCall = () => getStore(callContext) ?? 0;
 const decodeBase64 = atob;
 const fromBase64 = (text) => {
   const binary = decodeBase64(text);
@@ -492,7 +494,7 @@ async function call({ id, export: name, args, ctx }) {
 async function reply(message) {
   inFlight++;
   try {
-    const result = await callContext.run(message.id, () => call(message));
+    const result = await runIn(callContext, message.id, () => call(message));
     const count = printed.get(message.id) ?? 0;
     if (count > LINES_PER_CALL) send({ log: message.id, dropped: count - LINES_PER_CALL });
     try {

@@ -13,7 +13,7 @@
 // inside handlers: runners read the manifest with no permissions at all.
 
 /** Version of this SDK, recorded in each bundle's manifest. */
-export const SDK_VERSION = "0.1.0";
+export const SDK_VERSION = "0.2.0";
 
 const TAG = Symbol.for("at-run");
 

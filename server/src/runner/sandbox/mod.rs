@@ -49,6 +49,8 @@ use watchdog::watch_idle_cpu;
 
 /// Most `ctx.kv` operations of one process in flight at once; more are refused.
 const KV_OPS_IN_FLIGHT: usize = 32;
+/// Most answers to `ctx.kv` lines of one process pending at once; more lines are dropped.
+const KV_ANSWERS_PENDING: usize = 4 * KV_OPS_IN_FLIGHT;
 
 /// How sandboxes are started and bounded.
 #[derive(Debug, Clone)]
@@ -157,6 +159,9 @@ pub(super) struct State {
     /// The bundle's `ctx.kv`, if it declared it, and how many of its operations may be
     /// in flight.
     kv: Option<(KvScope, Arc<tokio::sync::Semaphore>)>,
+    /// How many answers to `ctx.kv` lines (refusals included) may be pending; lines past
+    /// it are dropped: only a bundle flooding the protocol gets there.
+    kv_answers: Arc<tokio::sync::Semaphore>,
     pending: Pending,
     /// What the calls in flight printed.
     console: Mutex<Console>,
@@ -320,6 +325,7 @@ impl Sandbox {
                     Arc::new(tokio::sync::Semaphore::new(KV_OPS_IN_FLIGHT)),
                 )
             }),
+            kv_answers: Arc::new(tokio::sync::Semaphore::new(KV_ANSWERS_PENDING)),
             pending: Arc::new(Mutex::new(HashMap::new())),
             console: Mutex::new(console),
             dead: AtomicBool::new(false),

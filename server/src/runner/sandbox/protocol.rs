@@ -177,6 +177,9 @@ pub(super) fn decode(wire: Wire) -> Result<Reply, SandboxError> {
 /// Answers the bundle's `ctx.kv` operation number `request` on its stdin, from its own
 /// store (the one its sandbox was started with), a bounded number at a time.
 fn serve_kv(state: Arc<State>, request: u64, op: Option<Value>) {
+    let Ok(answering) = state.kv_answers.clone().try_acquire_owned() else {
+        return;
+    };
     let permit = match &state.kv {
         None => {
             Err("ctx.kv is not available: declare permissions: { kv: true } in the manifest".into())
@@ -209,5 +212,6 @@ fn serve_kv(state: Arc<State>, request: u64, op: Option<Value>) {
         let mut line = answer.to_string();
         line.push('\n');
         let _ = state.stdin.lock().await.write_all(line.as_bytes()).await;
+        drop(answering);
     });
 }
