@@ -56,6 +56,9 @@ pub struct PermissionsSnapshot {
     /// Environment variables it may read besides its secrets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
+    /// Whether it keeps state in `ctx.kv`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kv: bool,
 }
 
 /// `dev.atrun.bundle#export`.
@@ -231,6 +234,7 @@ mod tests {
             permissions: PermissionsSnapshot {
                 net: vec!["api.example.com".into()],
                 env: vec!["LOG_LEVEL".into()],
+                kv: true,
             },
             endpoints: vec![ExportSnapshot {
                 name: "hello".into(),

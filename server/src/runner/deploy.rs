@@ -156,6 +156,7 @@ fn snapshot(manifest: &Manifest) -> ManifestSnapshot {
         permissions: PermissionsSnapshot {
             net: manifest.permissions.net.iter().cloned().collect(),
             env: manifest.permissions.env.iter().cloned().collect(),
+            kv: manifest.permissions.kv,
         },
         endpoints: manifest
             .exports
