@@ -173,23 +173,23 @@ impl KvScope {
     }
 
     async fn get(&self, key: &str) -> Result<Value, KvError> {
-        let mut rows = self
+        // Read connections see every committed write (a statement someone else is
+        // stepping through on the shared one would pin an older snapshot).
+        let mut values = self
             .store
             .inner
             .db
-            .conn()
-            .query(
+            .read(
                 "SELECT value FROM bundle_kv WHERE did = ?1 AND name = ?2 AND key = ?3
                    AND (expires_at IS NULL OR expires_at > ?4)",
                 params![self.did.as_str(), self.name.as_str(), key, now_ms()],
+                |row| Ok(row.get::<String>(0)?),
             )
-            .await
-            .map_err(DbError::from)?;
-        let Some(row) = rows.next().await.map_err(DbError::from)? else {
-            return Ok(Value::Null);
-        };
-        let text: String = row.get(0).map_err(DbError::from)?;
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+            .await?;
+        Ok(values
+            .pop()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or(Value::Null))
     }
 
     async fn set(&self, key: &str, value: &Value, ttl: Option<Duration>) -> Result<(), KvError> {
@@ -270,16 +270,23 @@ impl KvScope {
         // Keys with the prefix sort from it up to it followed by the highest character.
         let end = format!("{prefix}\u{10FFFF}");
         let from = if after > prefix { after } else { prefix };
-        let mut rows = self
+        // The first entry always, then as many as fit in MAX_LIST_BYTES: bounded before
+        // anything is read into memory.
+        let rows = self
             .store
             .inner
             .db
-            .conn()
-            .query(
-                "SELECT key, value FROM bundle_kv
-                 WHERE did = ?1 AND name = ?2 AND key >= ?3 AND key < ?4 AND key <> ?5
-                   AND (expires_at IS NULL OR expires_at > ?6)
-                 ORDER BY key LIMIT ?7",
+            .read(
+                "SELECT key, value FROM (
+                   SELECT key, value,
+                          SUM(length(CAST(key AS BLOB)) + length(CAST(value AS BLOB)))
+                            OVER (ORDER BY key ROWS UNBOUNDED PRECEDING) AS total,
+                          ROW_NUMBER() OVER (ORDER BY key) AS n
+                   FROM bundle_kv
+                   WHERE did = ?1 AND name = ?2 AND key >= ?3 AND key < ?4 AND key <> ?5
+                     AND (expires_at IS NULL OR expires_at > ?6)
+                   ORDER BY key LIMIT ?7)
+                 WHERE total <= ?8 OR n = 1 ORDER BY key",
                 params![
                     self.did.as_str(),
                     self.name.as_str(),
@@ -287,23 +294,19 @@ impl KvScope {
                     end.as_str(),
                     after,
                     now_ms(),
-                    i64::from(limit)
+                    i64::from(limit),
+                    MAX_LIST_BYTES as i64
                 ],
+                |row| Ok((row.get::<String>(0)?, row.get::<String>(1)?)),
             )
-            .await
-            .map_err(DbError::from)?;
-        let mut entries = Vec::new();
-        let mut bytes = 0;
-        while let Some(row) = rows.next().await.map_err(DbError::from)? {
-            let key: String = row.get(0).map_err(DbError::from)?;
-            let text: String = row.get(1).map_err(DbError::from)?;
-            bytes += key.len() + text.len();
-            if bytes > MAX_LIST_BYTES && !entries.is_empty() {
-                break;
-            }
-            let value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            entries.push(json!({ "key": key, "value": value }));
-        }
+            .await?;
+        let entries: Vec<Value> = rows
+            .into_iter()
+            .map(|(key, text)| {
+                let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                json!({ "key": key, "value": value })
+            })
+            .collect();
         Ok(Value::Array(entries))
     }
 }
@@ -407,6 +410,23 @@ mod tests {
             .await
             .expect("list");
         assert_eq!(rest, json!([{"key": "user:c", "value": "user:c"}]));
+        // A page stops at MAX_LIST_BYTES (the first entry always comes).
+        let (roomy, _dir2) = store(8 * 1024 * 1024).await;
+        let many = roomy.scope(did("did:plc:carol"), "app".into());
+        for i in 0..6 {
+            many.apply(set(&format!("big:{i}"), json!("x".repeat(120_000))))
+                .await
+                .expect("set");
+        }
+        let page = many
+            .apply(op(json!({"op": "list", "prefix": "big:"})))
+            .await
+            .expect("list");
+        assert_eq!(
+            page.as_array().map(Vec::len),
+            Some(4),
+            "4 × 120 KB fit in 512 KiB"
+        );
         assert_eq!(
             alices_other
                 .apply(op(json!({"op": "delete", "key": "other"})))

@@ -283,15 +283,18 @@ impl Store {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<TaskRow>, DbError> {
+        // Through a read connection of its own: on the shared one, a statement another
+        // caller is stepping through keeps an older snapshot, in which a task submitted
+        // a moment ago does not exist yet.
         let mut rows = self
             .db
-            .conn()
-            .query(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"), [id])
+            .read(
+                &format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"),
+                [id],
+                row,
+            )
             .await?;
-        match rows.next().await? {
-            Some(r) => Ok(Some(row(&r)?)),
-            None => Ok(None),
-        }
+        Ok(rows.pop())
     }
 
     /// Whether anything of `names` is claimable at `now`, without taking the write lock.
