@@ -294,26 +294,22 @@ impl IndexStore {
 
     /// The registered hosts.
     pub async fn hosts(&self) -> Result<Vec<Host>, DbError> {
-        let mut rows = self
-            .db
-            .conn()
-            .query(
+        self.db
+            .read(
                 "SELECT host, registered_at, last_listed_at, repos, last_error FROM hosts
                  ORDER BY host",
                 (),
+                |row| {
+                    Ok(Host {
+                        host: row.get(0)?,
+                        registered_at: row.get(1)?,
+                        last_listed_at: row.get(2)?,
+                        repos: row.get(3)?,
+                        last_error: row.get(4)?,
+                    })
+                },
             )
-            .await?;
-        let mut hosts = Vec::new();
-        while let Some(row) = rows.next().await? {
-            hosts.push(Host {
-                host: row.get(0)?,
-                registered_at: row.get(1)?,
-                last_listed_at: row.get(2)?,
-                repos: row.get(3)?,
-                last_error: row.get(4)?,
-            });
-        }
-        Ok(hosts)
+            .await
     }
 }
 

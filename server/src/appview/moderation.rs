@@ -250,27 +250,23 @@ impl IndexStore {
     }
 
     async fn takedowns(&self, limit: u32) -> Result<Vec<Takedown>, DbError> {
-        let mut rows = self
-            .db
-            .conn()
-            .query(
+        self.db
+            .read(
                 "SELECT t.uri, v.title, t.reason, t.admin, t.taken_down_at
                  FROM video_takedowns t LEFT JOIN videos v ON v.uri = t.uri
                  ORDER BY t.taken_down_at DESC LIMIT ?1",
                 params![limit],
+                |row| {
+                    Ok(Takedown {
+                        uri: row.get(0)?,
+                        title: row.get(1)?,
+                        reason: row.get(2)?,
+                        admin: row.get(3)?,
+                        at: row.get(4)?,
+                    })
+                },
             )
-            .await?;
-        let mut takedowns = Vec::new();
-        while let Some(row) = rows.next().await? {
-            takedowns.push(Takedown {
-                uri: row.get(0)?,
-                title: row.get(1)?,
-                reason: row.get(2)?,
-                admin: row.get(3)?,
-                at: row.get(4)?,
-            });
-        }
-        Ok(takedowns)
+            .await
     }
 
     async fn audit(
@@ -299,25 +295,21 @@ impl IndexStore {
     }
 
     async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, DbError> {
-        let mut rows = self
-            .db
-            .conn()
-            .query(
+        self.db
+            .read(
                 "SELECT at, admin, action, subject, reason FROM admin_audit
                  ORDER BY id DESC LIMIT ?1",
                 params![limit],
+                |row| {
+                    Ok(AuditEntry {
+                        at: row.get(0)?,
+                        admin: row.get(1)?,
+                        action: row.get(2)?,
+                        subject: row.get(3)?,
+                        reason: row.get(4)?,
+                    })
+                },
             )
-            .await?;
-        let mut entries = Vec::new();
-        while let Some(row) = rows.next().await? {
-            entries.push(AuditEntry {
-                at: row.get(0)?,
-                admin: row.get(1)?,
-                action: row.get(2)?,
-                subject: row.get(3)?,
-                reason: row.get(4)?,
-            });
-        }
-        Ok(entries)
+            .await
     }
 }

@@ -573,22 +573,16 @@ impl VideoIndex {
                AND EXISTS (SELECT 1 FROM videos v WHERE v.did = c.did AND {VISIBLE})
              ORDER BY c.did LIMIT ?1 OFFSET ?2"
         );
-        let mut rows = self
-            .db
-            .conn()
-            .query(
+        self.db
+            .read(
                 &sql,
                 vec![
                     Value::from(i64::from(limit)),
                     Value::from(i64::try_from(offset).unwrap_or(i64::MAX)),
                 ],
+                creator_row,
             )
-            .await?;
-        let mut creators = Vec::new();
-        while let Some(row) = rows.next().await? {
-            creators.push(creator_row(&row)?);
-        }
-        Ok(creators)
+            .await
     }
 }
 

@@ -495,9 +495,8 @@ async fn change_release(
     change: deploy::ReleaseChange,
 ) -> anyhow::Result<()> {
     with_agent(ctx, async |agent| {
-        deploy::change_release(agent, bundle, change).await?;
+        let release = deploy::change_release(agent, bundle, change).await?;
         let published = deploy::list_bundles(agent).await?;
-        let release = deploy::release(agent, bundle).await?;
         println!("{}", describe_bundle(bundle, &published, release.as_ref()));
         Ok(())
     })

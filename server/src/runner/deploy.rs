@@ -80,24 +80,20 @@ pub async fn release(agent: &Agent, name: &str) -> Result<Option<ReleaseRecord>,
 }
 
 /// Applies `change` to bundle `name`'s release record (checked against the published
-/// versions) and returns the record as stored.
+/// versions) and returns the record as stored; `None` when a version was published and
+/// the bundle has no record (nothing to change).
 pub async fn change_release(
     agent: &Agent,
     name: &str,
     change: ReleaseChange,
-) -> Result<ReleaseRecord, DeployError> {
+) -> Result<Option<ReleaseRecord>, DeployError> {
     let current = release(agent, name).await?;
     if matches!(change, ReleaseChange::Published) && current.is_none() {
-        return Ok(ReleaseRecord {
-            name: name.to_string(),
-            latest: None,
-            yanked: Vec::new(),
-            updated_at: crate::atproto::syntax::now(),
-        });
+        return Ok(None);
     }
-    let published = list_bundles(agent).await?;
-    let check = |version: &Version| {
-        let found = published
+    let check = async |version: &Version| {
+        let found = list_bundles(agent)
+            .await?
             .iter()
             .any(|(n, v, _)| n == name && Version::parse(v).is_ok_and(|v| &v == version));
         if found {
@@ -117,7 +113,7 @@ pub async fn change_release(
     });
     match change {
         ReleaseChange::Rollback(version) => {
-            check(&version)?;
+            check(&version).await?;
             if record.yank_of(&version.to_string()).is_some() {
                 return Err(DeployError::Yanked {
                     name: name.to_string(),
@@ -127,7 +123,7 @@ pub async fn change_release(
             record.latest = Some(version.to_string());
         }
         ReleaseChange::Yank { version, reason } => {
-            check(&version)?;
+            check(&version).await?;
             let version = version.to_string();
             record.yanked.retain(|yank| yank.version != version);
             if record.latest.as_ref() == Some(&version) {
@@ -147,7 +143,7 @@ pub async fn change_release(
     }
     record.updated_at = crate::atproto::syntax::now();
     agent.put_record(RELEASE_NSID, name, &record).await?;
-    Ok(record)
+    Ok(Some(record))
 }
 
 fn snapshot(manifest: &Manifest) -> ManifestSnapshot {

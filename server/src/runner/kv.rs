@@ -247,23 +247,21 @@ impl KvScope {
     }
 
     async fn delete(&self, key: &str) -> Result<bool, KvError> {
+        // An expired entry goes too, but was not there as far as the bundle knows.
         let conn = self.store.inner.writer.lock().await;
-        let deleted = conn
-            .execute(
+        let mut rows = conn
+            .query(
                 "DELETE FROM bundle_kv WHERE did = ?1 AND name = ?2 AND key = ?3
-                   AND (expires_at IS NULL OR expires_at > ?4)",
+                 RETURNING expires_at IS NULL OR expires_at > ?4",
                 params![self.did.as_str(), self.name.as_str(), key, now_ms()],
             )
             .await
             .map_err(DbError::from)?;
-        // An expired entry is gone already as far as the bundle knows; drop it too.
-        conn.execute(
-            "DELETE FROM bundle_kv WHERE did = ?1 AND name = ?2 AND key = ?3",
-            params![self.did.as_str(), self.name.as_str(), key],
-        )
-        .await
-        .map_err(DbError::from)?;
-        Ok(deleted > 0)
+        let live = match rows.next().await.map_err(DbError::from)? {
+            Some(row) => row.get::<bool>(0).map_err(DbError::from)?,
+            None => false,
+        };
+        Ok(live)
     }
 
     async fn list(&self, prefix: &str, after: &str, limit: u32) -> Result<Value, KvError> {

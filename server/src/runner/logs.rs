@@ -150,51 +150,43 @@ impl InvocationLog {
     ) -> Result<Vec<LogLine>, DbError> {
         let limit = i64::from(limit.min(MAX_LINES));
         let columns = "id, at, version, export, kind, status, duration_ms, error, console";
-        let mut rows = match after {
-            None => {
-                self.db
-                    .conn()
-                    .query(
-                        &format!(
-                            "SELECT {columns} FROM bundle_invocations
-                             WHERE did = ?1 AND name = ?2 ORDER BY id DESC LIMIT ?3"
-                        ),
-                        params![did.as_str(), name, limit],
-                    )
-                    .await?
-            }
+        let mut params = vec![
+            libsql::Value::from(did.as_str().to_string()),
+            libsql::Value::from(name.to_string()),
+        ];
+        let sql = match after {
+            None => format!(
+                "SELECT {columns} FROM bundle_invocations
+                 WHERE did = ?1 AND name = ?2 ORDER BY id DESC LIMIT ?3"
+            ),
             Some(after) => {
-                self.db
-                    .conn()
-                    .query(
-                        &format!(
-                            "SELECT {columns} FROM bundle_invocations
-                             WHERE did = ?1 AND name = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
-                        ),
-                        params![did.as_str(), name, after, limit],
-                    )
-                    .await?
+                params.push(libsql::Value::from(after));
+                format!(
+                    "SELECT {columns} FROM bundle_invocations
+                     WHERE did = ?1 AND name = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
+                )
             }
         };
-        let mut lines = Vec::new();
-        while let Some(row) = rows.next().await? {
-            let console: Option<String> = row.get(8)?;
-            lines.push(LogLine {
-                id: row.get(0)?,
-                at: rfc3339(row.get(1)?),
-                version: row.get(2)?,
-                export: row.get(3)?,
-                kind: row.get(4)?,
-                status: row.get(5)?,
-                duration_ms: row.get(6)?,
-                error: row.get(7)?,
-                console: console
-                    .and_then(|json| serde_json::from_str(&json).ok())
-                    .unwrap_or_default(),
-            });
-        }
-        Ok(lines)
+        params.push(libsql::Value::from(limit));
+        self.db.read(&sql, params, log_line).await
     }
+}
+
+fn log_line(row: &libsql::Row) -> Result<LogLine, DbError> {
+    let console: Option<String> = row.get(8)?;
+    Ok(LogLine {
+        id: row.get(0)?,
+        at: rfc3339(row.get(1)?),
+        version: row.get(2)?,
+        export: row.get(3)?,
+        kind: row.get(4)?,
+        status: row.get(5)?,
+        duration_ms: row.get(6)?,
+        error: row.get(7)?,
+        console: console
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default(),
+    })
 }
 
 /// Stores queued lines in batches until `shutdown`, and forgets lines older than

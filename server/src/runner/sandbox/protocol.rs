@@ -180,30 +180,32 @@ fn serve_kv(state: Arc<State>, request: u64, op: Option<Value>) {
     let Ok(answering) = state.kv_answers.clone().try_acquire_owned() else {
         return;
     };
-    let permit = match &state.kv {
-        None => {
-            Err("ctx.kv is not available: declare permissions: { kv: true } in the manifest".into())
-        }
-        Some((_, permits)) => permits.clone().try_acquire_owned().map_err(|_| {
-            "too many ctx.kv operations at once: await them before starting more".to_string()
-        }),
+    let granted = match &state.kv {
+        None => Err(
+            "ctx.kv is not available: declare permissions: { kv: true } in the manifest"
+                .to_string(),
+        ),
+        Some((scope, permits)) => permits
+            .clone()
+            .try_acquire_owned()
+            .map(|permit| (scope.clone(), permit))
+            .map_err(|_| {
+                "too many ctx.kv operations at once: await them before starting more".to_string()
+            }),
     };
     tokio::spawn(async move {
-        let result = match (permit, &state.kv) {
-            (Ok(_permit), Some((scope, _))) => {
-                match op.map(serde_json::from_value::<KvOp>) {
-                    Some(Ok(op)) => scope.apply(op).await.map_err(|err| {
-                        if let KvError::Database(cause) = &err {
-                            tracing::warn!(target: "atrun", ?scope, error = %cause, "a ctx.kv operation failed");
-                        }
-                        err.to_string()
-                    }),
-                    Some(Err(err)) => Err(format!("invalid ctx.kv operation: {err}")),
-                    None => Err("invalid ctx.kv operation".into()),
-                }
-            }
-            (Err(message), _) => Err(message),
-            (Ok(_), None) => Err("ctx.kv is not available".into()),
+        let result = match granted {
+            Ok((scope, _permit)) => match op.map(serde_json::from_value::<KvOp>) {
+                Some(Ok(op)) => scope.apply(op).await.map_err(|err| {
+                    if let KvError::Database(cause) = &err {
+                        tracing::warn!(target: "atrun", ?scope, error = %cause, "a ctx.kv operation failed");
+                    }
+                    err.to_string()
+                }),
+                Some(Err(err)) => Err(format!("invalid ctx.kv operation: {err}")),
+                None => Err("invalid ctx.kv operation".into()),
+            },
+            Err(message) => Err(message),
         };
         let answer = match result {
             Ok(value) => json!({ "kvReply": request, "ok": true, "value": value }),
